@@ -1,0 +1,44 @@
+import json
+from pathlib import Path
+
+RESULTS = "results"
+SCRIPTS = f"{workflow.basedir}/workflow/scripts"
+
+
+def stage_log(name):
+    return f"{RESULTS}/logs/{name}.log"
+
+
+def stage_benchmark(name):
+    return f"{RESULTS}/benchmarks/{name}.tsv"
+
+
+def as_json(section):
+    """Config section as a JSON string, passed to a stage script and tracked as params."""
+    return json.dumps(config[section], sort_keys=True)
+
+
+def plm_enabled():
+    return bool(config["plm"]["enabled"])
+
+
+def embeddings_file():
+    return f"{RESULTS}/embed/{config['plm']['model']}.parquet"
+
+
+def plm_checkpoint_inputs():
+    """The local checkpoint file, when the config names one (so edits to it rerun embed)."""
+    checkpoint = config["plm"]["checkpoint"]
+    return [checkpoint] if checkpoint else []
+
+
+def optional_embeddings():
+    return [embeddings_file()] if plm_enabled() else []
+
+
+def final_outputs():
+    return [
+        f"{RESULTS}/report/metrics.json",
+        f"{RESULTS}/report/report.html",
+        f"{RESULTS}/report/test_predictions.tsv",
+    ]

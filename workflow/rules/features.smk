@@ -1,0 +1,21 @@
+rule features:
+    input:
+        enzymes=f"{RESULTS}/parse/enzymes.parquet",
+        pfam_dir=config["features"]["pfam_dir"],
+    output:
+        features=f"{RESULTS}/features/features.parquet",
+        columns=f"{RESULTS}/features/feature_columns.tsv",
+    log:
+        stage_log("features"),
+    benchmark:
+        stage_benchmark("features")
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/features.yaml"
+    shell:
+        "python {SCRIPTS}/features.py --enzymes {input.enzymes} --pfam-dir {input.pfam_dir}"
+        " --threads {threads} --output {output.features} --columns {output.columns}"
+        " > {log} 2>&1"

@@ -1,0 +1,79 @@
+rule evaluate:
+    input:
+        calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
+        thresholds=f"{RESULTS}/calibrate/thresholds.json",
+        labels=f"{RESULTS}/parse/labels.parquet",
+        enzymes=f"{RESULTS}/parse/enzymes.parquet",
+        ensembles=f"{RESULTS}/parse/ensembles.tsv",
+        parse_summary=f"{RESULTS}/parse/summary.json",
+        split_summary=f"{RESULTS}/split/summary.json",
+        cv=f"{RESULTS}/cv/summary.json",
+        model=f"{RESULTS}/train/model.pt",
+    output:
+        metrics=report(
+            f"{RESULTS}/report/metrics.json",
+            caption="../report/metrics.rst",
+            category="Metrics",
+        ),
+        test_predictions=report(
+            f"{RESULTS}/report/test_predictions.tsv",
+            caption="../report/test_predictions.rst",
+            category="Predictions",
+        ),
+    params:
+        plm=as_json("plm"),
+    log:
+        stage_log("evaluate"),
+    benchmark:
+        stage_benchmark("evaluate")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python {SCRIPTS}/evaluate.py --calibrated {input.calibrated}"
+        " --thresholds {input.thresholds} --labels {input.labels} --enzymes {input.enzymes}"
+        " --ensembles {input.ensembles} --parse-summary {input.parse_summary}"
+        " --split-summary {input.split_summary} --cv {input.cv} --model {input.model}"
+        " --plm {params.plm:q} --outdir {RESULTS}/report > {log} 2>&1"
+
+
+rule report:
+    input:
+        metrics=f"{RESULTS}/report/metrics.json",
+        test_predictions=f"{RESULTS}/report/test_predictions.tsv",
+        calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
+        labels=f"{RESULTS}/parse/labels.parquet",
+        enzymes=f"{RESULTS}/parse/enzymes.parquet",
+        ensembles=f"{RESULTS}/parse/ensembles.tsv",
+        split=f"{RESULTS}/split/split.tsv",
+        identity=f"{RESULTS}/split/pairwise_identity.parquet",
+        history=f"{RESULTS}/train/history.tsv",
+    output:
+        report(
+            f"{RESULTS}/report/report.html",
+            caption="../report/report_html.rst",
+            category="Report",
+        ),
+    params:
+        benchmarks=f"{RESULTS}/benchmarks",
+        config=lambda wildcards: json.dumps(config, sort_keys=True),
+    log:
+        stage_log("report"),
+    benchmark:
+        stage_benchmark("report")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python {SCRIPTS}/report.py --metrics {input.metrics}"
+        " --test-predictions {input.test_predictions} --calibrated {input.calibrated}"
+        " --labels {input.labels} --enzymes {input.enzymes} --ensembles {input.ensembles}"
+        " --split {input.split} --identity {input.identity} --history {input.history}"
+        " --benchmarks {params.benchmarks} --config {params.config:q}"
+        " --output {output} > {log} 2>&1"

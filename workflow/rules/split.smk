@@ -1,0 +1,44 @@
+rule pairwise_identity:
+    input:
+        enzymes=f"{RESULTS}/parse/enzymes.parquet",
+    output:
+        f"{RESULTS}/split/pairwise_identity.parquet",
+    log:
+        stage_log("pairwise_identity"),
+    benchmark:
+        stage_benchmark("pairwise_identity")
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/split.yaml"
+    shell:
+        "python {SCRIPTS}/pairwise_identity.py --enzymes {input.enzymes}"
+        " --threads {threads} --output {output} > {log} 2>&1"
+
+
+rule split:
+    input:
+        enzymes=f"{RESULTS}/parse/enzymes.parquet",
+        labels=f"{RESULTS}/parse/labels.parquet",
+    output:
+        split=f"{RESULTS}/split/split.tsv",
+        folds=f"{RESULTS}/split/cv_folds.tsv",
+        summary=f"{RESULTS}/split/summary.json",
+    params:
+        settings=as_json("split"),
+    log:
+        stage_log("split"),
+    benchmark:
+        stage_benchmark("split")
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/split.yaml"
+    shell:
+        "python {SCRIPTS}/split.py --enzymes {input.enzymes} --labels {input.labels}"
+        " --settings {params.settings:q} --threads {threads} --outdir {RESULTS}/split"
+        " > {log} 2>&1"
