@@ -28,8 +28,8 @@ def embeddings_file():
 
 def plm_checkpoint_inputs():
     """The local checkpoint file, when the config names one (so edits to it rerun embed)."""
-    checkpoint = config["plm"]["checkpoint"]
-    return [checkpoint] if checkpoint else []
+    local_weights = config["plm"]["checkpoint"]
+    return [local_weights] if local_weights else []
 
 
 def optional_embeddings():
