@@ -18,5 +18,5 @@ rule calibrate:
     conda:
         "../../envs/calibrate.yaml"
     shell:
-        "python {SCRIPTS}/calibrate.py --predictions {input.predictions} --labels {input.labels}"
-        " --settings {params.settings:q} --outdir {RESULTS}/calibrate > {log} 2>&1"
+        "python workflow/scripts/calibrate.py --predictions {input.predictions} --labels {input.labels}"
+        " --settings {params.settings:q} --outdir results/calibrate > {log} 2>&1"

@@ -2,7 +2,6 @@ import json
 from pathlib import Path
 
 RESULTS = "results"
-SCRIPTS = f"{workflow.basedir}/workflow/scripts"
 
 
 def stage_log(name):
@@ -42,3 +41,18 @@ def final_outputs():
         f"{RESULTS}/report/report.html",
         f"{RESULTS}/report/test_predictions.tsv",
     ]
+
+
+def training_inputs():
+    return {
+        "labels": f"{RESULTS}/parse/labels.parquet",
+        "features": f"{RESULTS}/features/features.parquet",
+        "split": f"{RESULTS}/split/split.tsv",
+        "folds": f"{RESULTS}/split/cv_folds.tsv",
+        "identity": f"{RESULTS}/split/pairwise_identity.parquet",
+        "embeddings": optional_embeddings(),
+    }
+
+
+def embeddings_argument(wildcards, input):
+    return f"--embeddings {input.embeddings}" if input.embeddings else ""

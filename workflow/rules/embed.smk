@@ -19,7 +19,7 @@ rule embed_shard:
     conda:
         "../../envs/embed.yaml"
     shell:
-        "python {SCRIPTS}/embed.py --enzymes {input.enzymes} --shard {wildcards.scatteritem}"
+        "python workflow/scripts/embed.py --enzymes {input.enzymes} --shard {wildcards.scatteritem}"
         " --settings {params.settings:q} --cache-dir {params.cache_dir} --output {output}"
         " > {log} 2>&1"
 
@@ -40,4 +40,4 @@ rule embed_gather:
     conda:
         "../../envs/embed.yaml"
     shell:
-        "python {SCRIPTS}/embed_gather.py --shards {input} --output {output} > {log} 2>&1"
+        "python workflow/scripts/embed_gather.py --shards {input} --output {output} > {log} 2>&1"

@@ -16,6 +16,6 @@ rule features:
     conda:
         "../../envs/features.yaml"
     shell:
-        "python {SCRIPTS}/features.py --enzymes {input.enzymes} --pfam-dir {input.pfam_dir}"
+        "python workflow/scripts/features.py --enzymes {input.enzymes} --pfam-dir {input.pfam_dir}"
         " --threads {threads} --output {output.features} --columns {output.columns}"
         " > {log} 2>&1"

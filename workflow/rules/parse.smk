@@ -21,5 +21,5 @@ rule parse:
     conda:
         "../../envs/parse.yaml"
     shell:
-        "python {SCRIPTS}/parse.py --marts {input.marts} --names {input.names}"
-        " --settings {params.settings:q} --outdir {RESULTS}/parse > {log} 2>&1"
+        "python workflow/scripts/parse.py --marts {input.marts} --names {input.names}"
+        " --settings {params.settings:q} --outdir results/parse > {log} 2>&1"

@@ -33,11 +33,11 @@ rule evaluate:
     conda:
         "../../envs/report.yaml"
     shell:
-        "python {SCRIPTS}/evaluate.py --calibrated {input.calibrated}"
+        "python workflow/scripts/evaluate.py --calibrated {input.calibrated}"
         " --thresholds {input.thresholds} --labels {input.labels} --enzymes {input.enzymes}"
         " --ensembles {input.ensembles} --parse-summary {input.parse_summary}"
         " --split-summary {input.split_summary} --cv {input.cv} --model {input.model}"
-        " --plm {params.plm:q} --outdir {RESULTS}/report > {log} 2>&1"
+        " --plm {params.plm:q} --outdir results/report > {log} 2>&1"
 
 
 rule report:
@@ -71,7 +71,7 @@ rule report:
     conda:
         "../../envs/report.yaml"
     shell:
-        "python {SCRIPTS}/report.py --metrics {input.metrics}"
+        "python workflow/scripts/report.py --metrics {input.metrics}"
         " --test-predictions {input.test_predictions} --calibrated {input.calibrated}"
         " --labels {input.labels} --enzymes {input.enzymes} --ensembles {input.ensembles}"
         " --split {input.split} --identity {input.identity} --history {input.history}"

@@ -14,7 +14,7 @@ rule pairwise_identity:
     conda:
         "../../envs/split.yaml"
     shell:
-        "python {SCRIPTS}/pairwise_identity.py --enzymes {input.enzymes}"
+        "python workflow/scripts/pairwise_identity.py --enzymes {input.enzymes}"
         " --threads {threads} --output {output} > {log} 2>&1"
 
 
@@ -39,6 +39,6 @@ rule split:
     conda:
         "../../envs/split.yaml"
     shell:
-        "python {SCRIPTS}/split.py --enzymes {input.enzymes} --labels {input.labels}"
-        " --settings {params.settings:q} --threads {threads} --outdir {RESULTS}/split"
+        "python workflow/scripts/split.py --enzymes {input.enzymes} --labels {input.labels}"
+        " --settings {params.settings:q} --threads {threads} --outdir results/split"
         " > {log} 2>&1"

@@ -1,18 +1,3 @@
-def training_inputs():
-    return {
-        "labels": f"{RESULTS}/parse/labels.parquet",
-        "features": f"{RESULTS}/features/features.parquet",
-        "split": f"{RESULTS}/split/split.tsv",
-        "folds": f"{RESULTS}/split/cv_folds.tsv",
-        "identity": f"{RESULTS}/split/pairwise_identity.parquet",
-        "embeddings": optional_embeddings(),
-    }
-
-
-def embeddings_argument(wildcards, input):
-    return f"--embeddings {input.embeddings}" if input.embeddings else ""
-
-
 rule train:
     input:
         **training_inputs(),
@@ -34,9 +19,9 @@ rule train:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {SCRIPTS}/train.py --labels {input.labels} --features {input.features}"
+        "python workflow/scripts/train.py --labels {input.labels} --features {input.features}"
         " --split {input.split} --identity {input.identity} {params.embeddings}"
-        " --settings {params.settings:q} --outdir {RESULTS}/train > {log} 2>&1"
+        " --settings {params.settings:q} --outdir results/train > {log} 2>&1"
 
 
 rule crossval_fold:
@@ -59,10 +44,10 @@ rule crossval_fold:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {SCRIPTS}/crossval.py --fold {wildcards.fold} --labels {input.labels}"
+        "python workflow/scripts/crossval.py --fold {wildcards.fold} --labels {input.labels}"
         " --features {input.features} --folds {input.folds} --identity {input.identity}"
         " {params.embeddings} --train-settings {params.train:q}"
-        " --calibrate-settings {params.calibrate:q} --outdir {RESULTS}/cv/fold{wildcards.fold}"
+        " --calibrate-settings {params.calibrate:q} --outdir results/cv/fold{wildcards.fold}"
         " > {log} 2>&1"
 
 
@@ -85,4 +70,4 @@ rule crossval_summary:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {SCRIPTS}/crossval_summary.py --folds {input} --output {output} > {log} 2>&1"
+        "python workflow/scripts/crossval_summary.py --folds {input} --output {output} > {log} 2>&1"
