@@ -1,0 +1,139 @@
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from terpene_ensembles.predict import (
+    OOD_NO_DOMAIN,
+    OOD_NO_NEIGHBOUR,
+    PredictionWriter,
+    TrainingNeighbourSearch,
+    call_ensembles,
+    nearest_neighbours,
+    out_of_domain_reason,
+    summarise_chunk,
+    top_ensembles,
+)
+from terpene_ensembles.sequence_input import sha256_text
+
+ENSEMBLES = ["germacrane", "bisabolane", "other_C20"]
+
+# Two unrelated real-looking TPS fragments (from the shared MARTS table's first enzymes).
+SEQ_A = (
+    "MAIINLPVPTNSSSEVNKHNHLRSCLPSGRATFTTLSAAAMRSATMAAANVREQSGQKQQLINRRSGNYEAPLWEFDYIQSLKNEY"
+    "AGDIYVSRANELKEQVKMMLDEEDMKLLDCMELVDGLERLGLAYHFEGRINRLLSSDYKAIHEGNHQRNKEDLYAAALEFRIFRQ"
+)
+SEQ_B = (
+    "MSEKNVVRIPMKWGRIEREILTQNTIPELVDTNRLISWVKECNLADEALVTKYMNVIRPYHFSRLVFPILPDKDVCREAFAVFIEF"
+    "LIVLYLCDDELEAKCNLNELEIVCSAYDFLDEKLKQCFPRIPSVEELRSFLPHVKKERLLALVVSLIDSVSRVVSPLLKYSVFPQ"
+)
+
+
+def chunk_frame(records):
+    return pd.DataFrame(
+        {
+            "id": [r[0] for r in records],
+            "record": list(range(1, len(records) + 1)),
+            "sequence_sha256": [sha256_text(r[1]) for r in records],
+            "length": [len(r[1]) for r in records],
+        }
+    )
+
+
+def test_calls_use_per_class_thresholds_and_optionally_the_top_class():
+    probabilities = np.array([[0.9, 0.2, 0.6], [0.1, 0.3, 0.2]])
+    thresholds = np.array([0.5, 0.5, 0.7])
+    assert call_ensembles(probabilities, thresholds, False).tolist() == [
+        [True, False, False],
+        [False, False, False],
+    ]
+    assert call_ensembles(probabilities, thresholds, True).tolist() == [
+        [True, False, False],
+        [False, True, False],
+    ]
+
+
+def test_top_ensembles_are_sorted_with_stable_ties():
+    names, values = top_ensembles(np.array([[0.2, 0.5, 0.2]]), ENSEMBLES)
+    assert names == [["bisabolane", "germacrane", "other_C20"]]
+    assert values == [[0.5, 0.2, 0.2]]
+
+
+def test_out_of_domain_reasons():
+    assert out_of_domain_reason(["PF03936"], 0.8, 0.3) == ""
+    assert out_of_domain_reason([], 0.8, 0.3) == OOD_NO_DOMAIN
+    assert out_of_domain_reason(["PF03936"], 0.2, 0.3) == OOD_NO_NEIGHBOUR
+    assert out_of_domain_reason([], float("nan"), 0.3) == f"{OOD_NO_DOMAIN};{OOD_NO_NEIGHBOUR}"
+
+
+def test_nearest_neighbours_ranks_by_identity_then_bits():
+    hits = pd.DataFrame(
+        {
+            "query": ["q", "q", "q", "q", "r"],
+            "target": ["t1", "t2", "t3", "t4", "t1"],
+            "fident": [0.5, 0.9, 0.5, 0.3, 0.4],
+            "bits": [100, 50, 200, 10, 80],
+        }
+    )
+    result = nearest_neighbours(hits, ["q", "r", "lonely"], k=3)
+    assert result["q"] == (["t2", "t3", "t1"], [0.9, 0.5, 0.5])
+    assert result["r"] == (["t1"], [0.4])
+    assert result["lonely"] == ([], [])
+
+
+def test_summarise_chunk_and_writer_round_trip(tmp_path):
+    chunk = chunk_frame([("a", SEQ_A), ("b", SEQ_B)])
+    probabilities = np.array([[0.8, 0.6, 0.1], [0.05, 0.1, 0.2]])
+    frame = summarise_chunk(
+        chunk,
+        probabilities,
+        ENSEMBLES,
+        thresholds=np.array([0.5, 0.7, 0.5]),
+        always_call_top=True,
+        neighbours={"a": (["train1", "train2"], [0.95, 0.4])},
+        tps_domains={"a": ["PF01397", "PF03936"]},
+        identity_floor=0.3,
+    )
+    assert frame["called"].tolist() == [["germacrane"], ["other_C20"]]
+    assert frame["top3"].tolist()[0] == ["germacrane", "bisabolane", "other_C20"]
+    assert frame["out_of_domain"].tolist() == [False, True]
+    assert frame.loc[1, "ood_reason"] == f"{OOD_NO_DOMAIN};{OOD_NO_NEIGHBOUR}"
+    assert np.isnan(frame.loc[1, "best_identity"])
+
+    with PredictionWriter(tmp_path, ENSEMBLES) as writer:
+        writer.write(frame.iloc[:1])
+        writer.write(frame.iloc[1:])
+    assert writer.rows == 2
+    table = pq.read_table(tmp_path / "predictions.parquet").to_pandas()
+    assert table["id"].tolist() == ["a", "b"]
+    assert table["nearest_training"].map(list).tolist() == [["train1", "train2"], []]
+    assert table["prob_bisabolane"].tolist() == [0.6, 0.1]
+    tsv = pd.read_csv(tmp_path / "predictions.tsv", sep="\t", keep_default_na=False)
+    assert tsv["called"].tolist() == ["germacrane", "other_C20"]
+    assert tsv.loc[0, "nearest_training"] == "train1;train2"
+    assert tsv.loc[0, "nearest_identity"] == "0.9500;0.4000"
+    assert list(tsv.columns) == list(table.columns)
+
+
+def test_writer_leaves_no_output_when_a_chunk_fails(tmp_path):
+    with pytest.raises(RuntimeError), PredictionWriter(tmp_path, ENSEMBLES):
+        raise RuntimeError("scoring failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_summarise_chunk_rejects_misshaped_probabilities():
+    with pytest.raises(ValueError, match="shape"):
+        summarise_chunk(
+            chunk_frame([("a", SEQ_A)]), np.zeros((1, 2)), ENSEMBLES, np.zeros(3), True, {}, {}, 0.3
+        )
+
+
+def test_mmseqs_search_finds_the_training_enzyme_of_a_close_variant(tmp_path):
+    training = pd.DataFrame({"id": ["train_a", "train_b"], "sequence": [SEQ_A, SEQ_B]})
+    search = TrainingNeighbourSearch(training, tmp_path / "mmseqs", threads=1)
+    variant = SEQ_A[:50] + "W" + SEQ_A[51:]
+    hits = search.search([("my|odd id", variant), ("random", "MKVLAAGGHW" * 8)])
+    neighbours = nearest_neighbours(hits, ["my|odd id", "random"])
+    assert neighbours["my|odd id"][0][0] == "train_a"
+    assert neighbours["my|odd id"][1][0] > 0.95
+    assert neighbours["random"] == ([], [])

@@ -1,0 +1,264 @@
+"""Screen new sequences with a trained model: calls, evidence and trust flags per sequence.
+
+Input is streamed in chunks (see :mod:`terpene_ensembles.sequence_input`); each chunk is
+featurised, scored, compared with the training enzymes (MMseqs2) and appended to the
+output files, so peak memory depends on the chunk size, not on the input size.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from terpene_ensembles.io_utils import atomic_path
+
+PROBABILITY_PREFIX = "prob_"
+TOP_K = 3
+# Columns of the MMseqs2 tabular output used for the nearest-neighbour evidence.
+MMSEQS_COLUMNS = ["query", "target", "fident", "qcov", "tcov", "evalue", "bits"]
+OOD_NO_DOMAIN = "no_tps_pfam_hit"
+OOD_NO_NEIGHBOUR = "no_training_enzyme_above_identity_floor"
+
+# Per-sequence columns written before the probability columns.
+LEADING_COLUMNS = [
+    ("id", pa.string()),
+    ("record", pa.int64()),
+    ("sequence_sha256", pa.string()),
+    ("length", pa.int64()),
+    ("called", pa.list_(pa.string())),
+    ("top3", pa.list_(pa.string())),
+    ("top3_probability", pa.list_(pa.float64())),
+    ("nearest_training", pa.list_(pa.string())),
+    ("nearest_identity", pa.list_(pa.float64())),
+    ("best_identity", pa.float64()),
+    ("tps_domains", pa.list_(pa.string())),
+    ("out_of_domain", pa.bool_()),
+    ("ood_reason", pa.string()),
+]
+
+
+def prediction_schema(ensemble_ids: Sequence[str]) -> pa.Schema:
+    fields = [pa.field(name, kind) for name, kind in LEADING_COLUMNS]
+    fields += [pa.field(PROBABILITY_PREFIX + e, pa.float64()) for e in ensemble_ids]
+    return pa.schema(fields)
+
+
+def call_ensembles(
+    probabilities: np.ndarray, thresholds: np.ndarray, always_call_top: bool
+) -> np.ndarray:
+    """Boolean calls: probability >= the class threshold (plus each row's top class if asked)."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    calls = probabilities >= np.asarray(thresholds, dtype=float)[None, :]
+    if always_call_top and probabilities.size:
+        calls[np.arange(len(probabilities)), probabilities.argmax(axis=1)] = True
+    return calls
+
+
+def top_ensembles(
+    probabilities: np.ndarray, ensemble_ids: Sequence[str], k: int = TOP_K
+) -> tuple[list[list[str]], list[list[float]]]:
+    """The k most probable ensembles per row; ties broken by vocabulary order (stable)."""
+    order = np.argsort(-np.asarray(probabilities, dtype=float), axis=1, kind="stable")[:, :k]
+    names = [[ensemble_ids[j] for j in row] for row in order]
+    values = [[float(probabilities[i, j]) for j in row] for i, row in enumerate(order)]
+    return names, values
+
+
+def out_of_domain_reason(tps_domains: Sequence[str], best_identity: float, floor: float) -> str:
+    """'' when a call can be trusted, else the ';'-joined reasons it cannot."""
+    reasons = []
+    if len(tps_domains) == 0:
+        reasons.append(OOD_NO_DOMAIN)
+    if not best_identity >= floor:  # also true for NaN (no hit at all)
+        reasons.append(OOD_NO_NEIGHBOUR)
+    return ";".join(reasons)
+
+
+def write_fasta(records: Iterable[tuple[str, str]], path: str | os.PathLike) -> None:
+    with open(path, "w") as handle:
+        for identifier, sequence in records:
+            handle.write(f">{identifier}\n{sequence}\n")
+
+
+class TrainingNeighbourSearch:
+    """MMseqs2 search of query chunks against the characterised training enzymes.
+
+    The training database is built once; each chunk is one ``mmseqs easy-search`` call.
+    """
+
+    def __init__(
+        self,
+        training: pd.DataFrame,
+        workdir: str | os.PathLike,
+        threads: int = 1,
+        sensitivity: float = 5.7,
+        max_evalue: float = 1e-3,
+    ):
+        if training.empty:
+            raise ValueError("the model has no training sequences to compare against")
+        self.workdir = Path(workdir)
+        self.threads = threads
+        self.sensitivity = sensitivity
+        self.max_evalue = max_evalue
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        fasta = self.workdir / "training.fasta"
+        write_fasta(zip(training["id"], training["sequence"], strict=True), fasta)
+        self.database = self.workdir / "training_db"
+        self._mmseqs("createdb", str(fasta), str(self.database))
+
+    def _mmseqs(self, *arguments: str) -> None:
+        command = ["mmseqs", *arguments, "-v", "1"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()}"
+            )
+
+    def search(self, queries: Sequence[tuple[str, str]]) -> pd.DataFrame:
+        """Hits of each query against the training set: MMSEQS_COLUMNS, identity as 0-1."""
+        if not queries:
+            return pd.DataFrame(columns=MMSEQS_COLUMNS)
+        with tempfile.TemporaryDirectory(dir=self.workdir) as scratch:
+            scratch = Path(scratch)
+            query_fasta = scratch / "queries.fasta"
+            hits_path = scratch / "hits.tsv"
+            # Positional ids avoid any trouble with characters MMseqs2 treats specially.
+            write_fasta(((f"q{i}", seq) for i, (_, seq) in enumerate(queries)), query_fasta)
+            self._mmseqs(
+                "easy-search",
+                str(query_fasta),
+                str(self.database),
+                str(hits_path),
+                str(scratch / "tmp"),
+                "--format-output",
+                ",".join(MMSEQS_COLUMNS),
+                "-s",
+                str(self.sensitivity),
+                "-e",
+                str(self.max_evalue),
+                "--threads",
+                str(self.threads),
+            )
+            hits = pd.read_csv(hits_path, sep="\t", names=MMSEQS_COLUMNS, header=None)
+        position_to_id = {f"q{i}": identifier for i, (identifier, _) in enumerate(queries)}
+        hits["query"] = hits["query"].map(position_to_id)
+        hits["target"] = hits["target"].astype(str)
+        return hits
+
+
+def nearest_neighbours(
+    hits: pd.DataFrame, query_ids: Sequence[str], k: int = TOP_K
+) -> dict[str, tuple[list[str], list[float]]]:
+    """Per query: the k training enzymes of highest identity (ties: higher bit score)."""
+    result = {identifier: ([], []) for identifier in query_ids}
+    if hits.empty:
+        return result
+    ranked = hits.sort_values(
+        ["query", "fident", "bits", "target"], ascending=[True, False, False, True]
+    ).drop_duplicates(["query", "target"])
+    for query, group in ranked.groupby("query", sort=False):
+        top = group.head(k)
+        result[query] = (top["target"].tolist(), [float(v) for v in top["fident"]])
+    return result
+
+
+def summarise_chunk(
+    chunk: pd.DataFrame,
+    probabilities: np.ndarray,
+    ensemble_ids: Sequence[str],
+    thresholds: np.ndarray,
+    always_call_top: bool,
+    neighbours: dict[str, tuple[list[str], list[float]]],
+    tps_domains: dict[str, list[str]],
+    identity_floor: float,
+) -> pd.DataFrame:
+    """One output row per sequence of ``chunk`` (columns id, record, sequence_sha256, length)."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.shape != (len(chunk), len(ensemble_ids)):
+        raise ValueError(
+            f"probabilities have shape {probabilities.shape}, expected "
+            f"({len(chunk)}, {len(ensemble_ids)})"
+        )
+    calls = call_ensembles(probabilities, thresholds, always_call_top)
+    top_names, top_values = top_ensembles(probabilities, ensemble_ids)
+    rows = []
+    for i, identifier in enumerate(chunk["id"]):
+        near_ids, near_identity = neighbours.get(identifier, ([], []))
+        best = max(near_identity) if near_identity else float("nan")
+        domains = list(tps_domains.get(identifier, []))
+        reason = out_of_domain_reason(domains, best, identity_floor)
+        rows.append(
+            {
+                "called": [e for e, hit in zip(ensemble_ids, calls[i], strict=True) if hit],
+                "top3": top_names[i],
+                "top3_probability": top_values[i],
+                "nearest_training": list(near_ids),
+                "nearest_identity": list(near_identity),
+                "best_identity": best,
+                "tps_domains": domains,
+                "out_of_domain": bool(reason),
+                "ood_reason": reason,
+            }
+        )
+    frame = pd.DataFrame(rows, index=chunk.index)
+    leading = chunk[["id", "record", "sequence_sha256", "length"]].copy()
+    probability_frame = pd.DataFrame(
+        probabilities, columns=[PROBABILITY_PREFIX + e for e in ensemble_ids], index=chunk.index
+    )
+    return pd.concat([leading, frame, probability_frame], axis=1).reset_index(drop=True)
+
+
+def tsv_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lists joined with ';' (identities rounded) so the table reads well in a spreadsheet."""
+    flat = frame.copy()
+    for column in ("called", "top3", "nearest_training", "tps_domains"):
+        flat[column] = flat[column].map(";".join)
+    for column in ("top3_probability", "nearest_identity"):
+        flat[column] = flat[column].map(lambda values: ";".join(f"{v:.4f}" for v in values))
+    return flat
+
+
+class PredictionWriter:
+    """Append chunks to predictions.parquet and predictions.tsv; both appear atomically on close.
+
+    Use as a context manager: on an exception neither file is left under its final name.
+    """
+
+    def __init__(self, outdir: str | os.PathLike, ensemble_ids: Sequence[str]):
+        self.outdir = Path(outdir)
+        self.schema = prediction_schema(ensemble_ids)
+        self.rows = 0
+        self._stack = ExitStack()
+
+    def __enter__(self) -> PredictionWriter:
+        parquet_tmp = self._stack.enter_context(atomic_path(self.outdir / "predictions.parquet"))
+        tsv_tmp = self._stack.enter_context(atomic_path(self.outdir / "predictions.tsv"))
+        self._parquet = pq.ParquetWriter(parquet_tmp, self.schema)
+        self._tsv = open(tsv_tmp, "w", newline="")
+        self._tsv.write("\t".join(self.schema.names) + "\n")
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(
+            frame[self.schema.names], schema=self.schema, preserve_index=False
+        )
+        self._parquet.write_table(table)
+        tsv_view(frame[self.schema.names]).to_csv(
+            self._tsv, sep="\t", index=False, header=False, float_format="%.6g"
+        )
+        self.rows += len(frame)
+
+    def __exit__(self, *exc_info) -> bool:
+        self._parquet.close()
+        self._tsv.close()
+        # On an exception atomic_path removes the temporary files instead of moving them.
+        return self._stack.__exit__(*exc_info)
