@@ -6,15 +6,19 @@ import pytest
 from terpene_ensembles.predict import (
     OOD_NO_DOMAIN,
     OOD_NO_NEIGHBOUR,
+    ChunkScores,
     PredictionWriter,
+    RejectionWriter,
+    ScreeningSettings,
     TrainingNeighbourSearch,
     call_ensembles,
     nearest_neighbours,
     out_of_domain_reason,
+    screen,
     summarise_chunk,
     top_ensembles,
 )
-from terpene_ensembles.sequence_input import sha256_text
+from terpene_ensembles.sequence_input import iter_fasta, sha256_text
 
 ENSEMBLES = ["germacrane", "bisabolane", "other_C20"]
 
@@ -137,3 +141,62 @@ def test_mmseqs_search_finds_the_training_enzyme_of_a_close_variant(tmp_path):
     assert neighbours["my|odd id"][0][0] == "train_a"
     assert neighbours["my|odd id"][1][0] > 0.95
     assert neighbours["random"] == ([], [])
+
+
+class FakeScorer:
+    """Scores by a fixed rule so the screening loop can be tested without a trained model."""
+
+    ensemble_ids = ENSEMBLES
+    thresholds = np.array([0.5, 0.5, 0.5])
+    always_call_top = False
+
+    def __init__(self):
+        self.training = pd.DataFrame({"id": ["train_a", "train_b"], "sequence": [SEQ_A, SEQ_B]})
+        self.chunk_sizes = []
+
+    def score(self, chunk, neighbours):
+        self.chunk_sizes.append(len(chunk))
+        probabilities = np.array(
+            [
+                [0.9, 0.1, 0.1] if s.startswith("MAII") else [0.1, 0.1, 0.2]
+                for s in chunk["sequence"]
+            ]
+        )
+        domains = {i: ["PF03936"] for i in chunk["id"] if not i.startswith("junk")}
+        return ChunkScores(probabilities, domains)
+
+
+def test_screen_streams_chunks_and_flags_untrusted_calls(tmp_path):
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(
+        f">close\n{SEQ_A[:60]}W{SEQ_A[61:]}\n>bad\nMK1\n>junk1\n{'MKVLAAGGHW' * 8}\n"
+        f">far_b\n{SEQ_B}\n>close\n{SEQ_A}\n"
+    )
+    scorer = FakeScorer()
+    outdir = tmp_path / "out"
+    with RejectionWriter(outdir / "rejected.tsv") as rejected:
+        records = iter_fasta(fasta, rejected)
+        counts = screen(records, scorer, outdir, ScreeningSettings(chunk_size=2))
+    assert scorer.chunk_sizes == [2, 1]
+    assert counts == {"predicted": 3, "out_of_domain": 1, "chunks": 2}
+    assert rejected.counts == {"invalid_residues": 1, "duplicate_id": 1}
+    table = pq.read_table(outdir / "predictions.parquet").to_pandas()
+    assert table["id"].tolist() == ["close", "junk1", "far_b"]
+    assert table["called"].map(list).tolist() == [["germacrane"], [], []]
+    assert table["nearest_training"].map(lambda v: v[0] if len(v) else "").tolist() == [
+        "train_a",
+        "",
+        "train_b",
+    ]
+    assert table["ood_reason"].tolist() == ["", f"{OOD_NO_DOMAIN};{OOD_NO_NEIGHBOUR}", ""]
+    rejected_table = pd.read_csv(outdir / "rejected.tsv", sep="\t")
+    assert rejected_table[["record", "id", "reason"]].values.tolist() == [
+        [2, "bad", "invalid_residues"],
+        [5, "close", "duplicate_id"],
+    ]
+    # The MMseqs2 scratch folder is gone; only the outputs remain.
+    assert sorted(p.name for p in outdir.iterdir()) == [
+        "predictions.parquet",
+        "predictions.tsv",
+        "rejected.tsv",
+    ]

@@ -7,12 +7,16 @@ output files, so peak memory depends on the chunk size, not on the input size.
 
 from __future__ import annotations
 
+import csv
+import logging
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,6 +24,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from terpene_ensembles.io_utils import atomic_path
+from terpene_ensembles.sequence_input import (
+    REJECTION_COLUMNS,
+    Rejection,
+    SequenceRecord,
+    chunked,
+)
 
 PROBABILITY_PREFIX = "prob_"
 TOP_K = 3
@@ -227,6 +237,34 @@ def tsv_view(frame: pd.DataFrame) -> pd.DataFrame:
     return flat
 
 
+class RejectionWriter:
+    """Rejected records appended to rejected.tsv as they come (a list-like ``append`` sink)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> RejectionWriter:
+        self._stack = ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._handle = self._stack.enter_context(open(tmp, "w", newline=""))
+        self._writer = csv.writer(self._handle, delimiter="\t", lineterminator="\n")
+        self._writer.writerow(REJECTION_COLUMNS)
+        return self
+
+    def append(self, rejection: Rejection) -> None:
+        row = rejection.as_row()
+        self._writer.writerow([row[column] for column in REJECTION_COLUMNS])
+        self.counts[rejection.reason] = self.counts.get(rejection.reason, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def __exit__(self, *exc_info) -> bool:
+        return self._stack.__exit__(*exc_info)
+
+
 class PredictionWriter:
     """Append chunks to predictions.parquet and predictions.tsv; both appear atomically on close.
 
@@ -262,3 +300,98 @@ class PredictionWriter:
         self._tsv.close()
         # On an exception atomic_path removes the temporary files instead of moving them.
         return self._stack.__exit__(*exc_info)
+
+
+@dataclass(frozen=True)
+class ScreeningSettings:
+    chunk_size: int = 1000
+    identity_floor: float = 0.3  # best training identity below this -> out of domain
+    neighbours: int = TOP_K
+    threads: int = 1
+    mmseqs_sensitivity: float = 5.7
+
+    def __post_init__(self):
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        if not 0 <= self.identity_floor <= 1:
+            raise ValueError(f"identity_floor must be in [0, 1], got {self.identity_floor}")
+
+
+@dataclass
+class ChunkScores:
+    """What a scorer returns for one chunk, rows in chunk order."""
+
+    probabilities: np.ndarray  # calibrated, shape (rows, ensembles)
+    tps_domains: dict[str, list[str]]  # id -> TPS Pfam families hit
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. baseline probabilities
+
+
+class ChunkScorer(Protocol):
+    """A trained model as the screening loop sees it (see model_bundle for the real one)."""
+
+    ensemble_ids: list[str]
+    thresholds: np.ndarray
+    always_call_top: bool
+    training: pd.DataFrame  # id, sequence of the characterised training enzymes
+
+    def score(self, chunk: pd.DataFrame, neighbours: dict) -> ChunkScores: ...
+
+
+def records_frame(records: Sequence[SequenceRecord]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [r.id for r in records],
+            "record": [r.record for r in records],
+            "sequence": [r.sequence for r in records],
+            "sequence_sha256": [r.sequence_sha256 for r in records],
+            "length": [len(r.sequence) for r in records],
+        }
+    )
+
+
+def screen(
+    records: Iterable[SequenceRecord],
+    scorer: ChunkScorer,
+    outdir: str | os.PathLike,
+    settings: ScreeningSettings,
+    on_chunk: Callable[[pd.DataFrame, ChunkScores, pd.DataFrame], None] | None = None,
+) -> dict:
+    """Predict every record, chunk by chunk; write predictions.parquet/.tsv under ``outdir``.
+
+    ``on_chunk(chunk, scores, predictions)`` sees each chunk (used to collect metrics).
+    Returns counts for the summary.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger("terpene_ensembles.predict")
+    counts = {"predicted": 0, "out_of_domain": 0, "chunks": 0}
+    with (
+        tempfile.TemporaryDirectory(prefix=".mmseqs_", dir=outdir) as workdir,
+        PredictionWriter(outdir, scorer.ensemble_ids) as writer,
+    ):
+        search = TrainingNeighbourSearch(
+            scorer.training, workdir, settings.threads, settings.mmseqs_sensitivity
+        )
+        for chunk_records in chunked(records, settings.chunk_size):
+            chunk = records_frame(chunk_records)
+            hits = search.search(list(zip(chunk["id"], chunk["sequence"], strict=True)))
+            neighbours = nearest_neighbours(hits, chunk["id"].tolist(), settings.neighbours)
+            scores = scorer.score(chunk, neighbours)
+            predictions = summarise_chunk(
+                chunk,
+                scores.probabilities,
+                scorer.ensemble_ids,
+                scorer.thresholds,
+                scorer.always_call_top,
+                neighbours,
+                scores.tps_domains,
+                settings.identity_floor,
+            )
+            writer.write(predictions)
+            if on_chunk is not None:
+                on_chunk(chunk, scores, predictions)
+            counts["predicted"] += len(predictions)
+            counts["out_of_domain"] += int(predictions["out_of_domain"].sum())
+            counts["chunks"] += 1
+            log.info("predicted %d sequences", counts["predicted"])
+    return counts
