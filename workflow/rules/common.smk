@@ -56,3 +56,10 @@ def training_inputs():
 
 def embeddings_argument(wildcards, input):
     return f"--embeddings {input.embeddings}" if input.embeddings else ""
+
+
+# Without these, embed_gather's "{model}" also matches "shards/<model>/<i>-of-<n>" and the
+# DAG recurses (PeriodicWildcardError) as soon as the PLM branch is on.
+wildcard_constraints:
+    model=r"esm2_t[0-9]+_[0-9]+[MB]_UR50D",
+    scatteritem=r"[0-9]+-of-[0-9]+",
