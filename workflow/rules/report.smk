@@ -20,18 +20,18 @@ rule evaluate:
             caption="../report/test_predictions.rst",
             category="Predictions",
         ),
-    params:
-        plm=as_json("plm"),
     log:
         stage_log("evaluate"),
     benchmark:
         stage_benchmark("evaluate")
+    conda:
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../../envs/report.yaml"
+    params:
+        plm=as_json("plm"),
     shell:
         "python workflow/scripts/evaluate.py --calibrated {input.calibrated}"
         " --thresholds {input.thresholds} --labels {input.labels} --enzymes {input.enzymes}"
@@ -45,35 +45,42 @@ rule report:
         metrics=f"{RESULTS}/report/metrics.json",
         test_predictions=f"{RESULTS}/report/test_predictions.tsv",
         calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
+        thresholds=f"{RESULTS}/calibrate/thresholds.json",
         labels=f"{RESULTS}/parse/labels.parquet",
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         ensembles=f"{RESULTS}/parse/ensembles.tsv",
+        parse_summary=f"{RESULTS}/parse/summary.json",
         split=f"{RESULTS}/split/split.tsv",
+        split_summary=f"{RESULTS}/split/summary.json",
         identity=f"{RESULTS}/split/pairwise_identity.parquet",
         history=f"{RESULTS}/train/history.tsv",
+        marts=config["marts_csv"],
     output:
         report(
             f"{RESULTS}/report/report.html",
             caption="../report/report_html.rst",
             category="Report",
         ),
-    params:
-        benchmarks=f"{RESULTS}/benchmarks",
-        config=lambda wildcards: json.dumps(config, sort_keys=True),
     log:
         stage_log("report"),
     benchmark:
         stage_benchmark("report")
+    conda:
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../../envs/report.yaml"
+    params:
+        benchmarks=f"{RESULTS}/benchmarks",
+        own_benchmark=stage_benchmark("report"),
+        config=lambda wildcards: json.dumps(config, sort_keys=True),
     shell:
         "python workflow/scripts/report.py --metrics {input.metrics}"
         " --test-predictions {input.test_predictions} --calibrated {input.calibrated}"
-        " --labels {input.labels} --enzymes {input.enzymes} --ensembles {input.ensembles}"
-        " --split {input.split} --identity {input.identity} --history {input.history}"
-        " --benchmarks {params.benchmarks} --config {params.config:q}"
-        " --output {output} > {log} 2>&1"
+        " --thresholds {input.thresholds} --labels {input.labels} --enzymes {input.enzymes}"
+        " --ensembles {input.ensembles} --parse-summary {input.parse_summary}"
+        " --split {input.split} --split-summary {input.split_summary}"
+        " --identity {input.identity} --history {input.history} --marts {input.marts}"
+        " --benchmarks {params.benchmarks} --own-benchmark {params.own_benchmark}"
+        " --config {params.config:q} --output {output} > {log} 2>&1"

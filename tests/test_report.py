@@ -1,0 +1,450 @@
+"""HTML report: content, self-containedness and agreement of every number with metrics.json."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, f1_score
+
+from terpene_ensembles import report_html
+from terpene_ensembles.io_utils import write_json, write_parquet, write_tsv
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "workflow" / "scripts" / "report.py"
+
+ENSEMBLES = pd.DataFrame(
+    {
+        "ensemble_id": ["menthane", "germacrane", "labdane", "taxane", "other_C20"],
+        "name": ["p-menthane", "germacrane", "labdane", "taxane", "other C20"],
+        "definition": [
+            "CC1CCC(C(C)C)CC1",
+            "CC1CCCC(C)CCC(C(C)C)CC1",
+            "CCC(C)CCC1C(C)CCC2C(C)(C)CCCC12C",
+            "CC1CCC2CC3CCCC(C)(C3(C)C)C(C)CCC2C1",  # any valid SMILES will do for drawing
+            "carbon_count == 20 and skeleton not in vocabulary",
+        ],
+        "support": [20, 18, 15, 12, 9],
+        "kind": ["skeleton", "skeleton", "skeleton", "skeleton", "other_bucket"],
+        "carbon_count": [10, 15, 20, 20, 20],
+        "example_products": [
+            "limonene;alpha-terpineol",
+            "germacrene A;germacrene D",
+            "copalyl diphosphate",
+            "taxadiene",
+            "casbene;cembrene",
+        ],
+    }
+)
+PREDICTORS = ("model", "fusion", "knn_identity", "logistic_regression", "label_prior", "random")
+KINGDOMS = ("Plantae", "Fungi", "Bacteria")
+TYPES = {"menthane": "mono", "germacrane": "sesq", "labdane": "di", "taxane": "di"}
+
+
+def _scores(truth: np.ndarray, predictor: str, rng: np.random.Generator) -> np.ndarray:
+    noise = {"model": 0.25, "fusion": 0.35, "knn_identity": 0.4, "logistic_regression": 0.45}
+    if predictor in noise:
+        raw = truth * 0.7 + rng.normal(0.15, noise[predictor], truth.shape)
+    elif predictor == "label_prior":
+        raw = np.tile(truth.mean(axis=0), (len(truth), 1)) + rng.normal(0, 0.01, truth.shape)
+    else:
+        raw = rng.random(truth.shape)
+    return np.clip(raw, 0.0, 1.0)
+
+
+def _metrics_for(truth: np.ndarray, scores: np.ndarray, classes: list[str], thresholds) -> dict:
+    called = scores >= thresholds
+    with_positives = [j for j in range(len(classes)) if truth[:, j].sum() > 0]
+    per_class = {}
+    for j, class_id in enumerate(classes):
+        support = int(truth[:, j].sum())
+        per_class[class_id] = {
+            "support": support,
+            "threshold": float(thresholds[j]),
+            "ap": float(average_precision_score(truth[:, j], scores[:, j])) if support else None,
+            "f1": float(f1_score(truth[:, j], called[:, j], zero_division=0)),
+            "precision": float((truth[:, j] & called[:, j]).sum() / max(called[:, j].sum(), 1)),
+            "recall": float((truth[:, j] & called[:, j]).sum() / max(support, 1)),
+        }
+    labelled = truth.sum(axis=1) > 0
+    top = scores[labelled].argmax(axis=1)
+    top3 = np.argsort(-scores[labelled], axis=1)[:, :3]
+    hits3 = np.take_along_axis(truth[labelled], top3, axis=1).sum(axis=1)
+    return {
+        "macro_f1": float(np.mean([per_class[classes[j]]["f1"] for j in with_positives])),
+        "micro_f1": float(f1_score(truth, called, average="micro", zero_division=0)),
+        "map": float(np.mean([per_class[classes[j]]["ap"] for j in with_positives])),
+        "precision_at_1": float(truth[labelled][np.arange(labelled.sum()), top].mean()),
+        "recall_at_3": float((hits3 / truth[labelled].sum(axis=1)).mean()),
+        "fraction_with_call": float(called[labelled].any(axis=1).mean()),
+        "per_class": per_class,
+    }
+
+
+def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int = 90) -> dict:
+    """A small, internally consistent set of stage outputs following the file contracts."""
+    rng = np.random.default_rng(7)
+    classes = list(ENSEMBLES["ensemble_id"])
+    ids = [f"ENZ{i:03d}" for i in range(n_enzymes)]
+    truth = (rng.random((n_enzymes, len(classes))) < 0.25).astype(np.int8)
+    truth[::9] = 0  # some inactive / unlabelled enzymes
+    status = np.where(truth.sum(axis=1) > 0, "labelled", "inactive")
+    enzymes = pd.DataFrame(
+        {
+            "id": ids,
+            "aliases": [[i, f"alt_{i}"] for i in ids],
+            "sequence": ["M" + "ACDEFGHIKLMNPQRSTVWY"[i % 20] * 30 for i in range(n_enzymes)],
+            "sequence_sha256": [f"{i:064x}" for i in range(n_enzymes)],
+            "length": [31] * n_enzymes,
+            "kingdom": [KINGDOMS[i % 3] for i in range(n_enzymes)],
+            "species": ["Species " + chr(65 + i % 26) for i in range(n_enzymes)],
+            "enzyme_name": [f"synthase {i}" for i in range(n_enzymes)],
+            "types": [
+                sorted({TYPES[c] for c, v in zip(classes, row, strict=False) if v and c in TYPES})
+                for row in truth
+            ],
+            "substrate_family": ["C10"] * n_enzymes,
+            "inactive": status == "inactive",
+            "label_status": status,
+        }
+    )
+    labels = pd.DataFrame(truth, columns=classes)
+    labels.insert(0, "id", ids)
+    splits = np.array(["train"] * n_enzymes, dtype=object)
+    splits[n_enzymes // 3 * 2 : n_enzymes // 6 * 5] = "val"
+    splits[n_enzymes // 6 * 5 :] = "test"
+    split = pd.DataFrame(
+        {"id": ids, "split": splits, "cluster": [f"c{i // 2}" for i in range(n_enzymes)]}
+    )
+
+    prediction_rows = []
+    thresholds = rng.uniform(0.3, 0.6, len(classes))
+    metrics = {
+        "plm": {
+            "model": "esm2_t6_8M_UR50D",
+            "weights_source": "resources/esm/random.pt",
+            "random_weights": random_weights,
+        },
+        "n_enzymes": n_enzymes,
+        "n_classes": len(classes),
+        "test": {"baselines": {}},
+        "substrate": {"map": 0.612, "n_families": 4},
+        "cv": {"n_folds": 5},
+    }
+    for predictor in PREDICTORS:
+        scores = _scores(truth, predictor, rng)
+        for split_name in ("val", "test"):
+            mask = splits == split_name
+            frame = pd.DataFrame(scores[mask], columns=classes)
+            frame.insert(0, "predictor", predictor)
+            frame.insert(0, "split", split_name)
+            frame.insert(0, "id", np.array(ids)[mask])
+            prediction_rows.append(frame)
+        test = splits == "test"
+        result = _metrics_for(truth[test].astype(bool), scores[test], classes, thresholds)
+        if predictor == "model":
+            metrics["test"]["model"] = result
+        elif predictor != "fusion":
+            metrics["test"]["baselines"][predictor] = result
+        if predictor != "fusion":
+            metrics["cv"][predictor] = {
+                key: {"mean": result[key] * 0.97, "std": 0.01 + 0.001 * len(key)}
+                for key in ("macro_f1", "micro_f1", "map")
+            }
+    calibrated = pd.concat(prediction_rows, ignore_index=True)
+
+    test_ids = [i for i, s in zip(ids, splits, strict=True) if s == "test"]
+    model_test = calibrated[(calibrated.predictor == "model") & (calibrated.split == "test")]
+    test_predictions = pd.DataFrame(
+        {
+            "id": test_ids,
+            "true_ensembles": [
+                ";".join(c for c in classes if labels.set_index("id").loc[i, c]) for i in test_ids
+            ],
+            "called_ensembles": [
+                ";".join(c for j, c in enumerate(classes) if row[c] >= thresholds[j])
+                for _, row in model_test.iterrows()
+            ],
+        }
+    )
+    for class_id in classes:
+        test_predictions[class_id] = model_test[class_id].to_numpy()
+
+    train_ids = [i for i, s in zip(ids, splits, strict=True) if s == "train"]
+    hits = []
+    for query in test_ids:
+        for k, target in enumerate(rng.choice(train_ids, 4, replace=False)):
+            identity = 0.9 - 0.1 * k
+            hits.append((query, target, identity, 0.9, 0.85, 1e-30, 300.0 - 10 * k))
+    identity = pd.DataFrame(
+        hits,
+        columns=[
+            "query",
+            "target",
+            "identity",
+            "query_coverage",
+            "target_coverage",
+            "evalue",
+            "bits",
+        ],
+    )
+    history = pd.DataFrame(
+        {
+            "epoch": range(1, 11),
+            "train_loss": np.linspace(0.5, 0.1, 10),
+            "val_loss": np.linspace(0.55, 0.2, 10),
+            "val_map": np.linspace(0.3, 0.6, 10),
+        }
+    )
+    parse_summary = {
+        "rows_in": 120,
+        "rows_used": 110,
+        "rows_rejected": 10,
+        "rejected_by_reason": {"missing sequence": 6, "invalid product SMILES": 4},
+        "enzymes": n_enzymes,
+        "label_coverage": 0.89,
+    }
+    split_summary = {"mmseqs_version": "15.6f452", "n_clusters": {"train": 30}}
+
+    paths = {
+        "metrics": root / "report" / "metrics.json",
+        "test_predictions": root / "report" / "test_predictions.tsv",
+        "calibrated": root / "calibrate" / "calibrated_predictions.parquet",
+        "labels": root / "parse" / "labels.parquet",
+        "enzymes": root / "parse" / "enzymes.parquet",
+        "ensembles": root / "parse" / "ensembles.tsv",
+        "parse_summary": root / "parse" / "summary.json",
+        "split": root / "split" / "split.tsv",
+        "split_summary": root / "split" / "summary.json",
+        "identity": root / "split" / "pairwise_identity.parquet",
+        "history": root / "train" / "history.tsv",
+        "benchmarks": root / "benchmarks",
+        "marts": root / "marts.csv",
+    }
+    write_json(metrics, paths["metrics"])
+    write_tsv(test_predictions, paths["test_predictions"])
+    write_parquet(calibrated, paths["calibrated"])
+    write_parquet(labels, paths["labels"])
+    write_parquet(enzymes, paths["enzymes"])
+    write_tsv(ENSEMBLES, paths["ensembles"])
+    write_json(parse_summary, paths["parse_summary"])
+    write_tsv(split, paths["split"])
+    write_json(split_summary, paths["split_summary"])
+    write_parquet(identity, paths["identity"])
+    write_tsv(history, paths["history"])
+    benchmark = pd.DataFrame(
+        {
+            "s": [1.5],
+            "h:m:s": ["0:00:01"],
+            "max_rss": [120.5],
+            "max_vms": [300.0],
+            "cpu_time": [1.2],
+        }
+    )
+    write_tsv(benchmark, paths["benchmarks"] / "parse.tsv")
+    write_tsv(benchmark.assign(s=12.25), paths["benchmarks"] / "embed" / "esm" / "0-of-1.tsv")
+    paths["marts"].write_text("Enzyme_marts_ID,Aminoacid_sequence\nE1,MAAA\n")
+    return paths
+
+
+def render(paths: dict, **overrides) -> str:
+    arguments = {k: v for k, v in paths.items()}
+    arguments.update(overrides)
+    inputs = report_html.load_inputs(config={"split": {"min_seq_id": 0.4}}, **arguments)
+    return report_html.build_report(inputs)
+
+
+class MarkedNumbers(HTMLParser):
+    """Collect (attribute value, text) of every element carrying ``attribute``."""
+
+    def __init__(self, attribute: str):
+        super().__init__()
+        self.attribute = attribute
+        self.found: list[tuple[str, str]] = []
+        self._open: list[list] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        self._open.append([tag, attributes.get(self.attribute), []])
+
+    def handle_endtag(self, tag):
+        while self._open:
+            open_tag, marker, text = self._open.pop()
+            if marker is not None:
+                self.found.append((marker, "".join(text).strip()))
+            if self._open:
+                self._open[-1][2].extend(text)
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data):
+        if self._open:
+            self._open[-1][2].append(data)
+
+
+def marked(page: str, attribute: str = "data-metric") -> list[tuple[str, str]]:
+    parser = MarkedNumbers(attribute)
+    parser.feed(page)
+    return parser.found
+
+
+@pytest.fixture(scope="module")
+def fixture_paths(tmp_path_factory) -> dict:
+    return make_report_inputs(tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def page(fixture_paths) -> str:
+    return render(fixture_paths)
+
+
+def test_format_number_is_the_single_rule():
+    assert report_html.format_number(3) == "3"
+    assert report_html.format_number(np.int64(12)) == "12"
+    assert report_html.format_number(0.123456) == "0.123"
+    assert report_html.format_number(1.0) == "1.000"
+    assert report_html.format_number(float("nan")) == "n/a"
+    assert report_html.format_number(None) == "n/a"
+
+
+def test_lookup_follows_dicts_and_lists():
+    tree = {"a": {"b": [{"c": 1.5}]}}
+    assert report_html.lookup(tree, "a.b.0.c") == 1.5
+    assert not report_html.has_path(tree, "a.x")
+
+
+def test_every_marked_number_equals_metrics_json(page, fixture_paths):
+    metrics = json.loads(fixture_paths["metrics"].read_text())
+    numbers = marked(page)
+    assert len(numbers) > 100
+    for path, text in numbers:
+        value = report_html.lookup(metrics, path)
+        assert text == report_html.format_number(value), path
+        if value is not None:
+            assert float(text) == pytest.approx(value, abs=5e-4), path
+
+
+def test_every_headline_and_per_class_metric_is_shown(page, fixture_paths):
+    metrics = json.loads(fixture_paths["metrics"].read_text())
+    shown = {path for path, _ in marked(page)}
+    bases = ["test.model"] + [f"test.baselines.{b}" for b in metrics["test"]["baselines"]]
+    for base in bases:
+        for key in ("macro_f1", "micro_f1", "map", "precision_at_1", "recall_at_3"):
+            assert f"{base}.{key}" in shown
+    for class_id in ENSEMBLES["ensemble_id"]:
+        for key in ("ap", "f1", "threshold", "support"):
+            assert f"test.model.per_class.{class_id}.{key}" in shown
+    for predictor, stats in metrics["cv"].items():
+        if isinstance(stats, dict):
+            for key in stats:
+                assert f"cv.{predictor}.{key}.mean" in shown
+                assert f"cv.{predictor}.{key}.std" in shown
+    assert "substrate.map" in shown
+    assert "n_enzymes" in shown and "n_classes" in shown
+
+
+def test_data_counts_equal_their_source_files(page, fixture_paths):
+    summary = json.loads(fixture_paths["parse_summary"].read_text())
+    derived = marked(page, "data-derived")
+    from_summary = [(s, t) for s, t in derived if s.startswith("parse/summary.json:")]
+    assert {s.split(":")[1] for s, _ in from_summary} >= {"rows_in", "rows_used", "rows_rejected"}
+    for source, text in from_summary:
+        key = source.split(":")[1]
+        if key != "rejected_by_reason":
+            assert text == report_html.format_number(summary[key])
+    reasons = [t for s, t in derived if s == "parse/summary.json:rejected_by_reason"]
+    assert sorted(reasons) == ["4", "6"]
+
+
+def test_page_has_sections_tables_and_only_embedded_images(page):
+    for section in ("run", "data", "split", "results", "cv"):
+        assert f'<section id="{section}">' in page
+    for table_id in (
+        "metrics-table",
+        "per-class-table",
+        "ensemble-table",
+        "split-table",
+        "runtime-table",
+        "kingdom-breakdown-table",
+        "type-breakdown-table",
+        "examples-table",
+        "cv-table",
+    ):
+        assert f'id="{table_id}"' in page
+    sources = re.findall(r'<img[^>]*src="([^"]*)"', page)
+    # 4 skeleton drawings (the other-bucket row has no skeleton) + PR, reliability,
+    # co-occurrence, 2 breakdowns and the training history.
+    assert len(sources) == 4 + 6
+    assert all(
+        s.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")) for s in sources
+    )
+    assert "<script" not in page.lower()
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', page)
+    assert "@import" not in page and "url(" not in page
+
+
+def test_random_weights_get_a_prominent_warning(page, fixture_paths, tmp_path):
+    assert 'class="banner danger"' in page and "RANDOM weights" in page
+    metrics = json.loads(fixture_paths["metrics"].read_text())
+    metrics["plm"] = {"model": "none", "weights_source": None, "random_weights": False}
+    no_plm = tmp_path / "metrics.json"
+    write_json(metrics, no_plm)
+    page_without_plm = render(fixture_paths, metrics=no_plm)
+    assert 'class="banner warning"' in page_without_plm
+    assert "No protein language model was used" in page_without_plm
+    metrics["plm"] = {"model": "esm2_t33_650M_UR50D", "random_weights": False}
+    write_json(metrics, no_plm)
+    assert 'class="banner ok"' in render(fixture_paths, metrics=no_plm)
+
+
+def test_provenance_runtime_and_examples(page, fixture_paths):
+    from terpene_ensembles.io_utils import sha256_file
+
+    assert sha256_file(fixture_paths["marts"]) in page
+    assert "embed/esm/0-of-1" in page and "12.250" in page and "13.750" in page
+    examples = page[page.index('id="examples-table"') :]
+    examples = examples[: examples.index("</table>")]
+    assert examples.count("<tr>") == 1 + report_html.N_EXAMPLE_ENZYMES
+    # Nearest neighbours are training enzymes, most similar first.
+    assert "0.900 id." in examples and examples.index("0.900 id.") < examples.index("0.800 id.")
+
+
+def test_same_inputs_give_the_same_page(fixture_paths, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert render(fixture_paths) == render(fixture_paths)
+    assert "2023-11-14 22:13:20 UTC" in render(fixture_paths)
+
+
+def test_missing_metrics_render_as_na_not_as_numbers(fixture_paths, tmp_path):
+    metrics = json.loads(fixture_paths["metrics"].read_text())
+    del metrics["test"]["baselines"]["random"]["recall_at_3"]
+    del metrics["cv"]
+    reduced = tmp_path / "metrics.json"
+    write_json(metrics, reduced)
+    page = render(fixture_paths, metrics=reduced)
+    assert "test.baselines.random.recall_at_3" not in page
+    assert "metrics.json has no cross-validation summary" in page
+
+
+def test_cli_writes_the_report(fixture_paths, tmp_path):
+    output = tmp_path / "report" / "report.html"
+    arguments = [
+        sys.executable,
+        str(SCRIPT),
+        "--config",
+        json.dumps({"split": {"min_seq_id": 0.4}}),
+        "--output",
+        str(output),
+    ]
+    for key, value in fixture_paths.items():
+        arguments += [f"--{key.replace('_', '-')}", str(value)]
+    subprocess.run(arguments, check=True, capture_output=True, text=True)
+    text = output.read_text()
+    assert text.startswith("<!DOCTYPE html>") and 'id="metrics-table"' in text

@@ -1,0 +1,66 @@
+"""Write the self-contained HTML report (results/report/report.html)."""
+
+import argparse
+import json
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from terpene_ensembles.io_utils import atomic_path, setup_logging
+from terpene_ensembles.report_html import build_report, load_inputs
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", required=True, help="report/metrics.json")
+    parser.add_argument("--test-predictions", help="report/test_predictions.tsv")
+    parser.add_argument("--calibrated", required=True, help="calibrated_predictions.parquet")
+    parser.add_argument("--thresholds", help="calibrate/thresholds.json")
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--enzymes", required=True)
+    parser.add_argument("--ensembles", required=True)
+    parser.add_argument("--parse-summary", help="parse/summary.json")
+    parser.add_argument("--split", required=True, help="split/split.tsv")
+    parser.add_argument("--split-summary", help="split/summary.json")
+    parser.add_argument("--identity", required=True, help="split/pairwise_identity.parquet")
+    parser.add_argument("--history", help="train/history.tsv")
+    parser.add_argument("--benchmarks", help="folder of Snakemake benchmark files")
+    parser.add_argument(
+        "--own-benchmark", help="this rule's benchmark file (left out: it is being measured)"
+    )
+    parser.add_argument("--marts", help="input export, for its checksum")
+    parser.add_argument("--config", default="{}", help="the run's whole config as JSON")
+    parser.add_argument("--output", required=True)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    log = setup_logging()
+    inputs = load_inputs(
+        metrics=args.metrics,
+        enzymes=args.enzymes,
+        labels=args.labels,
+        ensembles=args.ensembles,
+        split=args.split,
+        calibrated=args.calibrated,
+        identity=args.identity,
+        test_predictions=args.test_predictions,
+        history=args.history,
+        benchmarks=args.benchmarks,
+        benchmark_exclude=[args.own_benchmark] if args.own_benchmark else [],
+        config=json.loads(args.config),
+        parse_summary=args.parse_summary,
+        split_summary=args.split_summary,
+        thresholds=args.thresholds,
+        marts=args.marts,
+        repository=Path(__file__).resolve().parents[2],
+    )
+    page = build_report(inputs)
+    with atomic_path(args.output) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    log.info("wrote %s (%.1f kB)", args.output, len(page.encode()) / 1024)
+
+
+if __name__ == "__main__":
+    main()
