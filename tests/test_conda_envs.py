@@ -1,0 +1,367 @@
+"""Static proof that every rule's conda environment fits its stage script.
+
+Conda channels are unreachable where the tests run, so the environments cannot be solved
+here. Instead this test reads each rule's `conda:` file and the imports of the script the
+rule runs (following the `terpene_ensembles` modules it imports, lazy imports included, via
+`ast`) and checks: every third-party import is covered, nothing unused is listed, every pin
+is exact and equals requirements.txt, channels are listed. It also checks that every rule
+that runs something declares log, benchmark, threads, resources and conda.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk")) + [REPO / "Snakefile"]
+PACKAGE_DIR = REPO / "workflow" / "terpene_ensembles"
+SCRIPTS_DIR = REPO / "workflow" / "scripts"
+LOCAL_MODULES = {"_bootstrap", "terpene_ensembles"}
+REQUIRED_DIRECTIVES = ("log", "benchmark", "threads", "resources", "conda")
+ACTION_DIRECTIVES = ("shell", "script", "run", "notebook", "wrapper")
+
+# Import name -> distribution names it may come from (conda-forge/bioconda or pip).
+IMPORT_TO_PACKAGES = {
+    "Bio": {"biopython"},
+    "esm": {"fair-esm"},
+    "jsonschema": {"jsonschema"},
+    "matplotlib": {"matplotlib", "matplotlib-base"},
+    "numpy": {"numpy"},
+    "pandas": {"pandas"},
+    "pyarrow": {"pyarrow"},
+    "pyhmmer": {"pyhmmer"},
+    "rdkit": {"rdkit"},
+    "sklearn": {"scikit-learn"},
+    "torch": {"pytorch", "torch"},
+    "tqdm": {"tqdm"},
+    "yaml": {"pyyaml"},
+}
+# What a package needs at run time without the script importing it.
+IMPLIED_IMPORTS = {
+    "esm": {"torch"},  # fair-esm's wheel declares no dependency on torch
+}
+# Calls that need pyarrow although the module never imports it (pandas' parquet engine).
+PYARROW_CALLS = {"read_parquet", "to_parquet"}
+# Executables run through subprocess -> conda package providing them.
+EXECUTABLE_PACKAGES = {"mmseqs": "mmseqs2"}
+BIOCONDA_PACKAGES = {"mmseqs2", "pyhmmer"}
+# Distributions with no conda-forge/bioconda build: the only ones allowed under `pip:`.
+PIP_ONLY = {"fair-esm"}
+# Conda name -> requirements.txt name where they differ.
+CONDA_TO_PIP_NAME = {"pytorch": "torch", "matplotlib-base": "matplotlib"}
+# Always allowed in an env without a matching import (pins still checked).
+INFRASTRUCTURE = {"python", "pip"}
+
+
+@dataclass
+class Rule:
+    name: str
+    source: Path
+    directives: dict[str, str]
+
+    @property
+    def runs_something(self) -> bool:
+        return any(d in self.directives for d in ACTION_DIRECTIVES)
+
+
+def parse_rules() -> list[Rule]:
+    """Rule blocks of the snakefmt-formatted rule files: directive name -> its text."""
+    rules = []
+    for path in RULE_FILES:
+        text = path.read_text()
+        for match in re.finditer(r"^rule (\w+):\n((?:(?:[ \t]+.*)?\n)*)", text, re.M):
+            directives: dict[str, list[str]] = {}
+            current = None
+            for line in match.group(2).splitlines():
+                header = re.match(r"^    (\w+):\s*(.*)$", line)
+                if header:
+                    current = header.group(1)
+                    directives[current] = [header.group(2)]
+                elif current and line.startswith("        "):
+                    directives[current].append(line.strip())
+            rules.append(
+                Rule(match.group(1), path, {k: "\n".join(v).strip() for k, v in directives.items()})
+            )
+    return rules
+
+
+def requirements() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"requirements.txt pin without '==': {line}"
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def module_path(dotted: str) -> Path | None:
+    """File of a project module given as terpene_ensembles[.sub] (None if it does not exist)."""
+    parts = dotted.split(".")
+    if parts[0] != "terpene_ensembles":
+        return None
+    if len(parts) == 1:
+        return PACKAGE_DIR / "__init__.py"
+    candidate = PACKAGE_DIR.joinpath(*parts[1:]).with_suffix(".py")
+    return candidate if candidate.exists() else None
+
+
+@dataclass
+class Usage:
+    imports: set[str]  # third-party top-level import names
+    pyarrow_calls: bool
+    executables: set[str]
+    modules: set[Path]
+
+
+def scan(script: Path) -> Usage:
+    """Third-party imports, parquet calls and executables reachable from a stage script."""
+    usage = Usage(set(), False, set(), set())
+    pending = [script]
+    while pending:
+        path = pending.pop()
+        if path in usage.modules:
+            continue
+        usage.modules.add(path)
+        if path.parent == PACKAGE_DIR and path.name != "__init__.py":
+            pending.append(PACKAGE_DIR / "__init__.py")  # importing a submodule runs it
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    _add_import(alias.name, usage, pending)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative import inside the package
+                    base = "terpene_ensembles" + (f".{node.module}" if node.module else "")
+                else:
+                    base = node.module or ""
+                _add_import(base, usage, pending)
+                if base == "terpene_ensembles" or base.startswith("terpene_ensembles."):
+                    for alias in node.names:  # from terpene_ensembles import io_utils
+                        sub = module_path(f"{base}.{alias.name}")
+                        if sub:
+                            pending.append(sub)
+            elif isinstance(node, ast.Attribute) and node.attr in PYARROW_CALLS:
+                usage.pyarrow_calls = True
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                first_word = node.value.split(" ", 1)[0]
+                if first_word in EXECUTABLE_PACKAGES:
+                    usage.executables.add(first_word)
+    return usage
+
+
+def _add_import(dotted: str, usage: Usage, pending: list[Path]) -> None:
+    top = dotted.split(".")[0]
+    if not top or top == "__future__" or top in sys.stdlib_module_names:
+        return
+    if top in LOCAL_MODULES:
+        local = module_path(dotted)
+        if local:
+            pending.append(local)
+        return
+    usage.imports.add(top)
+
+
+@dataclass
+class Dependency:
+    name: str
+    version: str | None
+    spec: str
+    pip: bool
+
+
+def env_dependencies(env: dict) -> list[Dependency]:
+    deps = []
+    for entry in env.get("dependencies") or []:
+        if isinstance(entry, dict):
+            for spec in entry.get("pip", []):
+                name, sep, version = spec.partition("==")
+                deps.append(Dependency(name.strip().lower(), version.strip() or None, spec, True))
+        else:
+            spec = str(entry)
+            match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(==|=)?\s*([^=\s]*)(?:=\S+)?", spec)
+            if not match:
+                deps.append(Dependency(spec, None, spec, False))
+                continue
+            name, _, version = match.groups()
+            deps.append(Dependency(name.lower(), version or None, spec, False))
+    return deps
+
+
+def same_version(a: str, b: str) -> bool:
+    """Equal release numbers: conda's 2026.09.1 is pip's 2026.9.1."""
+
+    def release(version: str) -> list[str]:
+        return [str(int(part)) if part.isdigit() else part for part in version.split(".")]
+
+    return release(a) == release(b)
+
+
+def stage_rules() -> list[Rule]:
+    return [rule for rule in parse_rules() if rule.runs_something]
+
+
+def rule_env(rule: Rule) -> Path:
+    literal = re.search(r"[\"']([^\"']+)[\"']", rule.directives["conda"])
+    assert literal, f"rule {rule.name}: conda: is not a file path string"
+    return (rule.source.parent / literal.group(1)).resolve()
+
+
+def rule_script(rule: Rule) -> Path:
+    found = set(re.findall(r"workflow/scripts/(\w+\.py)", rule.directives.get("shell", "")))
+    assert len(found) == 1, f"rule {rule.name}: expected one stage script, found {found}"
+    return SCRIPTS_DIR / found.pop()
+
+
+def test_rules_are_found():
+    names = {rule.name for rule in stage_rules()}
+    assert {"parse", "embed_shard", "train", "report"} <= names, names
+
+
+@pytest.mark.parametrize("rule", stage_rules(), ids=lambda rule: rule.name)
+def test_rule_declares_log_benchmark_threads_resources_conda(rule):
+    missing = [d for d in REQUIRED_DIRECTIVES if d not in rule.directives]
+    assert not missing, f"rule {rule.name} ({rule.source.name}) lacks {missing}"
+    assert "mem_mb" in rule.directives["resources"], rule.name
+    assert "runtime" in rule.directives["resources"], rule.name
+
+
+@pytest.mark.parametrize("rule", stage_rules(), ids=lambda rule: rule.name)
+def test_env_covers_exactly_the_script_imports(rule):
+    env_path = rule_env(rule)
+    assert env_path.is_file(), f"rule {rule.name}: {env_path} does not exist"
+    script = rule_script(rule)
+    assert script.is_file(), f"rule {rule.name}: {script} does not exist"
+    env = yaml.safe_load(env_path.read_text())
+    deps = env_dependencies(env)
+    listed = {dep.name for dep in deps}
+
+    usage = scan(script)
+    imports = set(usage.imports)
+    for name in list(imports):
+        imports |= IMPLIED_IMPORTS.get(name, set())
+    if usage.pyarrow_calls:
+        imports.add("pyarrow")
+    unknown = imports - IMPORT_TO_PACKAGES.keys()
+    assert not unknown, (
+        f"{script.name} imports {sorted(unknown)}: add the conda package name to "
+        "IMPORT_TO_PACKAGES in tests/test_conda_envs.py"
+    )
+
+    needed: dict[str, set[str]] = {name: IMPORT_TO_PACKAGES[name] for name in imports}
+    needed |= {exe: {EXECUTABLE_PACKAGES[exe]} for exe in usage.executables}
+    uncovered = sorted(name for name, packages in needed.items() if not packages & listed)
+    assert not uncovered, (
+        f"rule {rule.name}: {env_path.name} lacks packages for {uncovered} "
+        f"(used by {sorted(p.name for p in usage.modules)})"
+    )
+    used_packages = set().union(*needed.values()) if needed else set()
+    unused = sorted(listed - used_packages - INFRASTRUCTURE)
+    assert not unused, f"rule {rule.name}: {env_path.name} lists unused packages {unused}"
+
+
+ENV_FILES = sorted({rule_env(rule) for rule in stage_rules() if rule_env(rule).is_file()})
+
+
+@pytest.mark.parametrize("env_path", ENV_FILES, ids=lambda path: path.name)
+def test_env_pins_match_requirements_and_channels_are_listed(env_path):
+    env = yaml.safe_load(env_path.read_text())
+    channels = env.get("channels") or []
+    assert "conda-forge" in channels, f"{env_path.name}: channels {channels}"
+    deps = env_dependencies(env)
+    names = {dep.name for dep in deps}
+    if names & BIOCONDA_PACKAGES:
+        assert "bioconda" in channels, f"{env_path.name} needs bioconda: {channels}"
+        assert channels.index("conda-forge") < channels.index("bioconda"), channels
+    assert "defaults" not in channels, f"{env_path.name}: use nodefaults, not defaults"
+
+    pins = requirements()
+    problems = []
+    for dep in deps:
+        if not dep.version or "*" in dep.version or re.search(r"[<>!~,|]", dep.spec):
+            problems.append(f"{dep.spec}: not an exact pin")
+            continue
+        if dep.pip and dep.name not in PIP_ONLY:
+            problems.append(f"{dep.spec}: under pip although conda-forge/bioconda has it")
+        if dep.name == "python":
+            if not re.fullmatch(r"3\.11\.\d+", dep.version):
+                problems.append(f"{dep.spec}: want a full python 3.11.x pin")
+            continue
+        if dep.name in INFRASTRUCTURE or dep.name in EXECUTABLE_PACKAGES.values():
+            if dep.version.count(".") < 1:
+                problems.append(f"{dep.spec}: want a full version")
+            continue
+        pip_name = CONDA_TO_PIP_NAME.get(dep.name, dep.name)
+        if pip_name not in pins:
+            problems.append(f"{dep.spec}: {pip_name} is not pinned in requirements.txt")
+        elif not same_version(dep.version, pins[pip_name]):
+            problems.append(f"{dep.spec}: requirements.txt pins {pip_name}=={pins[pip_name]}")
+    if any(dep.pip for dep in deps) and "pip" not in names:
+        problems.append("a pip: section needs `pip` itself among the conda dependencies")
+    assert not problems, f"{env_path.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
+@pytest.mark.parametrize("env_path", ENV_FILES, ids=lambda path: path.name)
+def test_mmseqs2_pin_matches_the_installed_release(env_path):
+    """The venv route uses Debian's mmseqs2 (e.g. 14-7e284); conda should pin the same release."""
+    deps = {dep.name: dep for dep in env_dependencies(yaml.safe_load(env_path.read_text()))}
+    if "mmseqs2" not in deps:
+        pytest.skip(f"{env_path.name} has no mmseqs2")
+    installed = subprocess.run(
+        ["mmseqs", "version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    release = re.match(r"(\d+)-([0-9a-f]+)", installed)
+    assert release, installed
+    assert deps["mmseqs2"].version == f"{release.group(1)}.{release.group(2)}", installed
+
+
+def test_scan_follows_project_modules_and_lazy_imports(tmp_path, monkeypatch):
+    """The scanner itself: imports through terpene_ensembles, lazy imports, stdlib ignored."""
+    package = tmp_path / "terpene_ensembles"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text(
+        "import json\nimport numpy as np\n\ndef f():\n    import pyarrow.parquet as pq\n"
+    )
+    (package / "other.py").write_text("import sklearn.metrics\nX = 'mmseqs easy-search'\n")
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import _bootstrap  # noqa\nimport os\nfrom terpene_ensembles import helpers\n"
+        "from terpene_ensembles.other import X\nimport pandas as pd\npd.read_parquet\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE_DIR", package)
+    usage = scan(script)
+    assert usage.imports == {"numpy", "pyarrow", "sklearn", "pandas"}
+    assert usage.executables == {"mmseqs"}
+    assert usage.pyarrow_calls
+    assert package / "helpers.py" in usage.modules
+
+
+def test_env_dependency_parser_reads_conda_and_pip_specs():
+    env = {
+        "dependencies": [
+            "python=3.11.7",
+            "rdkit=2026.09.1",
+            "numpy==2.4.6",
+            "pandas>=3",
+            "pytorch=2.13.0=cpu_py311h0",
+            {"pip": ["fair-esm==2.0.0"]},
+        ]
+    }
+    deps = {dep.name: dep for dep in env_dependencies(env)}
+    assert deps["rdkit"].version == "2026.09.1" and same_version("2026.09.1", "2026.9.1")
+    assert deps["numpy"].version == "2.4.6"
+    assert deps["pytorch"].version == "2.13.0"
+    assert deps["fair-esm"].pip and deps["fair-esm"].version == "2.0.0"
+    assert re.search(r"[<>]", deps["pandas"].spec)
