@@ -388,18 +388,22 @@ def section_run(inputs: ReportInputs) -> str:
             f"{derived_cell(row.seconds, 'benchmarks')}{derived_cell(row.max_rss_mb, 'benchmarks')}"
             for row in inputs.benchmarks.itertuples()
         ]
-        rows.append(
-            f"<th>total</th>{derived_cell(inputs.benchmarks['seconds'].sum(), 'benchmarks')}<td></td>"
-        )
+        total = derived_cell(inputs.benchmarks["seconds"].sum(), "benchmarks")
+        rows.append(f"<th>total</th>{total}<td></td>")
         benchmark_html = table(
             ["stage (benchmark file)", "wall time (s)", "max RSS (MB)"], rows, "runtime-table"
         )
     config_text = json.dumps(inputs.config, indent=2, sort_keys=True)
+    plm_html = (
+        table(["", ""], plm_rows, "plm-table")
+        if plm_rows
+        else '<p class="note">metrics.json names no PLM.</p>'
+    )
     return f"""
 <section id="run"><h2>Run</h2>
 {table(["", ""], provenance, "provenance-table")}
 <h3>Protein language model</h3>
-{table(["", ""], plm_rows, "plm-table") if plm_rows else '<p class="note">metrics.json names no PLM.</p>'}
+{plm_html}
 <h3>Runtime per stage</h3>
 <p>From the Snakemake benchmark files (<code>results/benchmarks/</code>) of the run that
 produced these results; the report's own stage is not included.</p>
@@ -477,6 +481,19 @@ def section_data(inputs: ReportInputs) -> str:
             f"<td class='examples'>{esc(examples)}</td>"
             f"{derived_cell(int(row.support), 'parse/ensembles.tsv')}{test_support}"
         )
+    source = "parse/enzymes.parquet"
+    kingdom_html = _counts_table(
+        enzymes["kingdom"].fillna("unknown"), "kingdom", source, "kingdom-table"
+    )
+    type_html = _counts_table(types, "MARTS type", source, "type-table")
+    status_html = _counts_table(
+        enzymes["label_status"], "label status", source, "label-status-table"
+    )
+    ensemble_html = table(
+        ["id", "name", "skeleton", "C", "example products", "support", "test support"],
+        ensemble_rows,
+        "ensemble-table",
+    )
     return f"""
 <section id="data"><h2>Data</h2>
 <div class="cols">
@@ -485,9 +502,9 @@ def section_data(inputs: ReportInputs) -> str:
 </div>
 <h3>Enzymes by kingdom, substrate type and label status</h3>
 <div class="cols">
-<div>{_counts_table(enzymes["kingdom"].fillna("unknown"), "kingdom", "parse/enzymes.parquet", "kingdom-table")}</div>
-<div>{_counts_table(types, "MARTS type", "parse/enzymes.parquet", "type-table")}</div>
-<div>{_counts_table(enzymes["label_status"], "label status", "parse/enzymes.parquet", "label-status-table")}</div>
+<div>{kingdom_html}</div>
+<div>{type_html}</div>
+<div>{status_html}</div>
 </div>
 <p class="note">Type is used only for the substrate-level view, never as a feature.
 Label coverage: enzymes with at least one ensemble among all enzymes ("labelled" above).</p>
@@ -495,7 +512,7 @@ Label coverage: enzymes with at least one ensemble among all enzymes ("labelled"
 <p>Each ensemble groups products sharing a carbon skeleton (drawn by RDKit); "other"
 buckets collect rarer skeletons by carbon count. Support counts enzymes over the whole data
 set; test support is the number of test enzymes carrying the ensemble.</p>
-{table(["id", "name", "skeleton", "C", "example products", "support", "test support"], ensemble_rows, "ensemble-table")}
+{ensemble_html}
 </section>"""
 
 
@@ -785,7 +802,33 @@ def section_results(inputs: ReportInputs) -> str:
         if substrate_path
         else '<p class="note">metrics.json has no substrate-level view.</p>'
     )
-    history_plot = report_plots.training_history(inputs.history)
+    figures = {
+        "pr": figure(
+            pr_plot,
+            "precision-recall curves",
+            "One panel per ensemble with test positives; dotted line: prevalence.",
+            "pr-curves",
+        ),
+        "reliability": figure(
+            reliability,
+            "reliability diagram",
+            "Calibrated test probabilities pooled over ensembles, 10 equal-width bins; "
+            "below: predictions per bin.",
+            "reliability",
+        ),
+        "cooccurrence": figure(
+            cooccurrence,
+            "label co-occurrence",
+            "Labelled enzymes carrying both ensembles (diagonal: carrying the ensemble).",
+            "cooccurrence",
+        ),
+        "history": figure(
+            report_plots.training_history(inputs.history),
+            "training history",
+            "Fusion network training: loss and validation score per epoch.",
+            "history",
+        ),
+    }
     return f"""
 <section id="results"><h2>Results</h2>
 <p>All predictors below were trained and scored in the same run on the same test enzymes.
@@ -794,11 +837,11 @@ Macro-F1 and mAP average over ensembles with test positives.</p>
 <h3>Per ensemble</h3>
 {per_class_table(inputs)}
 <h3>Precision-recall curves (test)</h3>
-{figure(pr_plot, "precision-recall curves", "One panel per ensemble with test positives; dotted line: prevalence.", "pr-curves")}
+{figures["pr"]}
 <h3>Calibration</h3>
-{figure(reliability, "reliability diagram", "Calibrated test probabilities pooled over ensembles, 10 equal-width bins; below: predictions per bin.", "reliability")}
+{figures["reliability"]}
 <h3>Label co-occurrence</h3>
-{figure(cooccurrence, "label co-occurrence", "Labelled enzymes carrying both ensembles (diagonal: carrying the ensemble).", "cooccurrence")}
+{figures["cooccurrence"]}
 <h3>Breakdown by kingdom and by type</h3>
 <p class="note">Recomputed by the report from the calibrated test predictions (same definitions
 as metrics.json: AP per ensemble with positives in the group; P@1 over labelled enzymes).
@@ -814,7 +857,7 @@ similar training enzymes by MMseqs2 identity.</p>
 comparison with substrate predictors.</p>
 {substrate_html}
 <h3>Training</h3>
-{figure(history_plot, "training history", "Fusion network training: loss and validation score per epoch.", "history")}
+{figures["history"]}
 </section>"""
 
 
@@ -841,7 +884,7 @@ def cv_table(metrics: dict) -> str:
         k for k in metric_keys if k not in HEADLINE_METRICS
     ]
     rows = []
-    for name, value in predictors.items():
+    for name in predictors:
         cells = []
         for key in ordered:
             base = f"{cv_path}.{name}.{key}"
@@ -899,7 +942,8 @@ img.skeleton { width: 150px; height: auto; }
 .examples { max-width: 22rem; font-size: 11.5px; }
 .rule { font-size: 11.5px; color: var(--muted); }
 .banner { padding: 0.8rem 1rem; border-radius: 4px; margin: 1rem 0; font-weight: 600; }
-.banner.danger { background: #fde2e0; border: 3px solid #b3261e; color: #7a1610; font-size: 1.1rem; }
+.banner.danger { background: #fde2e0; border: 3px solid #b3261e; color: #7a1610;
+                 font-size: 1.1rem; }
 .banner.warning { background: #fff4d6; border: 2px solid #a86d00; color: #5c3b00; }
 .banner.ok { background: #e6f4ea; border: 1px solid #2e7d32; color: #1b4d1f; font-weight: 400; }
 .bad { color: #b3261e; }
@@ -930,6 +974,28 @@ def build_report(inputs: ReportInputs) -> str:
         f"{metric_cell(inputs.metrics, 'test.model.macro_f1', 'strong')} (identity kNN "
         f"{metric_cell(inputs.metrics, 'test.baselines.knn_identity.macro_f1', 'span')}).</p>"
     )
+    role = "alert" if severity != "ok" else "status"
+    nav = "".join(
+        f'<a href="#{anchor}">{label}</a>'
+        for anchor, label in (
+            ("run", "Run"),
+            ("data", "Data"),
+            ("split", "Split"),
+            ("results", "Results"),
+            ("cv", "Cross-validation"),
+        )
+    )
+    role = "alert" if severity != "ok" else "status"
+    nav = "".join(
+        f'<a href="#{anchor}">{label}</a>'
+        for anchor, label in (
+            ("run", "Run"),
+            ("data", "Data"),
+            ("split", "Split"),
+            ("results", "Results"),
+            ("cv", "Cross-validation"),
+        )
+    )
     body = "".join(
         section(inputs)
         for section in (section_run, section_data, section_split, section_results, section_cv)
@@ -946,9 +1012,9 @@ def build_report(inputs: ReportInputs) -> str:
 <header>
 <h1>{esc(title)}</h1>
 <p class="note">Generated {esc(inputs.generated_at)} &middot; {esc(inputs.code_version)}</p>
-<div class="banner {severity}" id="plm-banner" role="{"alert" if severity != "ok" else "status"}">{esc(message)}</div>
+<div class="banner {severity}" id="plm-banner" role="{role}">{esc(message)}</div>
 {headline}
-<nav><a href="#run">Run</a><a href="#data">Data</a><a href="#split">Split</a><a href="#results">Results</a><a href="#cv">Cross-validation</a></nav>
+<nav>{nav}</nav>
 </header>
 <main>{body}</main>
 </body>
