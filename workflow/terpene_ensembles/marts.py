@@ -22,6 +22,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -140,7 +141,7 @@ def read_marts_table(path: str | os.PathLike) -> pd.DataFrame:
     Raises MartsFormatError for unreadable files and for files missing required columns.
     """
     try:
-        raw = open(path, "rb").read()
+        raw = Path(path).read_bytes()
     except OSError as error:
         raise MartsFormatError(f"cannot read MARTS-DB export {path}: {error}") from error
     try:

@@ -11,9 +11,11 @@ import os
 from dataclasses import dataclass
 
 import pandas as pd
+from rdkit import rdBase
 
 from terpene_ensembles import ensembles as ens
 from terpene_ensembles import marts
+from terpene_ensembles.io_utils import sha256_file
 
 LOGGER = logging.getLogger(__name__)
 
@@ -141,6 +143,8 @@ def run_parse(
     min_support = int(settings["min_support"])
     summary = {
         "input": str(marts_path),
+        "input_sha256": sha256_file(marts_path),
+        "rdkit_version": rdBase.rdkitVersion,
         "rows_in": parsed.rows_in,
         "rows_used": rows_used,
         "rows_rejected": rows_rejected,
