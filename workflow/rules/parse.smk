@@ -1,14 +1,9 @@
-def frozen_vocabulary_inputs():
-    """The saved ensembles.tsv in frozen-vocabulary mode (so edits to it rerun parse)."""
-    frozen = config["parse"]["frozen_vocabulary"]
-    return [frozen] if frozen else []
-
-
 rule parse:
     input:
         marts=config["marts_csv"],
         names=config["parse"]["ensemble_names"],
-        frozen=frozen_vocabulary_inputs(),
+        # The saved ensembles.tsv in frozen-vocabulary mode (edits to it rerun parse).
+        frozen=config["parse"]["frozen_vocabulary"] or [],
     output:
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         labels=f"{RESULTS}/parse/labels.parquet",
