@@ -1,7 +1,9 @@
 """Reading, validating and merging MARTS-DB exports (fixtures in tests/data/)."""
 
+import csv
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from terpene_ensembles import marts
@@ -74,6 +76,15 @@ def test_bom_crlf_quoted_newlines_extra_columns_and_order_do_not_matter():
     messy = marts.parse_marts(DATA / "marts_bom_crlf.csv").reactions
     columns = ["source_id", "sequence", "product_name", "skeleton", "type"]
     assert messy[columns].to_dict("records") == plain[columns].to_dict("records")
+
+
+def test_tab_separated_export_is_read(tmp_path):
+    table = pd.read_csv(DATA / "marts_small.csv", dtype=str, keep_default_na=False)
+    path = tmp_path / "export.tsv"
+    table.to_csv(path, sep="\t", index=False, quoting=csv.QUOTE_MINIMAL)
+    tsv = marts.parse_marts(path).reactions
+    plain = marts.parse_marts(DATA / "marts_small.csv").reactions
+    assert tsv[["source_id", "skeleton"]].equals(plain[["source_id", "skeleton"]])
 
 
 def test_missing_columns_are_named():

@@ -135,6 +135,17 @@ def _clean(value: str) -> str:
     return "" if text.lower() in MISSING_VALUES else text
 
 
+def _delimiter(text: str) -> str:
+    """',' for the CSV download; tab or ';' when a spreadsheet re-saved the export."""
+    header = text.lstrip().split("\n", 1)[0].lower()
+    wanted = {column.lower() for column in REQUIRED_COLUMNS}
+
+    def found(separator: str) -> int:
+        return len(wanted & {cell.strip().strip('"') for cell in header.split(separator)})
+
+    return max([",", "\t", ";"], key=found)  # ties keep ','
+
+
 def read_marts_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read the raw export as strings with canonical column names.
 
@@ -155,6 +166,7 @@ def read_marts_table(path: str | os.PathLike) -> pd.DataFrame:
     try:
         table = pd.read_csv(
             io.StringIO(text, newline=""),  # universal newlines off: quoted CR/LF survive
+            sep=_delimiter(text),
             dtype=str,
             keep_default_na=False,
             na_filter=False,
