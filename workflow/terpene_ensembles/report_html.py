@@ -164,6 +164,11 @@ class ReportInputs:
         names = dict(zip(self.ensembles["ensemble_id"], self.ensembles["name"], strict=True))
         return {c: str(names.get(c) or c) for c in self.class_ids}
 
+    @property
+    def short_names(self) -> dict[str, str]:
+        """Names up to their first colon ("p-menthane: limonene, ..." -> "p-menthane")."""
+        return {c: name.split(":")[0].strip() for c, name in self.class_names.items()}
+
 
 def read_benchmarks(directory: str | os.PathLike, exclude: Iterable[str] = ()) -> pd.DataFrame:
     """Snakemake benchmark files under ``directory`` -> stage, seconds, max_rss_mb."""
@@ -539,7 +544,7 @@ def section_split(inputs: ReportInputs) -> str:
             f"{derived_cell(int((member_labels.sum(axis=1) > 0).sum()), 'split/split.tsv')}"
         )
     label_rows = []
-    names = inputs.class_names
+    names = inputs.short_names
     for class_id in inputs.class_ids:
         cells = "".join(
             derived_cell(
@@ -697,7 +702,7 @@ def called_ensembles(inputs: ReportInputs, enzyme_id: str) -> list[str] | None:
     text = match.iloc[0]
     if not isinstance(text, str) or not text:
         return []
-    names = inputs.class_names
+    names = inputs.short_names
     return [names.get(token.strip(), token.strip()) for token in text.split(";") if token.strip()]
 
 
@@ -705,7 +710,7 @@ def example_enzymes(inputs: ReportInputs) -> str:
     model = predictor_frame(inputs, "model", "test")
     if model.empty:
         return ""
-    names = inputs.class_names
+    names = inputs.short_names
     truth = truth_for(inputs, model.index)
     labelled = truth.index[truth.sum(axis=1) > 0]
     top = model.loc[labelled].to_numpy().argmax(axis=1)
@@ -771,7 +776,6 @@ def example_enzymes(inputs: ReportInputs) -> str:
 
 def section_results(inputs: ReportInputs) -> str:
     metrics = inputs.metrics
-    names = inputs.class_names
     model_test = predictor_frame(inputs, "model", "test")
     truth = truth_for(inputs, model_test.index)
     available = predictors_in(inputs)
@@ -781,7 +785,9 @@ def section_results(inputs: ReportInputs) -> str:
         if p in available
     }
     pr_plot = (
-        report_plots.precision_recall_grid(truth, pr_scores, names) if not truth.empty else None
+        report_plots.precision_recall_grid(truth, pr_scores, inputs.short_names)
+        if not truth.empty
+        else None
     )
     reliability_scores = {
         p: predictor_frame(inputs, p, "test").reindex(model_test.index)
@@ -792,7 +798,9 @@ def section_results(inputs: ReportInputs) -> str:
         report_plots.reliability_diagram(truth, reliability_scores) if not truth.empty else None
     )
     labels = inputs.labels.set_index("id")[inputs.class_ids]
-    cooccurrence = report_plots.cooccurrence_heatmap(labels[labels.sum(axis=1) > 0], names)
+    cooccurrence = report_plots.cooccurrence_heatmap(
+        labels[labels.sum(axis=1) > 0], inputs.short_names
+    )
     enzymes = inputs.enzymes.set_index("id")
     kingdoms = enzymes["kingdom"].fillna("unknown")
     types = enzymes["types"].explode() if "types" in enzymes else pd.Series(dtype=str)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import textwrap
 
 import matplotlib
 
@@ -90,7 +91,7 @@ def precision_recall_grid(
     figure, axes = plt.subplots(
         n_rows,
         n_columns,
-        figsize=(2.1 * n_columns, 1.9 * n_rows),
+        figsize=(2.1 * n_columns, 2.05 * n_rows),
         sharex=True,
         sharey=True,
         squeeze=False,
@@ -103,7 +104,8 @@ def precision_recall_grid(
             axis.step(recall, precision, where="post", linewidth=1.2, label=predictor, **style)
         prevalence = y_true.mean()
         axis.axhline(prevalence, color="#999999", linewidth=0.6, linestyle=":")
-        axis.set_title(f"{titles.get(class_id, class_id)} (n={int(y_true.sum())})", fontsize=7)
+        title = f"{titles.get(class_id, class_id)} (n={int(y_true.sum())})"
+        axis.set_title("\n".join(textwrap.wrap(title, 28)[:2]), fontsize=6.5)
         axis.set_xlim(0, 1.0)
         axis.set_ylim(0, 1.05)
         axis.tick_params(labelsize=6)
@@ -115,7 +117,7 @@ def precision_recall_grid(
         axis.set_xlabel("recall", fontsize=7)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
-    figure.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (1.9 * n_rows)))
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.05 * n_rows)))
     return png_data_uri(figure)
 
 
