@@ -1,0 +1,269 @@
+"""Reruns from cached intermediates: which jobs Snakemake schedules after a change.
+
+A copy of the workflow gets every output of a full run as an empty file, recorded as
+up to date with `snakemake --touch --forceall` (this stores the provenance metadata that
+Snakemake 9's rerun triggers compare: params, input, code, software environment). Each
+test then changes one thing and reads the job list of `snakemake --dry-run`.
+The cache test at the end runs the real parse and embedding stages on a small subset.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, SHARED_DATA
+
+BIN = Path(sys.executable).parent
+UPSTREAM = {"parse", "embed_shard", "embed_gather", "features", "pairwise_identity"}
+TRAINING_AND_BELOW = {
+    "train",
+    "crossval_fold",
+    "crossval_summary",
+    "calibrate",
+    "evaluate",
+    "report",
+}
+CV_FOLDS = 2
+SHARDS = 2
+
+
+def copy_workflow(destination: Path) -> Path:
+    destination.mkdir(parents=True)
+    shutil.copy2(REPO / "Snakefile", destination / "Snakefile")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in ("workflow", "config", "envs"):
+        shutil.copytree(REPO / folder, destination / folder, ignore=ignore)
+    names = destination / "config" / "ensemble_names.tsv"
+    if not names.exists():  # only the DAG is built from this copy in the dry-run tests
+        names.write_text("ensemble_id\tname\n")
+    return destination
+
+
+def write_config(workdir: Path, name: str = "test_config.yaml", **changes) -> Path:
+    """Small configuration; `changes` are {section: {key: value}} or {key: value}."""
+    checkpoint = workdir / "resources" / "esm" / "random_esm2_t6_8M_UR50D.pt"
+    if not checkpoint.exists():
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_bytes(b"placeholder: dry-runs never load it")
+    config = {
+        "marts_csv": str(SHARED_DATA / "marts_db.csv"),
+        "plm": {"enabled": True, "model": "esm2_t6_8M_UR50D", "checkpoint": str(checkpoint)},
+        "embed": {"shards": SHARDS, "cache_dir": str(workdir / "embedding_cache")},
+        "features": {"pfam_dir": str(SHARED_DATA / "pfam")},
+        "split": {"cv_folds": CV_FOLDS},
+    }
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    path = workdir / name
+    path.write_text(yaml.safe_dump(config, sort_keys=True))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(
+        [str(BIN / "snakemake"), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def scheduled_jobs(workdir: Path, config: Path, *extra: str) -> dict[str, int]:
+    """Rule -> number of jobs a dry-run would run (the `Job stats` table)."""
+    result = snakemake(
+        workdir, "--dry-run", "--quiet", "rules", "--configfile", str(config), *extra
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if "Nothing to be done" in result.stdout + result.stderr:
+        return {}
+    table = result.stdout.split("Job stats:", 1)[1].split("total", 1)[0]
+    jobs = {}
+    for line in table.splitlines():
+        match = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
+        if match and match.group(1) != "job":
+            jobs[match.group(1)] = int(match.group(2))
+    assert jobs, result.stdout
+    return jobs
+
+
+def rules_of(jobs: dict[str, int]) -> set[str]:
+    return set(jobs) - {"all"}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A workflow copy whose every output exists and is recorded as up to date."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("reruns") / "wf")
+    config = write_config(workdir)
+    summary = snakemake(workdir, "--summary", "--configfile", str(config))
+    assert summary.returncode == 0, summary.stderr
+    outputs = [line.split("\t")[0] for line in summary.stdout.splitlines()[1:] if line.strip()]
+    assert any(path.endswith("report.html") for path in outputs), summary.stdout
+    for output in outputs:
+        (workdir / output).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / output).touch()
+    touched = snakemake(
+        workdir, "--touch", "--forceall", "--cores", "1", "--configfile", str(config)
+    )
+    assert touched.returncode == 0, touched.stdout + touched.stderr
+    return workdir, config
+
+
+def test_touched_run_is_up_to_date(finished_run):
+    workdir, config = finished_run
+    assert scheduled_jobs(workdir, config) == {}
+
+
+def test_training_parameter_reruns_training_calibration_and_report_only(finished_run):
+    workdir, _ = finished_run
+    changed = write_config(workdir, "lr.yaml", train={"learning_rate": 0.001})
+    jobs = scheduled_jobs(workdir, changed)
+    assert rules_of(jobs) == TRAINING_AND_BELOW, jobs
+    assert jobs["crossval_fold"] == CV_FOLDS
+
+
+def test_calibration_parameter_leaves_training_alone(finished_run):
+    workdir, _ = finished_run
+    changed = write_config(workdir, "calibrate.yaml", calibrate={"method": "isotonic"})
+    jobs = scheduled_jobs(workdir, changed)
+    # Cross-validation folds calibrate inside each fold, so they follow calibrate settings.
+    assert rules_of(jobs) == {
+        "calibrate",
+        "crossval_fold",
+        "crossval_summary",
+        "evaluate",
+        "report",
+    }
+    assert "train" not in jobs
+
+
+def test_split_identity_reruns_split_and_below_not_parse_embed_features(finished_run):
+    workdir, _ = finished_run
+    changed = write_config(workdir, "split.yaml", split={"cv_folds": CV_FOLDS, "min_seq_id": 0.5})
+    jobs = scheduled_jobs(workdir, changed)
+    assert rules_of(jobs) == {"split"} | TRAINING_AND_BELOW, jobs
+    assert not rules_of(jobs) & UPSTREAM
+
+
+def test_plm_layer_reruns_embedding_and_below_not_parse_features_split(finished_run):
+    workdir, config = finished_run
+    plm = yaml.safe_load(config.read_text())["plm"] | {"layer": 3}
+    changed = write_config(workdir, "layer.yaml", plm=plm)
+    jobs = scheduled_jobs(workdir, changed)
+    assert rules_of(jobs) == {"embed_shard", "embed_gather"} | TRAINING_AND_BELOW, jobs
+    assert jobs["embed_shard"] == SHARDS
+
+
+def test_new_marts_file_reruns_from_parse(finished_run):
+    workdir, _ = finished_run
+    marts = workdir / "marts_copy.csv"
+    shutil.copy(SHARED_DATA / "marts_db.csv", marts)
+    changed = write_config(workdir, "marts.yaml", marts_csv=str(marts))
+    jobs = scheduled_jobs(workdir, changed)
+    assert {"parse", "embed_shard", "features", "split", "train", "report"} <= rules_of(jobs)
+
+
+def test_forcerun_train_reruns_train_and_what_depends_on_it(finished_run):
+    workdir, config = finished_run
+    jobs = scheduled_jobs(workdir, config, "--forcerun", "train")
+    assert rules_of(jobs) == {"train", "calibrate", "evaluate", "report"}, jobs
+
+
+def test_forcerun_with_until_stops_at_the_named_rule(finished_run):
+    workdir, config = finished_run
+    jobs = scheduled_jobs(workdir, config, "--forcerun", "split", "--until", "split")
+    assert rules_of(jobs) == {"split"}, jobs
+
+
+def test_until_on_a_fresh_directory_runs_only_the_needed_stages(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    config = write_config(workdir)
+    jobs = scheduled_jobs(workdir, config, "--until", "split")
+    assert jobs == {"parse": 1, "split": 1}
+    jobs = scheduled_jobs(workdir, config, "--until", "embed_gather")
+    assert jobs == {"parse": 1, "embed_shard": SHARDS, "embed_gather": 1}
+
+
+# --- the embedding cache, through the real stages ------------------------------------
+
+
+def marts_subset(source: Path, destination: Path, enzymes: int) -> int:
+    """The rows of the first `enzymes` distinct enzymes of a MARTS-DB export."""
+    with source.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        kept, rows = [], []
+        for row in reader:
+            if row["Enzyme_marts_ID"] not in kept:
+                if len(kept) == enzymes:
+                    continue
+                kept.append(row["Enzyme_marts_ID"])
+            rows.append(row)
+    with destination.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=reader.fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+    return len({r["Aminoacid_sequence"].strip().upper().rstrip("*") for r in rows})
+
+
+CACHE_LOG = re.compile(r"(\d+) sequences: (\d+) from cache, (\d+) to embed")
+
+
+def cache_counts(workdir: Path) -> tuple[int, int, int]:
+    """Sums of (sequences, from cache, embedded) over the shard logs of the last run."""
+    totals = [0, 0, 0]
+    logs = sorted((workdir / "results" / "logs" / "embed").glob("*/*-of-*.log"))
+    assert len(logs) == SHARDS, logs
+    for log in logs:
+        found = CACHE_LOG.findall(log.read_text())
+        assert found, f"no cache line in {log}:\n{log.read_text()}"
+        for index, value in enumerate(found[-1]):
+            totals[index] += int(value)
+    return tuple(totals)
+
+
+@pytest.mark.slow
+def test_added_enzymes_embed_only_the_new_sequences(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    checkpoint = workdir / "resources" / "esm" / "random_esm2_t6_8M_UR50D.pt"
+    checkpoint.parent.mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "workflow" / "scripts" / "make_random_esm.py")]
+        + ["--arch", "esm2_t6_8M_UR50D", "--seed", "0", "--output", str(checkpoint)],
+        check=True,
+        capture_output=True,
+    )
+    marts = workdir / "marts.csv"
+    first = marts_subset(SHARED_DATA / "marts_db.csv", marts, enzymes=24)
+    config = write_config(
+        workdir,
+        marts_csv=str(marts),
+        parse={"min_support": 1},
+        plm={"device": "cpu", "max_tokens_per_batch": 4096},
+    )
+    run = snakemake(workdir, "--cores", "2", "--until", "embed_gather", "--configfile", str(config))
+    assert run.returncode == 0, run.stdout + run.stderr
+    sequences, cached, embedded = cache_counts(workdir)
+    assert (sequences, cached, embedded) == (first, 0, first)
+
+    grown = marts_subset(SHARED_DATA / "marts_db.csv", marts, enzymes=30)
+    assert grown > first
+    run = snakemake(workdir, "--cores", "2", "--until", "embed_gather", "--configfile", str(config))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "embed_shard" in run.stderr  # the stage ran again ...
+    sequences, cached, embedded = cache_counts(workdir)
+    assert (sequences, cached, embedded) == (grown, first, grown - first)  # ... for new ones only
