@@ -433,6 +433,14 @@ def test_missing_metrics_render_as_na_not_as_numbers(fixture_paths, tmp_path):
     assert "metrics.json has no cross-validation summary" in page
 
 
+def test_inputs_that_break_the_contract_are_named(fixture_paths, tmp_path):
+    calibrated = pd.read_parquet(fixture_paths["calibrated"]).drop(columns=["taxane"])
+    broken = tmp_path / "calibrated.parquet"
+    write_parquet(calibrated, broken)
+    with pytest.raises(ValueError, match=r"calibrated predictions lacks columns \['taxane'\]"):
+        render(fixture_paths, calibrated=broken)
+
+
 def test_cli_writes_the_report(fixture_paths, tmp_path):
     output = tmp_path / "report" / "report.html"
     arguments = [

@@ -170,6 +170,32 @@ class ReportInputs:
         return {c: name.split(":")[0].strip() for c, name in self.class_names.items()}
 
 
+def validate_inputs(inputs: ReportInputs) -> None:
+    """Fail early, naming the file, when stage outputs do not fit the file contracts."""
+    problems = []
+    classes = inputs.class_ids
+    ensemble_ids = list(inputs.ensembles.get("ensemble_id", []))
+    if classes != ensemble_ids:
+        problems.append(
+            "parse/labels.parquet columns differ from parse/ensembles.tsv ensemble ids "
+            f"({len(classes)} vs {len(ensemble_ids)} classes)"
+        )
+    required = {
+        "calibrated predictions": (inputs.calibrated, ["id", "split", "predictor", *classes]),
+        "split/split.tsv": (inputs.split, ["id", "split", "cluster"]),
+        "parse/enzymes.parquet": (inputs.enzymes, ["id", "kingdom", "label_status"]),
+        "split/pairwise_identity.parquet": (inputs.identity, ["query", "target", "identity"]),
+    }
+    for name, (frame, columns) in required.items():
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            problems.append(f"{name} lacks columns {missing}")
+    if not isinstance(inputs.metrics.get("test"), dict):
+        problems.append("metrics.json has no 'test' section")
+    if problems:
+        raise ValueError("cannot build the report: " + "; ".join(problems))
+
+
 def read_benchmarks(directory: str | os.PathLike, exclude: Iterable[str] = ()) -> pd.DataFrame:
     """Snakemake benchmark files under ``directory`` -> stage, seconds, max_rss_mb."""
     root = Path(directory)
@@ -250,7 +276,7 @@ def load_inputs(
 ) -> ReportInputs:
     config = config or {}
     marts = marts or config.get("marts_csv")
-    return ReportInputs(
+    inputs = ReportInputs(
         metrics=read_json(metrics),
         enzymes=pd.read_parquet(enzymes),
         labels=pd.read_parquet(labels),
@@ -270,6 +296,8 @@ def load_inputs(
         code_version=code_version(repository) if repository else __version__,
         generated_at=generation_time(),
     )
+    validate_inputs(inputs)
+    return inputs
 
 
 # --------------------------------------------------------------------------- helpers on data
