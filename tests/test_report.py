@@ -289,6 +289,32 @@ class MarkedNumbers(HTMLParser):
             self._open[-1][2].append(data)
 
 
+class UnmarkedText(HTMLParser):
+    """Visible text outside elements marked data-metric / data-derived (and outside code)."""
+
+    SKIPPED = {"style", "pre", "code", "title"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[bool] = []
+        self.texts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("img", "meta", "br", "hr", "input", "link"):
+            return
+        names = {name for name, _ in attrs}
+        skip = tag in self.SKIPPED or bool(names & {"data-metric", "data-derived"})
+        self.stack.append(skip or (bool(self.stack) and self.stack[-1]))
+
+    def handle_endtag(self, tag):
+        if self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not (self.stack and self.stack[-1]):
+            self.texts.append(data)
+
+
 def marked(page: str, attribute: str = "data-metric") -> list[tuple[str, str]]:
     parser = MarkedNumbers(attribute)
     parser.feed(page)
@@ -348,6 +374,15 @@ def test_every_headline_and_per_class_metric_is_shown(page, fixture_paths):
                 assert f"cv.{predictor}.{key}.std" in shown
     assert "substrate.map" in shown
     assert "n_enzymes" in shown and "n_classes" in shown
+
+
+def test_no_unmarked_metric_like_number(page):
+    """Every number printed with the metric formatter (3 decimals) is marked with its source."""
+    parser = UnmarkedText()
+    parser.feed(page)
+    text = " ".join(parser.texts)
+    assert "Test split" in text  # the parser does see the page's text
+    assert re.findall(r"\d+\.\d{3}\b", text) == []
 
 
 def test_data_counts_equal_their_source_files(page, fixture_paths):
@@ -413,7 +448,8 @@ def test_provenance_runtime_and_examples(page, fixture_paths):
     examples = examples[: examples.index("</table>")]
     assert examples.count("<tr>") == 1 + report_html.N_EXAMPLE_ENZYMES
     # Nearest neighbours are training enzymes, most similar first.
-    assert "0.900 id." in examples and examples.index("0.900 id.") < examples.index("0.800 id.")
+    first, second = (f'pairwise_identity.parquet">{v}</span> id.' for v in ("0.900", "0.800"))
+    assert first in examples and examples.index(first) < examples.index(second)
 
 
 def test_same_inputs_give_the_same_page(fixture_paths, monkeypatch):

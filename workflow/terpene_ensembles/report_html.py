@@ -761,7 +761,8 @@ def example_enzymes(inputs: ReportInputs) -> str:
         probabilities = model.loc[enzyme_id].sort_values(ascending=False)
         called = called_ensembles(inputs, enzyme_id)
         top_three = ", ".join(
-            f"{esc(names[c])} ({format_number(float(p))})" for c, p in probabilities.head(3).items()
+            f"{esc(names[c])} ({derived_cell(float(p), 'calibrated_predictions.parquet', 'span')})"
+            for c, p in probabilities.head(3).items()
         )
         called_html = esc(", ".join(called)) if called is not None else "<em>n/a</em>"
         neighbours = hits_table[hits_table["query"] == enzyme_id].sort_values(
@@ -775,7 +776,8 @@ def example_enzymes(inputs: ReportInputs) -> str:
                 else []
             )
             neighbour_items.append(
-                f"<li><code>{esc(hit.target)}</code> {format_number(float(hit.identity))} id. "
+                f"<li><code>{esc(hit.target)}</code> "
+                f"{derived_cell(float(hit.identity), 'pairwise_identity.parquet', 'span')} id. "
                 f"&rarr; {esc(', '.join(their) or 'no ensemble')}</li>"
             )
         neighbour_html = (
