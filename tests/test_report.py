@@ -489,6 +489,17 @@ def test_cli_writes_the_report(fixture_paths, tmp_path):
     ]
     for key, value in fixture_paths.items():
         arguments += [f"--{key.replace('_', '-')}", str(value)]
+    arguments += ["--figures-dir", str(tmp_path / "figures")]
     subprocess.run(arguments, check=True, capture_output=True, text=True)
     text = output.read_text()
     assert text.startswith("<!DOCTYPE html>") and 'id="metrics-table"' in text
+    written = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert written == [
+        "cooccurrence.png",
+        "history.png",
+        "kingdom-breakdown.png",
+        "pr-curves.png",
+        "reliability.png",
+        "type-breakdown.png",
+    ]
+    assert all((tmp_path / "figures" / n).read_bytes().startswith(b"\x89PNG") for n in written)

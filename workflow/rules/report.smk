@@ -56,10 +56,17 @@ rule report:
         history=f"{RESULTS}/train/history.tsv",
         marts=config["marts_csv"],
     output:
-        report(
+        html=report(
             f"{RESULTS}/report/report.html",
             caption="../report/report_html.rst",
             category="Report",
+        ),
+        figures=report(
+            directory(f"{RESULTS}/report/figures"),
+            patterns=["{figure}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
         ),
     log:
         stage_log("report"),
@@ -83,4 +90,5 @@ rule report:
         " --split {input.split} --split-summary {input.split_summary}"
         " --identity {input.identity} --history {input.history} --marts {input.marts}"
         " --benchmarks {params.benchmarks} --own-benchmark {params.own_benchmark}"
-        " --config {params.config:q} --output {output} > {log} 2>&1"
+        " --config {params.config:q} --output {output.html} --figures-dir {output.figures}"
+        " > {log} 2>&1"

@@ -7,7 +7,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from terpene_ensembles.io_utils import atomic_path, setup_logging
-from terpene_ensembles.report_html import build_report, load_inputs
+from terpene_ensembles.report_html import build_report, extract_figures, load_inputs
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,6 +31,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--marts", help="input export, for its checksum")
     parser.add_argument("--config", default="{}", help="the run's whole config as JSON")
     parser.add_argument("--output", required=True)
+    parser.add_argument(
+        "--figures-dir", help="also write each figure as <id>.png here (for snakemake --report)"
+    )
     return parser.parse_args()
 
 
@@ -60,6 +63,13 @@ def main() -> None:
     with atomic_path(args.output) as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("wrote %s (%.1f kB)", args.output, len(page.encode()) / 1024)
+    if args.figures_dir:
+        figures_dir = Path(args.figures_dir)
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        for name, png in extract_figures(page).items():
+            with atomic_path(figures_dir / f"{name}.png") as tmp:
+                tmp.write_bytes(png)
+        log.info("wrote the figures to %s", figures_dir)
 
 
 if __name__ == "__main__":

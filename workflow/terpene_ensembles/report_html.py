@@ -9,11 +9,13 @@ say where they come from. Plots are embedded as ``data:`` URIs; the page loads n
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
 import json
 import math
 import os
+import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -705,7 +707,10 @@ def breakdown(inputs: ReportInputs, groups: pd.Series, label: str, table_id: str
         + table(header, rows, table_id)
         + "</div><div>"
         + figure(
-            plot, f"test mAP by {label}", f"Mean AP over ensembles with positives, by {label}."
+            plot,
+            f"test mAP by {label}",
+            f"Mean AP over ensembles with positives, by {label}.",
+            f"{label}-breakdown",
         )
         + "</div></div>"
     )
@@ -1058,3 +1063,13 @@ def build_report(inputs: ReportInputs) -> str:
 </body>
 </html>
 """
+
+
+FIGURE_PATTERN = re.compile(
+    r'<figure id="([A-Za-z0-9_-]+)"><img src="data:image/png;base64,([^"]+)"'
+)
+
+
+def extract_figures(page: str) -> dict[str, bytes]:
+    """The page's named PNG figures (figure id -> PNG bytes), for `snakemake --report`."""
+    return {name: base64.b64decode(data) for name, data in FIGURE_PATTERN.findall(page)}
