@@ -1,43 +1,52 @@
+# ESM2 embeddings, split into config embed.shards independent jobs (one GPU node each on a
+# cluster). Sequences are assigned to shards deterministically; finished embeddings also
+# land in the content-addressed cache (embed.cache_dir), so an interrupted shard resumes.
+
+
 rule embed_shard:
     input:
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         checkpoint=plm_checkpoint_inputs(),
     output:
         f"{RESULTS}/embed/shards/{{model}}/{{scatteritem}}.parquet",
-    params:
-        settings=as_json("plm"),
-        cache_dir=config["embed"]["cache_dir"],
     log:
         stage_log("embed/{model}/{scatteritem}"),
     benchmark:
         stage_benchmark("embed/{model}/{scatteritem}")
+    conda:
+        "../../envs/embed.yaml"
     threads: 2
     resources:
         mem_mb=16000,
         runtime=240,
         gpu=1 if config["plm"]["device"] != "cpu" else 0,
-    conda:
-        "../../envs/embed.yaml"
+    params:
+        settings=as_json("plm"),
+        cache_dir=config["embed"]["cache_dir"],
     shell:
         "python workflow/scripts/embed.py --enzymes {input.enzymes} --shard {wildcards.scatteritem}"
-        " --settings {params.settings:q} --cache-dir {params.cache_dir} --output {output}"
-        " > {log} 2>&1"
+        " --settings {params.settings:q} --cache-dir {params.cache_dir} --threads {threads}"
+        " --output {output} > {log} 2>&1"
 
 
 rule embed_gather:
     input:
-        gather.embed(f"{RESULTS}/embed/shards/{{{{model}}}}/{{scatteritem}}.parquet"),
+        enzymes=f"{RESULTS}/parse/enzymes.parquet",
+        shards=gather.embed(
+            f"{RESULTS}/embed/shards/{{{{model}}}}/{{scatteritem}}.parquet"
+        ),
     output:
         f"{RESULTS}/embed/{{model}}.parquet",
     log:
         stage_log("embed/{model}/gather"),
     benchmark:
         stage_benchmark("embed/{model}/gather")
+    conda:
+        "../../envs/embed.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=15,
-    conda:
-        "../../envs/embed.yaml"
     shell:
-        "python workflow/scripts/embed_gather.py --shards {input} --output {output} > {log} 2>&1"
+        "python workflow/scripts/embed_gather.py --enzymes {input.enzymes}"
+        " --shards {input.shards} --output {output} > {log} 2>&1"
