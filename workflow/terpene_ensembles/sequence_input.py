@@ -18,13 +18,11 @@ from pathlib import Path
 from Bio import SeqIO
 
 from terpene_ensembles.io_utils import sha256_text
+from terpene_ensembles.marts import invalid_residues, normalize_sequence
 
 FASTA = "fasta"
 MARTS = "marts"
 
-# The 20 standard residues plus the IUPAC ambiguity/rare codes the ESM alphabet knows
-# (X unknown, B = D/N, Z = E/Q, J = I/L, U selenocysteine, O pyrrolysine).
-PROTEIN_ALPHABET = frozenset("ACDEFGHIKLMNPQRSTVWYXBZJUO")
 NUCLEOTIDE_ALPHABET = frozenset("ACGTUN")
 # A sequence made only of nucleotide letters and at least this long is a DNA/RNA record
 # pasted by mistake (a real protein of this length always uses other residues).
@@ -105,17 +103,15 @@ def detect_input_format(path: str | os.PathLike) -> str:
 def clean_sequence(raw: str) -> tuple[str, str | None, str]:
     """Normalise one sequence; return (sequence, rejection reason or None, detail).
 
-    Uppercases, removes whitespace and one terminal stop ('*'). Reasons: empty_sequence,
-    internal_stop, invalid_residues, nucleotide_sequence.
+    The parse stage's normalisation and alphabet (uppercase, whitespace and terminal stops
+    removed). Reasons: empty_sequence, internal_stop, invalid_residues, nucleotide_sequence.
     """
-    sequence = "".join(raw.split()).upper()
-    if sequence.endswith("*"):
-        sequence = sequence[:-1]
+    sequence = normalize_sequence(raw)
     if not sequence:
         return "", "empty_sequence", "record has a header but no residues"
     if "*" in sequence:
         return sequence, "internal_stop", f"stop codon '*' at position {sequence.index('*') + 1}"
-    invalid = sorted(set(sequence) - PROTEIN_ALPHABET)
+    invalid = invalid_residues(sequence)
     if invalid:
         return (
             sequence,
