@@ -3,8 +3,12 @@
 # user), slurmctld and slurmd (node name "localhost"). Idempotent: daemons that already run
 # from an earlier call are kept. Waits until the node is idle.
 #
-#   .ci/slurm/start.sh            # then: export SLURM_CONF=/tmp/terpene-slurm/slurm.conf
+#   .ci/slurm/start.sh            # sinfo, sbatch, snakemake --profile profiles/slurm ...
 #   .ci/slurm/stop.sh             # stops what start.sh started, by PID file
+#
+# The configuration goes to /etc/slurm/slurm.conf (marked as ours; start.sh refuses to
+# overwrite a foreign one): the SLURM plugin's job step drops SLURM_CONF from the
+# environment of the srun it starts inside each job, so only the default path works.
 #
 # Environment: TERPENE_SLURM_DIR (state, logs, PID files; default /tmp/terpene-slurm),
 # TERPENE_SLURM_CPUS / TERPENE_SLURM_MEMORY_MB (declared node size; default 16 / 64000),
@@ -22,7 +26,9 @@ WAIT_SECONDS=${TERPENE_SLURM_WAIT_SECONDS:-60}
 MUNGE_SOCKET=/run/munge/munge.socket.2
 MUNGE_PID_FILE=/run/munge/munged.pid
 
-export SLURM_CONF="$STATE_DIR/slurm.conf"
+SLURM_CONF_PATH=/etc/slurm/slurm.conf
+MARKER="# terpene-ci one-node cluster, written by .ci/slurm/start.sh"
+export SLURM_CONF="$SLURM_CONF_PATH"
 
 log() { echo "[slurm-start] $*" >&2; }
 
@@ -45,13 +51,15 @@ for tool in munged munge unmunge slurmctld slurmd sinfo scontrol sbatch squeue; 
     command -v "$tool" >/dev/null || die "$tool not found: apt-get install slurmctld slurmd slurm-client munge"
 done
 
-mkdir -p "$STATE_DIR/ctld" "$STATE_DIR/spool"
-sed -e "s|@STATE_DIR@|$STATE_DIR|g" -e "s|@CPUS@|$CPUS|g" -e "s|@MEMORY_MB@|$MEMORY_MB|g" \
+if [[ -f "$SLURM_CONF_PATH" ]] && ! grep -qxF "$MARKER" "$SLURM_CONF_PATH"; then
+    die "$SLURM_CONF_PATH exists and was not written by this script; not overwriting it"
+fi
+mkdir -p "$STATE_DIR/ctld" "$STATE_DIR/spool" "$(dirname "$SLURM_CONF_PATH")"
+{ echo "$MARKER"; sed -e "s|@STATE_DIR@|$STATE_DIR|g" -e "s|@CPUS@|$CPUS|g" -e "s|@MEMORY_MB@|$MEMORY_MB|g" \
     -e "s|@CTLD_PORT@|$CTLD_PORT|g" -e "s|@SLURMD_PORT@|$SLURMD_PORT|g" \
     -e "s|@CONTROLLER@|$(hostname -s)|g" \
-    "$HERE/slurm.conf.in" >"$STATE_DIR/slurm.conf.new"
-mv "$STATE_DIR/slurm.conf.new" "$SLURM_CONF"
-echo "export SLURM_CONF=$SLURM_CONF" >"$STATE_DIR/env.sh"
+    "$HERE/slurm.conf.in"; } >"$SLURM_CONF_PATH.new"
+mv "$SLURM_CONF_PATH.new" "$SLURM_CONF_PATH"
 
 # --- munge: reuse a working munged, else start one as the munge user.
 if munge -n -S "$MUNGE_SOCKET" 2>/dev/null | unmunge -S "$MUNGE_SOCKET" >/dev/null 2>&1; then
@@ -111,4 +119,4 @@ case "$state" in
     idle | mix | alloc) ;;
     *) die "node localhost is '$state', not idle, after ${WAIT_SECONDS}s" ;;
 esac
-log "node localhost is $state; export SLURM_CONF=$SLURM_CONF"
+log "node localhost is $state (config $SLURM_CONF_PATH, logs in $STATE_DIR)"

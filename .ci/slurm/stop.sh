@@ -32,4 +32,8 @@ if [[ -s "$STATE_DIR/munged.pidfile" ]]; then
     stop_pid_file munged "$(cat "$STATE_DIR/munged.pidfile")"
     rm -f "$STATE_DIR/munged.pidfile"
 fi
+# Remove the cluster configuration only if start.sh wrote it.
+if grep -qxF "# terpene-ci one-node cluster, written by .ci/slurm/start.sh" /etc/slurm/slurm.conf 2>/dev/null; then
+    rm -f /etc/slurm/slurm.conf
+fi
 exit 0

@@ -1,0 +1,358 @@
+"""Cluster execution: the SLURM profile, and a small pipeline run on a real one-node SLURM.
+
+The profile checks need no cluster. The pipeline test (marker `slurm`) needs the cluster of
+`.ci/slurm/start.sh`; it skips without one, but FAILS when the environment variable CI is
+set (CI must prove cluster execution, not skip it). Each stage command records the
+$SLURM_JOB_ID it runs under (a BASH_ENV hook sourced by the `bash -c` Snakemake runs the
+rule's shell command with); those ids are matched against the plugin's submission log, the
+sbatch calls, slurmctld's log and `squeue`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, SHARED_DATA
+
+BIN = Path(sys.executable).parent
+PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+CI_CONFIG = REPO / "config" / "ci_slurm.yaml"
+STATE_DIR = Path(os.environ.get("TERPENE_SLURM_DIR", "/tmp/terpene-slurm"))
+RUN_TIMEOUT_S = int(os.environ.get("TERPENE_SLURM_TEST_TIMEOUT", "1500"))
+ENZYME_STRIDE = 6  # every 6th enzyme of the shared export: ~170 enzymes of all kinds
+
+
+def stage_scripts() -> dict[str, str]:
+    """Rule name -> stage script it runs (rules with a shell command only)."""
+    scripts = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        text = path.read_text()
+        for match in re.finditer(r"^rule (\w+):\n((?:(?:[ \t]+.*)?\n)*)", text, re.M):
+            found = re.search(r"workflow/scripts/(\w+)\.py", match.group(2))
+            if found:
+                scripts[match.group(1)] = found.group(1)
+    return scripts
+
+
+def profile() -> dict:
+    return yaml.safe_load(PROFILE.read_text())
+
+
+def snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 300):
+    env = dict(env or os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(
+        [str(BIN / "snakemake"), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# --- the profile ---------------------------------------------------------------------
+
+
+def test_profile_uses_the_slurm_executor_and_squeue_status():
+    settings = profile()
+    assert settings["executor"] == "slurm"
+    # Without an accounting database sacct fails and the plugin polls forever.
+    assert settings["slurm-status-command"] == "squeue"
+    for key in ("mem_mb", "runtime", "cpus_per_task"):
+        assert key in settings["default-resources"], key
+
+
+def test_profile_sizes_every_stage_rule():
+    settings = profile()
+    rules = stage_scripts()
+    assert {"parse", "embed_shard", "train", "report"} <= set(rules)
+    missing = sorted(set(rules) - set(settings["set-resources"]))
+    assert not missing, f"profiles/slurm/config.yaml has no set-resources for {missing}"
+    for rule, resources in settings["set-resources"].items():
+        assert rule in rules, f"set-resources names unknown rule {rule}"
+        for key in ("mem_mb", "runtime", "cpus_per_task"):
+            assert isinstance(resources.get(key), int), f"{rule}: {key}"
+
+
+def test_profile_threads_equal_reserved_cpus():
+    """A stage told to use N threads must get N CPUs from SLURM, and vice versa."""
+    settings = profile()
+    threads = settings.get("set-threads", {})
+    rule_threads = {}
+    for path in (REPO / "workflow" / "rules").glob("*.smk"):
+        for name, value in re.findall(
+            r"^rule (\w+):\n(?:(?:[ \t]+.*)?\n)*?    threads: (\d+)", path.read_text(), re.M
+        ):
+            rule_threads[name] = int(value)
+    for rule, resources in settings["set-resources"].items():
+        effective = threads.get(rule, rule_threads.get(rule, 1))
+        assert resources["cpus_per_task"] == effective, (rule, resources, effective)
+
+
+def dry_run_resources(config: Path) -> dict[str, dict[str, str]]:
+    """Resources Snakemake computes per rule with the profile (first job of each rule)."""
+    result = snakemake(
+        REPO, "--dry-run", "--forceall", "--profile", "profiles/slurm", "--configfile", str(config)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    resources = {}
+    for rule, line in re.findall(
+        r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M
+    ):
+        resources.setdefault(rule, dict(item.split("=", 1) for item in line.split(", ")))
+    return resources
+
+
+class _Resources(dict):
+    __getattr__ = dict.get
+
+
+class _Job:
+    def __init__(self, resources: dict):
+        self.resources = _Resources(resources)
+
+
+@pytest.fixture
+def dag_config(tmp_path):
+    """The CI configuration with paths that exist (only the DAG is built)."""
+    checkpoint = tmp_path / "random.pt"
+    checkpoint.write_bytes(b"placeholder")
+    config = yaml.safe_load(CI_CONFIG.read_text())
+    config["marts_csv"] = str(SHARED_DATA / "marts_db.csv")
+    config["features"]["pfam_dir"] = str(SHARED_DATA / "pfam")
+    config["plm"]["checkpoint"] = str(checkpoint)
+    return config
+
+
+@pytest.mark.parametrize(("device", "expected"), [("auto", " --gpus=1"), ("cpu", "")])
+def test_embed_shard_asks_slurm_for_a_gpu_unless_device_is_cpu(
+    dag_config, tmp_path, device, expected
+):
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    dag_config["plm"]["device"] = device
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(dag_config))
+    resources = dry_run_resources(path)
+    embed = {k: int(v) if v.isdigit() else v for k, v in resources["embed_shard"].items()}
+    assert embed["cpus_per_task"] == profile()["set-resources"]["embed_shard"]["cpus_per_task"]
+    assert set_gres_string(_Job(embed)) == expected
+    assert set_gres_string(_Job({"mem_mb": 1000, "gpu": 0})) == ""
+    train = {k: int(v) if v.isdigit() else v for k, v in resources["train"].items()}
+    assert set_gres_string(_Job(train)) == "", "only the embedding stage asks for a GPU"
+
+
+# --- the pipeline on the local cluster -----------------------------------------------
+
+
+def ci_is_set() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def node_state() -> str | None:
+    if shutil.which("sinfo") is None:
+        return None
+    result = subprocess.run(
+        ["sinfo", "--noheader", "--Node", "--nodes", "localhost", "--format", "%t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+@pytest.fixture
+def slurm_cluster():
+    state = node_state()
+    if state not in ("idle", "mix", "alloc"):
+        message = f"local SLURM cluster not up (node localhost: {state}); run .ci/slurm/start.sh"
+        if ci_is_set():
+            pytest.fail(f"CI is set but the {message}")
+        pytest.skip(message)
+    return STATE_DIR
+
+
+def write_marts_subset(destination: Path) -> int:
+    """Every ENZYME_STRIDE-th enzyme (by first appearance) with all its reaction rows."""
+    with (SHARED_DATA / "marts_db.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    order = list(dict.fromkeys(row["Enzyme_marts_ID"] for row in rows))
+    chosen = set(order[::ENZYME_STRIDE])
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with destination.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=reader.fieldnames)
+        writer.writeheader()
+        writer.writerows(row for row in rows if row["Enzyme_marts_ID"] in chosen)
+    return len(chosen)
+
+
+RECORD_HOOK = r"""# Sourced (BASH_ENV) by every non-interactive bash of the SLURM test run.
+if [[ "${BASH_EXECUTION_STRING:-}" =~ workflow/scripts/([A-Za-z0-9_]+)\.py ]]; then
+    printf '%s\t%s\t%s\n' "${SLURM_JOB_ID:--}" "${BASH_REMATCH[1]}" \
+        "${BASH_EXECUTION_STRING//[$'\t\n']/ }" >>"$TERPENE_SLURM_RECORDS"
+fi
+"""
+
+
+def expected_jobs(workdir: Path, configs: list[str]) -> dict[str, int]:
+    result = snakemake(workdir, "--dry-run", "--quiet", "rules", *configs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout.split("Job stats:", 1)[1].split("total", 1)[0]
+    jobs = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)
+        if m.group(1) not in ("job", "all")
+    }
+    assert jobs, result.stdout
+    return jobs
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    return (
+        "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+    )
+
+
+@pytest.mark.slurm
+def test_pipeline_runs_every_stage_job_as_a_slurm_job(slurm_cluster, tmp_path):
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    shutil.copy2(REPO / "Snakefile", workdir / "Snakefile")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in ("workflow", "config", "envs", "profiles"):
+        shutil.copytree(REPO / folder, workdir / folder, ignore=ignore)
+    ci_config = yaml.safe_load(CI_CONFIG.read_text())
+    enzymes = write_marts_subset(workdir / ci_config["marts_csv"])
+    assert enzymes > 100
+    checkpoint = workdir / ci_config["plm"]["checkpoint"]
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "workflow" / "scripts" / "make_random_esm.py")]
+        + ["--arch", ci_config["plm"]["model"], "--seed", "0", "--output", str(checkpoint)],
+        check=True,
+        capture_output=True,
+    )
+    paths = workdir / "ci_paths.yaml"
+    paths.write_text(yaml.safe_dump({"features": {"pfam_dir": str(SHARED_DATA / "pfam")}}))
+    configs = ["--configfile", "config/ci_slurm.yaml", str(paths)]
+    expected = expected_jobs(workdir, configs)
+    assert expected.get("embed_shard") == ci_config["embed"]["shards"]
+
+    hook = tmp_path / "record_slurm_job.sh"
+    hook.write_text(RECORD_HOOK)
+    records = tmp_path / "records.tsv"
+    records.touch()
+    ctld_log = slurm_cluster / "slurmctld.log"
+    ctld_offset = ctld_log.stat().st_size if ctld_log.exists() else 0
+    run_log = tmp_path / "snakemake.log"
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        BASH_ENV=str(hook),
+        TERPENE_SLURM_RECORDS=str(records),
+    )
+    command = [
+        "timeout", "-k", "30", str(RUN_TIMEOUT_S),  # a hung run ignores SIGTERM
+        str(BIN / "snakemake"), "--profile", "profiles/slurm", *configs,
+        "--slurm-no-account",
+        "--slurm-init-seconds-before-status-checks", "5",
+        "--retries", "0",
+        "--jobs", "6",
+        "--verbose",
+    ]  # fmt: skip
+    with run_log.open("w") as log:
+        run = subprocess.run(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    text = run_log.read_text(errors="replace")
+    run_id = re.search(r"SLURM run ID: (\S+)", text)
+    if run.returncode != 0:
+        if run_id:  # leave no jobs of a killed or failed run behind
+            subprocess.run(["scancel", "--name", run_id.group(1)], check=False)
+        snakemake(workdir, "--unlock", *configs)
+        rule_logs = "\n".join(
+            f"--- {p.relative_to(workdir)}\n{tail(p, 15)}"
+            for p in sorted((workdir / "results" / "logs").rglob("*.log"))
+        )
+        pytest.fail(f"snakemake exited {run.returncode}:\n{tail(run_log)}\n{rule_logs}")
+    assert run_id, "no SLURM run ID in the log"
+
+    for output in ("metrics.json", "report.html", "test_predictions.tsv"):
+        assert (workdir / "results" / "report" / output).is_file(), output
+
+    # 1. The plugin submitted one SLURM job per stage job, each with its own id.
+    submitted = {}  # SLURM job id -> rule
+    for slurm_id, log_path in re.findall(
+        r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", text
+    ):
+        rule = re.search(r"slurm_logs/rule_(\w+)/", log_path)
+        assert rule, log_path
+        assert slurm_id not in submitted, f"SLURM job id {slurm_id} reported twice"
+        submitted[slurm_id] = rule.group(1)
+    per_rule = {}
+    for rule in submitted.values():
+        per_rule[rule] = per_rule.get(rule, 0) + 1
+    assert per_rule == expected, f"submitted {per_rule}, DAG has {expected}"
+
+    # 2. The sbatch calls carry the profile's CPUs and memory, and no GPU request.
+    set_resources = profile()["set-resources"]
+    sbatch_calls = re.findall(r"^sbatch call: (sbatch .*)$", text, re.M)
+    assert len(sbatch_calls) == len(submitted)
+    for call in sbatch_calls:
+        rule = re.search(r"slurm_logs/rule_(\w+)/", call).group(1)
+        assert f"--cpus-per-task={set_resources[rule]['cpus_per_task']}" in call, call
+        assert f"--mem {set_resources[rule]['mem_mb']}" in call, call
+        assert "--gpus" not in call and "--gres" not in call, call
+
+    # 3. Every stage command ran inside a SLURM job, the one submitted for its rule.
+    scripts = stage_scripts()
+    recorded = {}
+    for line in records.read_text().splitlines():
+        job_id, script, shell_command = line.split("\t", 2)
+        assert job_id != "-", f"stage command ran outside SLURM: {shell_command}"
+        assert job_id not in recorded, f"two stage commands in SLURM job {job_id}"
+        recorded[job_id] = script
+    assert set(recorded) == set(submitted), (recorded, submitted)
+    for job_id, rule in submitted.items():
+        assert recorded[job_id] == scripts[rule], (job_id, rule, recorded[job_id])
+
+    # 4. slurmctld allocated and completed exactly these jobs, with exit status 0.
+    with ctld_log.open(errors="replace") as handle:
+        handle.seek(ctld_offset)
+        ctld = handle.read()
+    allocated = dict(
+        re.findall(r"sched: Allocate JobId=(\d+) NodeList=localhost #CPUs=(\d+)", ctld)
+    )
+    completed = dict(re.findall(r"_job_complete: JobId=(\d+) WEXITSTATUS (\d+)", ctld))
+    assert set(allocated) == set(submitted), (sorted(allocated), sorted(submitted))
+    for job_id, rule in submitted.items():
+        assert int(allocated[job_id]) == set_resources[rule]["cpus_per_task"], (job_id, rule)
+        assert completed.get(job_id) == "0", (job_id, rule, completed.get(job_id))
+
+    # 5. squeue (jobs stay listed for MinJobAge=600 s) knows them under this run's name.
+    queue = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--name", run_id.group(1), "--format=%i|%T|%k"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    listed = {line.split("|")[0]: line.split("|") for line in queue}
+    assert set(listed) <= set(submitted), listed
+    for job_id, (_, state, comment) in listed.items():
+        assert state == "COMPLETED", (job_id, state)
+        assert comment.startswith(f"rule_{submitted[job_id]}"), (job_id, comment)
+
+    # 6. Every stage job wrote its log and its benchmark.
+    total = sum(expected.values())
+    assert len(list((workdir / "results" / "benchmarks").rglob("*.tsv"))) == total
+    assert len(list((workdir / "results" / "logs").rglob("*.log"))) == total
