@@ -195,11 +195,11 @@ class Esm2LayerEncoder:
         self.heads = model.attention_heads
         self.head_dim = self.embed_dim // self.heads
         self.model.to(self.device)
-        # One (3*D, D) projection instead of three (D, D) ones: a single larger GEMM. Two
-        # algebraically equivalent rewrites make the rotary embedding one complex multiplication: the softmax
-        # scaling is folded into the q rows, and within every head the q and k rows are
-        # reordered so that the rotated pairs (i, i + head_dim/2) sit next to each other.
-        # The same reordering on q and k leaves every q.k dot product unchanged.
+        # One (3*D, D) projection instead of three (D, D) ones: a single larger GEMM.
+        # Two algebraically equivalent rewrites make the rotary embedding a single complex
+        # multiplication: the softmax scaling is folded into the q rows, and within every
+        # head the q and k rows are reordered so that the rotated pairs (i, i + head_dim/2)
+        # sit next to each other. The same reordering of q and k leaves every q.k unchanged.
         half = self.head_dim // 2
         pair_order = torch.stack([torch.arange(half), torch.arange(half) + half], 1).flatten()
         row_order = (torch.arange(self.heads)[:, None] * self.head_dim + pair_order).flatten()
@@ -548,14 +548,23 @@ class Embedder:
         cache_dir=None,
         progress: bool = True,
         ids: Sequence[str] | None = None,
+        flush_every: int = 64,
     ) -> np.ndarray:
-        """(n, dim) float32 embeddings in input order; cached ones are not recomputed."""
+        """(n, dim) float32 embeddings in input order; cached ones are not recomputed.
+
+        New embeddings reach the cache every ``flush_every`` sequences (and every minute),
+        which bounds the work an interrupted run loses.
+        """
         from terpene_ensembles.embedding_cache import EmbeddingCache, NullCache
 
         if ids is None:
             ids = [f"sequence #{i + 1}" for i in range(len(sequences))]
         validate_sequences(ids, sequences, self.loaded.alphabet)
-        cache = EmbeddingCache(cache_dir, self.cache_identity()) if cache_dir else NullCache()
+        cache = (
+            EmbeddingCache(cache_dir, self.cache_identity(), flush_every=flush_every)
+            if cache_dir
+            else NullCache()
+        )
         matrix, self.last_computed = embed_with_cache(
             self.encoder, sequences, self.settings, cache, progress
         )
