@@ -1,0 +1,126 @@
+"""Baselines and the non-neural members of the ensemble, as plain-parameter scorers.
+
+Each scorer keeps only numpy arrays / python values (no pickled estimators), so a trained
+model bundle loads with ``torch.load(weights_only=True)`` or JSON.
+
+- ``random``: seeded uniform scores (a floor every metric must beat).
+- ``label_prior``: every enzyme gets the training frequency of each ensemble.
+- ``knn_identity``: identity-weighted labels of the nearest training enzymes in the MMseqs2
+  all-vs-all hits (the homology scorer, what BLASTp-style annotation transfer does).
+- ``logistic_regression``: one-vs-rest logistic regression on standardised features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+
+def label_prior(train_labels: np.ndarray) -> np.ndarray:
+    return train_labels.mean(axis=0).astype(np.float64)
+
+
+def score_label_prior(prior: np.ndarray, n: int) -> np.ndarray:
+    return np.tile(prior, (n, 1))
+
+
+def score_random(ids, n_classes: int, seed: int) -> np.ndarray:
+    """Uniform scores that depend only on (seed, id): reproducible and order-independent."""
+    rows = []
+    for enzyme_id in ids:
+        entropy = [seed] + [ord(ch) for ch in str(enzyme_id)]
+        rows.append(np.random.default_rng(entropy).random(n_classes))
+    return np.array(rows).reshape(len(rows), n_classes)
+
+
+# --- homology kNN -------------------------------------------------------------------------
+
+
+def score_knn_identity(
+    query_ids,
+    hits: pd.DataFrame,
+    reference_ids,
+    reference_labels: np.ndarray,
+    prior: np.ndarray,
+    k: int = 5,
+    power: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Identity-weighted label average over the ``k`` most identical reference enzymes.
+
+    ``hits`` has columns query, target, identity (fraction). Weights are identity**power
+    so a 90% neighbour outweighs several 35% ones. Queries without any reference hit get
+    the label prior (the best guess with no homology evidence). Returns (scores,
+    best_identity) where best_identity is 0 for queries without hits.
+    """
+    reference_index = {rid: i for i, rid in enumerate(reference_ids)}
+    query_index = {qid: i for i, qid in enumerate(query_ids)}
+    scores = np.tile(np.asarray(prior, dtype=np.float64), (len(query_index), 1))
+    best = np.zeros(len(query_index))
+    relevant = hits[hits["query"].isin(query_index) & hits["target"].isin(reference_index)]
+    relevant = relevant[relevant["query"] != relevant["target"]]
+    if relevant.empty:
+        return scores, best
+    # Best hit per (query, target) pair, then the k best targets per query; ties broken by
+    # target id so the result never depends on the hit file's row order.
+    relevant = (
+        relevant.sort_values(["query", "identity", "target"], ascending=[True, False, True])
+        .drop_duplicates(["query", "target"])
+        .groupby("query", sort=False)
+        .head(k)
+    )
+    q = relevant["query"].map(query_index).to_numpy()
+    t = relevant["target"].map(reference_index).to_numpy()
+    w = np.clip(relevant["identity"].to_numpy(dtype=np.float64), 1e-6, 1.0) ** power
+    weighted = np.zeros_like(scores)
+    np.add.at(weighted, q, w[:, None] * reference_labels[t])
+    total = np.zeros(len(query_index))
+    np.add.at(total, q, w)
+    has_hit = total > 0
+    scores[has_hit] = weighted[has_hit] / total[has_hit, None]
+    np.maximum.at(best, q, relevant["identity"].to_numpy(dtype=np.float64))
+    return scores, best
+
+
+# --- logistic regression ------------------------------------------------------------------
+
+
+def fit_logistic_regression(
+    features: np.ndarray, labels: np.ndarray, c: float = 0.1, seed: int = 0
+) -> dict:
+    """One-vs-rest L2 logistic regression on standardised features.
+
+    Classes without training positives (or all positive) get a constant score equal to the
+    training frequency. Returns plain arrays: mean, scale, coef (K, F), intercept (K,).
+    """
+    scaler = StandardScaler().fit(features)
+    standardised = scaler.transform(features)
+    n_classes = labels.shape[1]
+    coef = np.zeros((n_classes, features.shape[1]))
+    intercept = np.zeros(n_classes)
+    for j in range(n_classes):
+        y = labels[:, j].astype(int)
+        frequency = y.mean()
+        if y.min() == y.max():
+            intercept[j] = np.log(
+                np.clip(frequency, 1e-6, 1 - 1e-6) / np.clip(1 - frequency, 1e-6, 1)
+            )
+            continue
+        model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+        model.fit(standardised, y)
+        coef[j] = model.coef_[0]
+        intercept[j] = model.intercept_[0]
+    return {
+        "mean": scaler.mean_.astype(np.float64),
+        "scale": scaler.scale_.astype(np.float64),
+        "coef": coef,
+        "intercept": intercept,
+        "c": float(c),
+    }
+
+
+def score_logistic_regression(params: dict, features: np.ndarray) -> np.ndarray:
+    standardised = (features - np.asarray(params["mean"])) / np.asarray(params["scale"])
+    logits = standardised @ np.asarray(params["coef"]).T + np.asarray(params["intercept"])
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
