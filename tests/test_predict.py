@@ -11,7 +11,6 @@ from terpene_ensembles.predict import (
     RejectionWriter,
     ScreeningSettings,
     TrainingNeighbourSearch,
-    call_ensembles,
     nearest_neighbours,
     out_of_domain_reason,
     screen,
@@ -42,19 +41,6 @@ def chunk_frame(records):
             "length": [len(r[1]) for r in records],
         }
     )
-
-
-def test_calls_use_per_class_thresholds_and_optionally_the_top_class():
-    probabilities = np.array([[0.9, 0.2, 0.6], [0.1, 0.3, 0.2]])
-    thresholds = np.array([0.5, 0.5, 0.7])
-    assert call_ensembles(probabilities, thresholds, False).tolist() == [
-        [True, False, False],
-        [False, False, False],
-    ]
-    assert call_ensembles(probabilities, thresholds, True).tolist() == [
-        [True, False, False],
-        [False, True, False],
-    ]
 
 
 def test_top_ensembles_are_sorted_with_stable_ties():
@@ -92,8 +78,7 @@ def test_summarise_chunk_and_writer_round_trip(tmp_path):
         chunk,
         probabilities,
         ENSEMBLES,
-        thresholds=np.array([0.5, 0.7, 0.5]),
-        always_call_top=True,
+        calls=np.array([[True, False, False], [False, False, True]]),
         neighbours={"a": (["train1", "train2"], [0.95, 0.4])},
         tps_domains={"a": ["PF01397", "PF03936"]},
         identity_floor=0.3,
@@ -128,7 +113,7 @@ def test_writer_leaves_no_output_when_a_chunk_fails(tmp_path):
 def test_summarise_chunk_rejects_misshaped_probabilities():
     with pytest.raises(ValueError, match="shape"):
         summarise_chunk(
-            chunk_frame([("a", SEQ_A)]), np.zeros((1, 2)), ENSEMBLES, np.zeros(3), True, {}, {}, 0.3
+            chunk_frame([("a", SEQ_A)]), np.zeros((1, 2)), ENSEMBLES, np.zeros((1, 3)), {}, {}, 0.3
         )
 
 
@@ -147,14 +132,12 @@ class FakeScorer:
     """Scores by a fixed rule so the screening loop can be tested without a trained model."""
 
     ensemble_ids = ENSEMBLES
-    thresholds = np.array([0.5, 0.5, 0.5])
-    always_call_top = False
 
     def __init__(self):
         self.training = pd.DataFrame({"id": ["train_a", "train_b"], "sequence": [SEQ_A, SEQ_B]})
         self.chunk_sizes = []
 
-    def score(self, chunk, neighbours):
+    def score(self, chunk, hits):
         self.chunk_sizes.append(len(chunk))
         probabilities = np.array(
             [
@@ -163,7 +146,7 @@ class FakeScorer:
             ]
         )
         domains = {i: ["PF03936"] for i in chunk["id"] if not i.startswith("junk")}
-        return ChunkScores(probabilities, domains)
+        return ChunkScores(probabilities, probabilities >= 0.5, domains)
 
 
 def test_screen_streams_chunks_and_flags_untrusted_calls(tmp_path):

@@ -62,17 +62,6 @@ def prediction_schema(ensemble_ids: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def call_ensembles(
-    probabilities: np.ndarray, thresholds: np.ndarray, always_call_top: bool
-) -> np.ndarray:
-    """Boolean calls: probability >= the class threshold (plus each row's top class if asked)."""
-    probabilities = np.asarray(probabilities, dtype=float)
-    calls = probabilities >= np.asarray(thresholds, dtype=float)[None, :]
-    if always_call_top and probabilities.size:
-        calls[np.arange(len(probabilities)), probabilities.argmax(axis=1)] = True
-    return calls
-
-
 def top_ensembles(
     probabilities: np.ndarray, ensemble_ids: Sequence[str], k: int = TOP_K
 ) -> tuple[list[list[str]], list[list[float]]]:
@@ -136,7 +125,7 @@ class TrainingNeighbourSearch:
     def search(self, queries: Sequence[tuple[str, str]]) -> pd.DataFrame:
         """Hits of each query against the training set: MMSEQS_COLUMNS, identity as 0-1."""
         if not queries:
-            return pd.DataFrame(columns=MMSEQS_COLUMNS)
+            return pd.DataFrame(columns=[*MMSEQS_COLUMNS, "identity"])
         with tempfile.TemporaryDirectory(dir=self.workdir) as scratch:
             scratch = Path(scratch)
             query_fasta = scratch / "queries.fasta"
@@ -162,6 +151,7 @@ class TrainingNeighbourSearch:
         position_to_id = {f"q{i}": identifier for i, (identifier, _) in enumerate(queries)}
         hits["query"] = hits["query"].map(position_to_id)
         hits["target"] = hits["target"].astype(str)
+        hits["identity"] = hits["fident"].astype(float)
         return hits
 
 
@@ -185,8 +175,7 @@ def summarise_chunk(
     chunk: pd.DataFrame,
     probabilities: np.ndarray,
     ensemble_ids: Sequence[str],
-    thresholds: np.ndarray,
-    always_call_top: bool,
+    calls: np.ndarray,
     neighbours: dict[str, tuple[list[str], list[float]]],
     tps_domains: dict[str, list[str]],
     identity_floor: float,
@@ -198,7 +187,9 @@ def summarise_chunk(
             f"probabilities have shape {probabilities.shape}, expected "
             f"({len(chunk)}, {len(ensemble_ids)})"
         )
-    calls = call_ensembles(probabilities, thresholds, always_call_top)
+    calls = np.asarray(calls, dtype=bool)
+    if calls.shape != probabilities.shape:
+        raise ValueError(f"calls have shape {calls.shape}, probabilities {probabilities.shape}")
     top_names, top_values = top_ensembles(probabilities, ensemble_ids)
     rows = []
     for i, identifier in enumerate(chunk["id"]):
@@ -321,20 +312,20 @@ class ScreeningSettings:
 class ChunkScores:
     """What a scorer returns for one chunk, rows in chunk order."""
 
-    probabilities: np.ndarray  # calibrated, shape (rows, ensembles)
+    probabilities: np.ndarray  # calibrated model probabilities, shape (rows, ensembles)
+    calls: np.ndarray  # bool, ensembles called at the calibrated thresholds
     tps_domains: dict[str, list[str]]  # id -> TPS Pfam families hit
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. baseline probabilities
+    # Calibrated probabilities of every predictor (model and baselines), for metrics.
+    predictors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class ChunkScorer(Protocol):
-    """A trained model as the screening loop sees it (see model_bundle for the real one)."""
+    """A trained model as the screening loop sees it (BundleScorer is the real one)."""
 
     ensemble_ids: list[str]
-    thresholds: np.ndarray
-    always_call_top: bool
     training: pd.DataFrame  # id, sequence of the characterised training enzymes
 
-    def score(self, chunk: pd.DataFrame, neighbours: dict) -> ChunkScores: ...
+    def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores: ...
 
 
 def records_frame(records: Sequence[SequenceRecord]) -> pd.DataFrame:
@@ -376,13 +367,12 @@ def screen(
             chunk = records_frame(chunk_records)
             hits = search.search(list(zip(chunk["id"], chunk["sequence"], strict=True)))
             neighbours = nearest_neighbours(hits, chunk["id"].tolist(), settings.neighbours)
-            scores = scorer.score(chunk, neighbours)
+            scores = scorer.score(chunk, hits)
             predictions = summarise_chunk(
                 chunk,
                 scores.probabilities,
                 scorer.ensemble_ids,
-                scorer.thresholds,
-                scorer.always_call_top,
+                scores.calls,
                 neighbours,
                 scores.tps_domains,
                 settings.identity_floor,
