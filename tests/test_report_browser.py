@@ -225,7 +225,8 @@ def test_report_opens_offline_without_errors(chromium, rendered_report, tmp_path
     assert "RANDOM weights" in state["banner"]
     assert state["metricsHeader"][:4] == ["predictor", "mAP", "macro-F1", "micro-F1"]
     assert state["metricsRows"][0] == "model"
-    assert set(state["metricsRows"]) == {"model", *metrics["test"]["baselines"]}
+    components = {f"{c} (model component)" for c in metrics["test"]["components"]}
+    assert set(state["metricsRows"]) == {"model", *components, *metrics["test"]["baselines"]}
     assert state["markedCells"] > 100
     assert state["modelMap"] == f"{metrics['test']['model']['map']:.3f}"
     images = state["images"]

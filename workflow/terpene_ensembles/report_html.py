@@ -35,6 +35,13 @@ HEADLINE_METRICS = {
     "micro_f1": "micro-F1",
     "precision_at_1": "precision@1",
     "recall_at_3": "recall@3",
+    "call_rate": "call rate",
+    "substrate_map": "substrate mAP",
+}
+COUNT_LABELS = {
+    "n_enzymes": "test enzymes",
+    "n_labelled": "labelled",
+    "n_classes_with_positives": "ensembles with positives",
 }
 BASELINE_ORDER = ("knn_identity", "logistic_regression", "label_prior", "random")
 PER_CLASS_FIELDS = {
@@ -100,7 +107,7 @@ def metric_cell(metrics: dict, path: str, tag: str = "td") -> str:
     """A cell holding metrics.json's value at ``path``, marked for the consistency test."""
     if has_path(metrics, path):
         value = lookup(metrics, path)
-        if is_scalar_number(value) or value is None:
+        if is_scalar_number(value) or value is None or isinstance(value, bool):
             return f'<{tag} class="num" data-metric="{esc(path)}">{format_number(value)}</{tag}>'
     return f'<{tag} class="num missing" title="not in metrics.json">n/a</{tag}>'
 
@@ -359,6 +366,12 @@ def numeric_leaves(tree, prefix: str = "") -> list[tuple[str, object]]:
     return leaves
 
 
+def optional_leaves(metrics: dict, section: str) -> str:
+    if not isinstance(metrics.get(section), dict):
+        return ""
+    return f"<h4>{esc(section)}</h4>" + leaves_table(metrics, section, f"{section}-table")
+
+
 def leaves_table(metrics: dict, base: str, table_id: str = "") -> str:
     rows = [
         f"<td><code>{esc(path[len(base) + 1 :])}</code></td>{metric_cell(metrics, path)}"
@@ -399,7 +412,12 @@ def section_run(inputs: ReportInputs) -> str:
     metrics = inputs.metrics
     plm = metrics.get("plm") if isinstance(metrics.get("plm"), dict) else {}
     plm_rows = [
-        f"<th>{esc(key)}</th><td>{esc(value)}</td>"
+        f"<th>{esc(key)}</th>"
+        + (
+            metric_cell(metrics, f"plm.{key}")
+            if is_scalar_number(value) or isinstance(value, bool)
+            else f"<td>{esc(value)}</td>"
+        )
         for key, value in plm.items()
         if not isinstance(value, (dict, list))
     ]
@@ -473,6 +491,7 @@ def section_data(inputs: ReportInputs) -> str:
         ("rows_used", "rows used"),
         ("rows_rejected", "rows rejected"),
         ("enzymes", "distinct enzymes (sequences)"),
+        ("label_coverage", "label coverage"),
     ):
         cell = _summary_cell(inputs, key, (f"data.{key}", f"parse.{key}", f"parse_summary.{key}"))
         counts_rows.append(f"<th>{esc(label)}</th>{cell}")
@@ -480,11 +499,19 @@ def section_data(inputs: ReportInputs) -> str:
         f"<th>enzymes evaluated (metrics.json)</th>{metric_cell(metrics, 'n_enzymes')}"
     )
     counts_rows.append(f"<th>ensembles (classes)</th>{metric_cell(metrics, 'n_classes')}")
-    rejected = inputs.parse_summary.get("rejected_by_reason") or {}
-    rejected_rows = [
-        f"<td>{esc(reason)}</td>{derived_cell(count, 'parse/summary.json:rejected_by_reason')}"
-        for reason, count in sorted(rejected.items(), key=lambda item: (-item[1], item[0]))
-    ]
+    rejected_path = first_path(metrics, ("data.rejected_by_reason",))
+    rejected = (
+        lookup(metrics, rejected_path)
+        if rejected_path
+        else inputs.parse_summary.get("rejected_by_reason")
+    ) or {}
+    rejected_rows = []
+    for reason, count in sorted(rejected.items(), key=lambda item: (-item[1], item[0])):
+        if rejected_path and "." not in reason:
+            cell = metric_cell(metrics, f"{rejected_path}.{reason}")
+        else:
+            cell = derived_cell(count, "parse/summary.json:rejected_by_reason")
+        rejected_rows.append(f"<td>{esc(reason)}</td>{cell}")
     rejected_html = (
         table(["rejection reason", "rows"], rejected_rows, "rejected-table")
         if rejected_rows
@@ -607,20 +634,38 @@ def metrics_table(metrics: dict) -> str:
     ordered = [b for b in BASELINE_ORDER if b in baselines] + [
         b for b in baselines if b not in BASELINE_ORDER
     ]
+    components = metrics.get("test", {}).get("components") or {}
+    rows_spec.extend(
+        (f"{name} (model component)", f"test.components.{name}") for name in components
+    )
     rows_spec.extend((name, f"test.baselines.{name}") for name in ordered)
-    extra = []
+    present = []
     for _, base in rows_spec:
         for key, value in lookup(metrics, base).items():
-            if key not in HEADLINE_METRICS and key not in extra and is_scalar_number(value):
-                extra.append(key)
-    columns = list(HEADLINE_METRICS) + extra
+            if key not in present and (is_scalar_number(value) or value is None):
+                present.append(key)
+    columns = [k for k in HEADLINE_METRICS if k in present]
+    columns += [k for k in present if k not in HEADLINE_METRICS and k not in COUNT_LABELS]
+    columns += [k for k in COUNT_LABELS if k in present]
     rows = []
     for name, base in rows_spec:
         css = ' class="ours"' if name == "model" else ""
         cells = "".join(metric_cell(metrics, f"{base}.{key}") for key in columns)
         rows.append(f"<th{css}>{esc(name)}</th>{cells}")
-    header = ["predictor"] + [HEADLINE_METRICS.get(key, key) for key in columns]
+    header = ["predictor"] + [HEADLINE_METRICS.get(k, COUNT_LABELS.get(k, k)) for k in columns]
     return table(header, rows, "metrics-table", "Test split, same run for every predictor")
+
+
+def acceptance_table(metrics: dict, base: str, table_id: str) -> str:
+    """The acceptance checks evaluate/crossval record next to the metrics."""
+    if not has_path(metrics, base) or not isinstance(lookup(metrics, base), dict):
+        return ""
+    rows = [
+        f"<th>{esc(key.replace('_', ' '))}</th>{metric_cell(metrics, f'{base}.{key}')}"
+        for key, value in lookup(metrics, base).items()
+        if is_scalar_number(value) or isinstance(value, bool) or value is None
+    ]
+    return table(["check", "value"], rows, table_id, "Acceptance checks (issue targets)")
 
 
 def per_class_table(inputs: ReportInputs) -> str:
@@ -839,12 +884,7 @@ def section_results(inputs: ReportInputs) -> str:
     enzymes = inputs.enzymes.set_index("id")
     kingdoms = enzymes["kingdom"].fillna("unknown")
     types = enzymes["types"].explode() if "types" in enzymes else pd.Series(dtype=str)
-    substrate_path = next((k for k in metrics if "substrate" in k.lower()), None)
-    substrate_html = (
-        leaves_table(metrics, substrate_path, "substrate-table")
-        if substrate_path
-        else '<p class="note">metrics.json has no substrate-level view.</p>'
-    )
+    substrate_html = substrate_view(metrics)
     figures = {
         "pr": figure(
             pr_plot,
@@ -877,6 +917,7 @@ def section_results(inputs: ReportInputs) -> str:
 <p>All predictors below were trained and scored in the same run on the same test enzymes.
 Macro-F1 and mAP average over ensembles with test positives.</p>
 {metrics_table(metrics)}
+{acceptance_table(metrics, "acceptance", "acceptance-table")}
 <h3>Per ensemble</h3>
 {per_class_table(inputs)}
 <h3>Precision-recall curves (test)</h3>
@@ -899,9 +940,53 @@ similar training enzymes by MMseqs2 identity.</p>
 <p>Chain-length family (from the MARTS <code>Type</code> column, used as a label only), for
 comparison with substrate predictors.</p>
 {substrate_html}
-<h3>Training</h3>
+<h3>Training and calibration</h3>
 {figures["history"]}
+<div class="cols">
+<div>{optional_leaves(metrics, "training")}</div>
+<div>{optional_leaves(metrics, "calibration")}</div>
+</div>
 </section>"""
+
+
+def substrate_view(metrics: dict) -> str:
+    """Substrate-level (chain-length family) results: predictors x mAP, and AP per family."""
+    if not isinstance(metrics.get("substrate"), dict):
+        return '<p class="note">metrics.json has no substrate-level view.</p>'
+    node = metrics["substrate"]
+    if not (isinstance(node.get("test"), dict) and isinstance(node["test"].get("model"), dict)):
+        return leaves_table(metrics, "substrate", "substrate-table")
+    method = f'<p class="note">{esc(node["method"])}</p>' if node.get("method") else ""
+    predictors = [("model", "substrate.test.model")] + [
+        (name, f"substrate.test.baselines.{name}") for name in (node["test"].get("baselines") or {})
+    ]
+    rows = [
+        f"<th>{esc(name)}</th>"
+        + "".join(metric_cell(metrics, f"{base}.{key}") for key in ("map", "precision_at_1"))
+        + metric_cell(metrics, f"{base}.n_enzymes")
+        for name, base in predictors
+    ]
+    summary = table(
+        ["predictor", "substrate mAP", "precision@1", "test enzymes"], rows, "substrate-table"
+    )
+    families = list((node["test"]["model"].get("per_family") or {}).keys())
+    family_rows = []
+    for family in families:
+        cells = "".join(
+            metric_cell(metrics, f"{base}.per_family.{family}.ap") for _, base in predictors
+        )
+        support = metric_cell(metrics, f"substrate.test.model.per_family.{family}.support")
+        family_rows.append(f"<td>{esc(family)}</td>{support}{cells}")
+    per_family = (
+        table(
+            ["family", "test support", *(f"AP {name}" for name, _ in predictors)],
+            family_rows,
+            "substrate-family-table",
+        )
+        if family_rows
+        else ""
+    )
+    return f'{method}<div class="cols"><div>{summary}</div><div>{per_family}</div></div>'
 
 
 def cv_table(metrics: dict) -> str:
@@ -944,11 +1029,15 @@ def cv_table(metrics: dict) -> str:
         if is_scalar_number(v)
     ]
     other_html = table(["", ""], other, "cv-settings-table") if other else ""
-    return other_html + table(
-        ["predictor", *(HEADLINE_METRICS.get(k, k) for k in ordered)],
-        rows,
-        "cv-table",
-        "Grouped cross-validation folds: mean ± standard deviation",
+    return (
+        acceptance_table(metrics, f"{cv_path}.acceptance", "cv-acceptance-table")
+        + other_html
+        + table(
+            ["predictor", *(HEADLINE_METRICS.get(k, k) for k in ordered)],
+            rows,
+            "cv-table",
+            "Grouped cross-validation folds: mean ± standard deviation",
+        )
     )
 
 
