@@ -25,7 +25,7 @@ rule evaluate:
     benchmark:
         stage_benchmark("evaluate")
     conda:
-        "../../envs/report.yaml"
+        "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
