@@ -1,18 +1,26 @@
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import REPO, SHARED_DATA
 
 from terpene_ensembles.predict import (
     OOD_NO_DOMAIN,
     OOD_NO_NEIGHBOUR,
     ChunkScores,
+    ModelCompatibilityError,
     PredictionWriter,
     RejectionWriter,
     ScreeningSettings,
     TrainingNeighbourSearch,
+    load_compatible_bundle,
     nearest_neighbours,
     out_of_domain_reason,
+    run_prediction,
     screen,
     summarise_chunk,
     top_ensembles,
@@ -183,3 +191,218 @@ def test_screen_streams_chunks_and_flags_untrusted_calls(tmp_path):
         "predictions.tsv",
         "rejected.tsv",
     ]
+
+
+# --- a small trained model from the shared MARTS data, end to end ----------------------------
+
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def composition_featurizer(chunk):
+    """Stand-in for the features stage: amino-acid composition and log length."""
+    rows = []
+    for sequence in chunk["sequence"]:
+        counts = np.array([sequence.count(a) for a in AMINO_ACIDS], dtype=float)
+        rows.append([*(counts / max(len(sequence), 1)), np.log(len(sequence))])
+    features = pd.DataFrame(rows, columns=[f"aa_{a}" for a in AMINO_ACIDS] + ["log_length"])
+    features.insert(0, "id", chunk["id"].to_numpy())
+    # Every sequence "has" a TPS domain here; out-of-domain comes from identity alone.
+    return features, {i: ["PF03936"] for i in chunk["id"]}
+
+
+def split_of(identifier: str) -> str:
+    bucket = int(sha256_text(identifier)[:8], 16) % 10
+    return "train" if bucket < 6 else ("val" if bucket < 8 else "test")
+
+
+@pytest.fixture(scope="module")
+def small_training_run(tmp_path_factory):
+    """Train, calibrate and bundle on ~250 shared-data enzymes (PLM off, 3 epochs)."""
+    from terpene_ensembles import learner
+    from terpene_ensembles.calibration import calibrate_predictions
+    from terpene_ensembles.model_bundle import assemble_bundle
+    from terpene_ensembles.parse_stage import run_parse
+    from terpene_ensembles.training_data import TrainingData, plm_identity
+
+    root = tmp_path_factory.mktemp("small_run")
+    table = pd.read_csv(SHARED_DATA / "marts_db.csv", dtype=str, keep_default_na=False)
+    keep = table["Enzyme_marts_ID"].drop_duplicates().iloc[:250]
+    export = root / "export.csv"
+    table[table["Enzyme_marts_ID"].isin(keep)].to_csv(export, index=False)
+    parsed = run_parse(export, None, {"top_k": 6, "min_support": 5})
+    enzymes, labels = parsed.enzymes, parsed.labels
+    ensemble_ids = [c for c in labels.columns if c != "id"]
+    features, _ = composition_featurizer(enzymes)
+    search = TrainingNeighbourSearch(enzymes, root / "mmseqs", threads=2)
+    hits = search.search(list(zip(enzymes["id"], enzymes["sequence"], strict=True)))
+    hits = hits[hits["query"] != hits["target"]]
+    splits = np.array([split_of(i) for i in enzymes["id"]])
+    data = TrainingData(
+        ids=enzymes["id"].to_numpy(),
+        labels=labels[ensemble_ids].to_numpy(dtype=np.float32),
+        ensemble_ids=ensemble_ids,
+        features=features.drop(columns="id").to_numpy(dtype=float),
+        feature_columns=[c for c in features.columns if c != "id"],
+        embeddings=None,
+        plm=plm_identity(None),
+    )
+    parts = {name: data.subset(splits == name) for name in ("train", "val", "test")}
+    settings = {"max_epochs": 3, "patience": 2, "seed": 1}
+    fitted, _ = learner.fit_predictors(parts["train"], parts["val"], hits, settings)
+    predictions = pd.concat(
+        [
+            learner.predictions_frame(
+                parts[name].ids,
+                name,
+                learner.score_predictors(fitted, parts[name], hits),
+                ensemble_ids,
+            )
+            for name in ("val", "test")
+        ],
+        ignore_index=True,
+    )
+    thresholds, calibrated = calibrate_predictions(predictions, labels, ensemble_ids, {})
+    model_dir = root / "model"
+    assemble_bundle(fitted, thresholds, enzymes, parsed.vocabulary, model_dir)
+    return {
+        "export": export,
+        "model_dir": model_dir,
+        "thresholds": thresholds,
+        "calibrated": calibrated,
+        "ensemble_ids": ensemble_ids,
+        "enzymes": enzymes,
+        "root": root,
+    }
+
+
+def test_marts_export_predictions_agree_with_the_training_run(small_training_run, tmp_path):
+    from terpene_ensembles.calibration import call_ensembles, thresholds_vector
+
+    run = small_training_run
+    summary = run_prediction(
+        run["model_dir"],
+        run["export"],
+        tmp_path,
+        ScreeningSettings(chunk_size=64, threads=2),
+        featurizer=composition_featurizer,
+    )
+    assert summary["input_format"] == "marts"
+    assert summary["predicted"] == len(run["enzymes"])
+    predicted = pq.read_table(tmp_path / "predictions.parquet").to_pandas().set_index("id")
+    ensemble_ids = run["ensemble_ids"]
+    training = run["calibrated"]
+    for split in ("val", "test"):
+        rows = training[(training["split"] == split) & (training["predictor"] == "model")]
+        scores = rows[ensemble_ids].to_numpy(dtype=float)
+        expected_calls = call_ensembles(
+            scores,
+            thresholds_vector(run["thresholds"]["predictors"]["model"], ensemble_ids),
+            run["thresholds"]["settings"]["always_call_top"],
+        )
+        expected = [
+            [e for e, hit in zip(ensemble_ids, row, strict=True) if hit] for row in expected_calls
+        ]
+        got = predicted.loc[rows["id"], "called"].map(list).tolist()
+        assert got == expected, split
+        probabilities = predicted.loc[rows["id"], [f"prob_{e}" for e in ensemble_ids]]
+        np.testing.assert_allclose(probabilities.to_numpy(), scores, atol=1e-6)
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["baselines"]) == {
+        "random",
+        "label_prior",
+        "knn_identity",
+        "logistic_regression",
+    }
+    assert metrics["model"]["n_enzymes"] == len(run["enzymes"])
+    for key in ("macro_f1", "micro_f1", "map", "precision_at_1", "recall_at_3", "per_class"):
+        assert key in metrics["model"]
+    # Training enzymes find themselves: identity 1 and never out of domain by identity.
+    train_ids = [i for i in run["enzymes"]["id"] if split_of(i) == "train"]
+    assert (predicted.loc[train_ids, "best_identity"] == 1.0).all()
+    assert metrics["not_in_training"]["n_enzymes"] < len(run["enzymes"])
+    rejected = pd.read_csv(tmp_path / "rejected.tsv", sep="\t")
+    assert len(rejected) == summary["rejected"]
+
+
+def test_fasta_prediction_writes_every_output(small_training_run, tmp_path):
+    run = small_training_run
+    enzymes = run["enzymes"].iloc[:5]
+    fasta = tmp_path / "query.fasta.gz"
+    import gzip
+
+    with gzip.open(fasta, "wt") as handle:
+        for identifier, sequence in zip(enzymes["id"], enzymes["sequence"], strict=True):
+            handle.write(f">{identifier}_copy\n{sequence}\n")
+        handle.write(">broken\nMKV#LL\n")
+    outdir = tmp_path / "out"
+    summary = run_prediction(
+        run["model_dir"], fasta, outdir, ScreeningSettings(), featurizer=composition_featurizer
+    )
+    assert summary["predicted"] == 5
+    assert summary["records_in"] == 6
+    assert summary["rejected_by_reason"] == {"invalid_residues": 1}
+    assert sorted(p.name for p in outdir.iterdir()) == [
+        "predictions.parquet",
+        "predictions.tsv",
+        "rejected.tsv",
+        "summary.json",
+    ]
+    table = pd.read_csv(outdir / "predictions.tsv", sep="\t", keep_default_na=False)
+    assert table["id"].tolist() == [f"{i}_copy" for i in enzymes["id"]]
+    assert (table["best_identity"] == 1.0).all()
+    assert all(row.split(";")[0] in set(run["enzymes"]["id"]) for row in table["nearest_training"])
+
+
+def test_model_directory_of_another_format_is_a_clear_error(small_training_run, tmp_path):
+    import shutil
+
+    import torch
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(small_training_run["model_dir"], model_dir)
+    payload = torch.load(model_dir / "bundle.pt", weights_only=True)
+    payload["format_version"] = 999
+    torch.save(payload, model_dir / "bundle.pt")
+    with pytest.raises(ModelCompatibilityError, match="format 999"):
+        load_compatible_bundle(model_dir, None)
+    with pytest.raises(ModelCompatibilityError, match="no model bundle"):
+        load_compatible_bundle(tmp_path / "empty", None)
+    (model_dir / "bundle.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ModelCompatibilityError, match="unreadable"):
+        load_compatible_bundle(model_dir, None)
+
+
+def test_model_trained_with_another_plm_is_a_clear_error(small_training_run):
+    model_dir = small_training_run["model_dir"]
+    plm = {"enabled": True, "model": "esm2_t6_8M_UR50D", "checkpoint": None, "layer": -1}
+    with pytest.raises(ModelCompatibilityError, match="trained with PLM 'none'"):
+        load_compatible_bundle(model_dir, plm)
+    assert load_compatible_bundle(model_dir, {**plm, "enabled": False})["plm"]["model"] == "none"
+
+
+def test_cli_reports_bad_input_and_bad_model_with_exit_code_2(small_training_run, tmp_path):
+    script = REPO / "workflow" / "scripts" / "predict.py"
+    not_fasta = tmp_path / "notes.txt"
+    not_fasta.write_text("just some notes\n")
+    for model_dir, input_path, message in [
+        (small_training_run["model_dir"], not_fasta, "not FASTA"),
+        (tmp_path / "nowhere", small_training_run["export"], "no model bundle"),
+    ]:
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(script),
+                "--model-dir",
+                str(model_dir),
+                "--input",
+                str(input_path),
+                "--outdir",
+                str(tmp_path / "out"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -12,9 +12,10 @@ import logging
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -23,12 +24,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from terpene_ensembles.io_utils import atomic_path
+from terpene_ensembles.io_utils import atomic_path, write_json
 from terpene_ensembles.sequence_input import (
+    FASTA,
     REJECTION_COLUMNS,
+    InputFormatError,
     Rejection,
     SequenceRecord,
     chunked,
+    detect_input_format,
+    iter_fasta,
 )
 
 PROBABILITY_PREFIX = "prob_"
@@ -385,3 +390,285 @@ def screen(
             counts["chunks"] += 1
             log.info("predicted %d sequences", counts["predicted"])
     return counts
+
+
+# --- the trained model -------------------------------------------------------------------
+
+
+class ModelCompatibilityError(ValueError):
+    """The model directory cannot be used with this code or this configuration."""
+
+
+def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None) -> dict:
+    """Load the bundle; raise ModelCompatibilityError on a wrong format or a different PLM.
+
+    ``plm_config`` is the run's ``plm`` section (None: take the model's own PLM).
+    """
+    from terpene_ensembles.model_bundle import FORMAT_VERSION, BundleError, load_bundle
+
+    try:
+        bundle = load_bundle(model_dir)
+    except BundleError as error:
+        raise ModelCompatibilityError(
+            f"model directory {model_dir}: {error}. This code reads bundle format "
+            f"{FORMAT_VERSION}; retrain with this version of the workflow."
+        ) from error
+    except Exception as error:  # a truncated or foreign bundle.pt
+        raise ModelCompatibilityError(
+            f"model directory {model_dir}: bundle.pt is unreadable ({error})"
+        ) from error
+    trained = bundle["plm"]
+    trained_model = trained.get("model", "none")
+    if plm_config is None:
+        return bundle
+    wanted_model = plm_config.get("model") if plm_config.get("enabled", True) else "none"
+    if wanted_model != trained_model:
+        raise ModelCompatibilityError(
+            f"model directory {model_dir} was trained with PLM {trained_model!r}, but the "
+            f"configuration asks for {wanted_model!r} (plm.enabled/plm.model): embeddings "
+            "from another PLM are meaningless to this model; use the training configuration"
+        )
+    return bundle
+
+
+def plm_settings_for(bundle: dict, plm_config: dict | None) -> dict | None:
+    """The plm settings to embed new sequences with (None when the model has no PLM)."""
+    trained = bundle["plm"]
+    if trained.get("model", "none") == "none":
+        return None
+    if plm_config is not None:
+        return dict(plm_config)
+    # Outside Snakemake: the model's own PLM, from the checkpoint it was trained with.
+    return {
+        "enabled": True,
+        "model": trained["model"],
+        "checkpoint": trained.get("weights_path"),
+        "layer": int(trained["layer"]) if trained.get("layer") is not None else -1,
+    }
+
+
+Featurizer = Callable[[pd.DataFrame], tuple[pd.DataFrame, dict[str, list[str]]]]
+
+
+def default_featurizer(
+    bundle: dict, pfam_dir: str | os.PathLike | None, threads: int = 1
+) -> Featurizer:
+    """The features stage's own code, so new sequences get exactly the training features."""
+    raise NotImplementedError("features stage integration pending")
+
+
+class BundleScorer:
+    """Scores chunks with a trained model bundle (model_bundle.score), embedding if needed.
+
+    ``featurizer(chunk) -> (features, tps_domains)`` computes the sequence features of the
+    chunk (id + the bundle's feature columns) and the TPS Pfam families hit per id.
+    """
+
+    def __init__(
+        self,
+        bundle: dict,
+        featurizer: Featurizer,
+        plm_settings: dict | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        threads: int | None = None,
+    ):
+        self.bundle = bundle
+        self.featurizer = featurizer
+        self.ensemble_ids = list(bundle["ensemble_ids"])
+        self.training = pd.DataFrame(
+            {
+                "id": [str(i) for i in bundle["knn"]["reference_ids"]],
+                "sequence": [str(s) for s in bundle["knn"]["reference_sequences"]],
+            }
+        )
+        self.cache_dir = cache_dir
+        self.embedder = None
+        if plm_settings is not None:
+            from terpene_ensembles.embedding import Embedder
+
+            self.embedder = Embedder.from_config(plm_settings, threads=threads)
+            trained_sha = bundle["plm"].get("weights_sha256")
+            if trained_sha and self.embedder.loaded.weights_sha256 != trained_sha:
+                raise ModelCompatibilityError(
+                    f"PLM weights {self.embedder.loaded.weights_path} (sha256 "
+                    f"{self.embedder.loaded.weights_sha256[:12]}...) are not the weights the "
+                    f"model was trained with (sha256 {trained_sha[:12]}...)"
+                )
+            trained_layer = bundle["plm"].get("layer")
+            if trained_layer is not None and self.embedder.layer != int(trained_layer):
+                raise ModelCompatibilityError(
+                    f"the configuration embeds with PLM layer {self.embedder.layer}, the model "
+                    f"was trained on layer {trained_layer} (plm.layer)"
+                )
+
+    @property
+    def calibration(self) -> dict:
+        """thresholds.json layout, as metrics.predictor_metrics expects it."""
+        return {
+            "settings": {"always_call_top": bool(self.bundle["always_call_top"])},
+            "predictors": self.bundle["calibration"],
+        }
+
+    def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores:
+        from terpene_ensembles.model_bundle import score
+
+        features, tps_domains = self.featurizer(chunk[["id", "sequence"]])
+        embeddings = None
+        if self.embedder is not None:
+            matrix = self.embedder.embed(
+                chunk["sequence"].tolist(),
+                cache_dir=self.cache_dir,
+                progress=False,
+                ids=chunk["id"].tolist(),
+            )
+            embeddings = pd.DataFrame({"id": chunk["id"].to_numpy(), "embedding": list(matrix)})
+        scored = score(self.bundle, features, embeddings, hits)
+        order = chunk["id"].astype(str).to_numpy()
+        predictors = {
+            name.split("/", 1)[1]: frame.loc[order].to_numpy(dtype=float)
+            for name, frame in scored.items()
+            if name.startswith("calibrated/")
+        }
+        return ChunkScores(
+            probabilities=predictors["model"],
+            calls=scored["calls"].loc[order].to_numpy(dtype=bool),
+            tps_domains=tps_domains,
+            predictors=predictors,
+        )
+
+
+# --- whole runs --------------------------------------------------------------------------
+
+
+def marts_records(enzymes: pd.DataFrame) -> Iterator[SequenceRecord]:
+    """Enzymes of a parsed export as records; ``record`` is their first source row."""
+    for row in enzymes.itertuples(index=False):
+        yield SequenceRecord(
+            record=int(min(row.source_rows)) if len(row.source_rows) else 0,
+            id=str(row.id),
+            description=str(row.enzyme_name),
+            sequence=str(row.sequence),
+        )
+
+
+def label_marts_export(input_path, bundle: dict, workdir: Path):
+    """Parse an export with the model's frozen vocabulary: ParseOutputs (enzymes, labels, ...)."""
+    from terpene_ensembles.marts import MartsFormatError
+    from terpene_ensembles.parse_stage import run_parse
+
+    vocabulary = workdir / "ensembles.tsv"
+    pd.DataFrame(bundle["ensembles"]).to_csv(vocabulary, sep="\t", index=False)
+    try:
+        return run_parse(input_path, None, {"frozen_vocabulary": str(vocabulary)})
+    except MartsFormatError as error:
+        raise InputFormatError(str(error)) from error
+
+
+class MetricsCollector:
+    """Keeps every predictor's calibrated probabilities of a labelled input, chunk by chunk."""
+
+    def __init__(self, ensemble_ids: list[str]):
+        self.ensemble_ids = ensemble_ids
+        self.frames: list[pd.DataFrame] = []
+
+    def __call__(self, chunk: pd.DataFrame, scores: ChunkScores, predictions: pd.DataFrame):
+        for predictor, values in scores.predictors.items():
+            frame = pd.DataFrame(values, columns=self.ensemble_ids)
+            frame.insert(0, "predictor", predictor)
+            frame.insert(0, "split", "predict")
+            frame.insert(0, "id", chunk["id"].to_numpy())
+            self.frames.append(frame)
+
+    def metrics(self, truth: pd.DataFrame, calibration: dict, ids=None) -> dict:
+        """metrics.predictor_metrics over ``ids`` (default: every predicted enzyme)."""
+        from terpene_ensembles.metrics import predictor_metrics
+
+        calibrated = pd.concat(self.frames, ignore_index=True)
+        if ids is not None:
+            calibrated = calibrated[calibrated["id"].isin(set(ids))]
+        result = predictor_metrics(calibrated, truth, calibration, self.ensemble_ids, "predict")
+        result["n_enzymes"] = int(calibrated["id"].nunique())
+        return result
+
+
+def run_prediction(
+    model_dir: str | os.PathLike,
+    input_path: str | os.PathLike,
+    outdir: str | os.PathLike,
+    settings: ScreeningSettings,
+    plm_config: dict | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    pfam_dir: str | os.PathLike | None = None,
+    featurizer: Featurizer | None = None,
+) -> dict:
+    """Predict a FASTA file or a MARTS-DB export; write every output; return the summary.
+
+    Raises InputFormatError (input is not FASTA/MARTS) or ModelCompatibilityError before
+    any output is written.
+    """
+    started = time.perf_counter()
+    outdir = Path(outdir)
+    input_format = detect_input_format(input_path)
+    bundle = load_compatible_bundle(model_dir, plm_config)
+    if featurizer is None:
+        featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
+    scorer = BundleScorer(
+        bundle, featurizer, plm_settings_for(bundle, plm_config), cache_dir, settings.threads
+    )
+    outdir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "input": str(input_path),
+        "input_format": input_format,
+        "model_dir": str(model_dir),
+        "plm": {k: v for k, v in bundle["plm"].items() if not isinstance(v, np.ndarray)},
+        "settings": asdict(settings),
+    }
+    with tempfile.TemporaryDirectory(prefix=".predict_", dir=outdir) as workdir:
+        with RejectionWriter(outdir / "rejected.tsv") as rejected:
+            if input_format == FASTA:
+                counts = screen(iter_fasta(input_path, rejected), scorer, outdir, settings)
+                summary["records_in"] = counts["predicted"] + rejected.total
+            else:
+                parsed = label_marts_export(input_path, bundle, Path(workdir))
+                for row in parsed.rejected.itertuples(index=False):
+                    detail = f"{row.detail} (reaction row not used for labels)".strip()
+                    rejected.append(
+                        Rejection(int(row.source_row), str(row.enzyme_id), str(row.reason), detail)
+                    )
+                collector = MetricsCollector(scorer.ensemble_ids)
+                records = marts_records(parsed.enzymes)
+                counts = screen(records, scorer, outdir, settings, on_chunk=collector)
+                summary["rows_in"] = parsed.summary["rows_in"]
+                summary["enzymes"] = int(len(parsed.enzymes))
+                write_json(marts_metrics(collector, parsed, scorer), outdir / "metrics.json")
+        summary.update(counts)
+        summary["rejected"] = rejected.total
+        summary["rejected_by_reason"] = dict(sorted(rejected.counts.items()))
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    write_json(summary, outdir / "summary.json")
+    return summary
+
+
+def marts_metrics(collector: MetricsCollector, parsed, scorer: BundleScorer) -> dict:
+    """metrics.json of a labelled input: model and baselines as in the training report.
+
+    ``model``/``baselines`` cover every enzyme of the export (the labels.parquet convention
+    of the training report: inactive and unlabelled enzymes are all-zero rows);
+    ``not_in_training`` repeats them for enzymes whose sequence the model never saw.
+    """
+    truth = parsed.labels.set_index("id")
+    reference = set(scorer.training["sequence"])
+    unseen = parsed.enzymes.loc[~parsed.enzymes["sequence"].isin(reference), "id"].tolist()
+    everything = collector.metrics(truth, scorer.calibration)
+    metrics = {
+        "plm": {k: v for k, v in scorer.bundle["plm"].items() if not isinstance(v, np.ndarray)},
+        "n_enzymes": int(len(parsed.enzymes)),
+        "n_classes": len(scorer.ensemble_ids),
+        "enzymes_by_label_status": parsed.summary["enzymes_by_label_status"],
+        "label_coverage": parsed.summary["label_coverage"],
+        **everything,
+        "not_in_training": (
+            collector.metrics(truth, scorer.calibration, unseen) if unseen else {"n_enzymes": 0}
+        ),
+    }
+    return metrics
