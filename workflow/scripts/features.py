@@ -1,0 +1,48 @@
+"""Sequence-derived feature table: length, composition, TPS motifs, Pfam domains, kingdom."""
+
+import argparse
+import time
+
+import _bootstrap  # noqa: F401
+import pandas as pd
+
+from terpene_ensembles.domains import domain_feature_table
+from terpene_ensembles.io_utils import setup_logging, write_parquet, write_tsv
+from terpene_ensembles.sequence_features import INPUT_COLUMNS, sequence_feature_table
+
+
+def build_features(enzymes: pd.DataFrame, pfam_dir: str, threads: int = 1):
+    """Join sequence and domain features; only INPUT_COLUMNS of ``enzymes`` are read."""
+    enzymes = enzymes[INPUT_COLUMNS]
+    sequence_part, sequence_doc = sequence_feature_table(enzymes)
+    domain_part, domain_doc = domain_feature_table(
+        enzymes["id"].tolist(), enzymes["sequence"].tolist(), pfam_dir, threads=threads
+    )
+    features = pd.concat([sequence_part, domain_part.drop(columns="id")], axis=1)
+    documentation = pd.concat([sequence_doc, domain_doc], ignore_index=True)
+    return features, documentation
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--enzymes", required=True, help="parse/enzymes.parquet")
+    parser.add_argument("--pfam-dir", required=True, help="folder of Pfam HMMs (HMMER3 text)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--output", required=True, help="features.parquet")
+    parser.add_argument("--columns", required=True, help="feature_columns.tsv")
+    args = parser.parse_args()
+    log = setup_logging()
+    started = time.perf_counter()
+
+    enzymes = pd.read_parquet(args.enzymes, columns=INPUT_COLUMNS)
+    features, documentation = build_features(enzymes, args.pfam_dir, args.threads)
+    write_parquet(features, args.output, metadata={"pfam_dir": args.pfam_dir})
+    write_tsv(documentation, args.columns)
+    log.info(
+        "%d enzymes x %d features in %.1f s",
+        len(features), features.shape[1] - 1, time.perf_counter() - started,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
