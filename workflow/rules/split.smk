@@ -12,7 +12,7 @@ rule pairwise_identity:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../../envs/split.yaml"
+        "../../envs/pairwise_identity.yaml"
     shell:
         "python workflow/scripts/pairwise_identity.py --enzymes {input.enzymes}"
         " --threads {threads} --output {output} > {log} 2>&1"
