@@ -373,9 +373,15 @@ def optional_leaves(metrics: dict, section: str) -> str:
 
 
 def leaves_table(metrics: dict, base: str, table_id: str = "") -> str:
+    """Every number (marked) and short text value under ``base``, one row each."""
     rows = [
         f"<td><code>{esc(path[len(base) + 1 :])}</code></td>{metric_cell(metrics, path)}"
         for path, _ in numeric_leaves(lookup(metrics, base), base)
+    ]
+    rows += [
+        f"<td><code>{esc(key)}</code></td><td>{esc(value)}</td>"
+        for key, value in lookup(metrics, base).items()
+        if isinstance(value, str) and len(value) <= 80
     ]
     return table(["metric", "value"], rows, table_id=table_id)
 
@@ -1011,8 +1017,10 @@ def cv_table(metrics: dict) -> str:
     ordered = [k for k in HEADLINE_METRICS if k in metric_keys] + [
         k for k in metric_keys if k not in HEADLINE_METRICS
     ]
+    priority = ["model", "fusion", *BASELINE_ORDER]
+    names = sorted(predictors, key=lambda n: (priority.index(n) if n in priority else 99, n))
     rows = []
-    for name in predictors:
+    for name in names:
         cells = []
         for key in ordered:
             base = f"{cv_path}.{name}.{key}"
@@ -1022,7 +1030,8 @@ def cv_table(metrics: dict) -> str:
                 cells.append(f'<td class="num">{mean} &plusmn; {spread}</td>')
             else:
                 cells.append('<td class="num missing">n/a</td>')
-        rows.append(f"<th>{esc(name)}</th>{''.join(cells)}")
+        css = ' class="ours"' if name == "model" else ""
+        rows.append(f"<th{css}>{esc(name)}</th>{''.join(cells)}")
     other = [
         f"<th>{esc(k)}</th>{metric_cell(metrics, f'{cv_path}.{k}')}"
         for k, v in node.items()
@@ -1030,14 +1039,14 @@ def cv_table(metrics: dict) -> str:
     ]
     other_html = table(["", ""], other, "cv-settings-table") if other else ""
     return (
-        acceptance_table(metrics, f"{cv_path}.acceptance", "cv-acceptance-table")
-        + other_html
+        other_html
         + table(
             ["predictor", *(HEADLINE_METRICS.get(k, k) for k in ordered)],
             rows,
             "cv-table",
-            "Grouped cross-validation folds: mean ± standard deviation",
+            "Grouped cross-validation folds: mean ± standard deviation (sample std over folds)",
         )
+        + acceptance_table(metrics, f"{cv_path}.acceptance", "cv-acceptance-table")
     )
 
 
