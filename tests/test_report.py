@@ -64,6 +64,20 @@ def _metrics_for(truth: np.ndarray, scores: np.ndarray, classes: list[str], thre
     return metrics_module.multilabel_metrics(truth, scores, calls, classes, thresholds)
 
 
+def _split_report(assignment, clusters, labels: pd.DataFrame, names) -> dict:
+    report = {"enzymes": {}, "clusters": {}, "label_counts": {}, "missing_positives": {}}
+    for name in names:
+        members = np.asarray(assignment) == name
+        report["enzymes"][str(name)] = int(members.sum())
+        report["clusters"][str(name)] = int(pd.Series(clusters)[members].nunique())
+        counts = {c: int(labels.loc[members, c].sum()) for c in labels.columns}
+        report["label_counts"][str(name)] = counts
+        report["missing_positives"][str(name)] = [
+            {"label": c, "clusters_with_positives": 3} for c, n in counts.items() if n == 0
+        ]
+    return report
+
+
 def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int = 90) -> dict:
     """A small, internally consistent set of stage outputs following the file contracts."""
     rng = np.random.default_rng(7)
@@ -111,7 +125,14 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
         "label_coverage": 0.89,
         "input_sha256": "0" * 64,
     }
-    split_summary = {"mmseqs_version": "15.6f452", "n_clusters": {"train": 30}}
+    folds = np.arange(n_enzymes) // 2 % 5
+    split_summary = {  # the layout split.py writes
+        "settings": {"min_seq_id": 0.4, "coverage": 0.8, "cv_folds": 5, "seed": 42},
+        "mmseqs_version": "14.7e284",
+        "clustering": {"n_enzymes": n_enzymes, "n_clusters": n_enzymes // 2, "singletons": 0},
+        "split": _split_report(splits, split["cluster"], labels[classes], ("train", "val", "test")),
+        "cv": _split_report(folds, split["cluster"], labels[classes], range(5)),
+    }
     # The layout evaluate.py writes (workflow/scripts/evaluate.py).
     metrics = {
         "plm": {
@@ -409,6 +430,15 @@ def test_every_headline_and_per_class_metric_is_shown(page, fixture_paths):
     for key in ("rows_in", "rows_used", "rows_rejected", "enzymes", "label_coverage"):
         assert f"data.{key}" in shown
     assert "data.rejected_by_reason.missing_sequence" in shown
+    for name in ("train", "val", "test"):
+        assert {f"split.split.enzymes.{name}", f"split.split.clusters.{name}"} <= shown
+        for class_id in ENSEMBLES["ensemble_id"]:
+            assert f"split.split.label_counts.{name}.{class_id}" in shown
+    assert {
+        "split.settings.min_seq_id",
+        "split.cv.enzymes.4",
+        "split.clustering.n_clusters",
+    } <= shown
     assert {"n_enzymes", "n_classes", "plm.layer", "training.combination.knn_identity"} <= shown
 
 
