@@ -6,21 +6,8 @@ import time
 import _bootstrap  # noqa: F401
 import pandas as pd
 
-from terpene_ensembles.domains import domain_feature_table
 from terpene_ensembles.io_utils import setup_logging, write_parquet, write_tsv
-from terpene_ensembles.sequence_features import INPUT_COLUMNS, sequence_feature_table
-
-
-def build_features(enzymes: pd.DataFrame, pfam_dir: str, threads: int = 1):
-    """Join sequence and domain features; only INPUT_COLUMNS of ``enzymes`` are read."""
-    enzymes = enzymes[INPUT_COLUMNS]
-    sequence_part, sequence_doc = sequence_feature_table(enzymes)
-    domain_part, domain_doc = domain_feature_table(
-        enzymes["id"].tolist(), enzymes["sequence"].tolist(), pfam_dir, threads=threads
-    )
-    features = pd.concat([sequence_part, domain_part.drop(columns="id")], axis=1)
-    documentation = pd.concat([sequence_doc, domain_doc], ignore_index=True)
-    return features, documentation
+from terpene_ensembles.sequence_features import INPUT_COLUMNS, feature_table
 
 
 def main() -> None:
@@ -35,7 +22,7 @@ def main() -> None:
     started = time.perf_counter()
 
     enzymes = pd.read_parquet(args.enzymes, columns=INPUT_COLUMNS)
-    features, documentation = build_features(enzymes, args.pfam_dir, args.threads)
+    features, documentation = feature_table(enzymes, args.pfam_dir, args.threads)
     write_parquet(features, args.output, metadata={"pfam_dir": args.pfam_dir})
     write_tsv(documentation, args.columns)
     log.info(

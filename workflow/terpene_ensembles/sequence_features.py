@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -189,4 +190,23 @@ def sequence_feature_table(enzymes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
 
     features = pd.DataFrame({"id": frame["id"].astype(str).to_numpy(), **columns})
     documentation = pd.DataFrame(described, columns=["column", "group", "description"])
+    return features, documentation
+
+
+def feature_table(
+    enzymes: pd.DataFrame, pfam_dir: str | Path, threads: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All features: sequence/motif/kingdom columns joined with the Pfam domain columns.
+
+    Only :data:`INPUT_COLUMNS` of ``enzymes`` are read.
+    """
+    from terpene_ensembles.domains import domain_feature_table
+
+    enzymes = enzymes[INPUT_COLUMNS]
+    sequence_part, sequence_doc = sequence_feature_table(enzymes)
+    domain_part, domain_doc = domain_feature_table(
+        enzymes["id"].tolist(), enzymes["sequence"].tolist(), pfam_dir, threads=threads
+    )
+    features = pd.concat([sequence_part, domain_part.drop(columns="id")], axis=1)
+    documentation = pd.concat([sequence_doc, domain_doc], ignore_index=True)
     return features, documentation
