@@ -1,7 +1,6 @@
 rule evaluate:
     input:
         calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
-        thresholds=f"{RESULTS}/calibrate/thresholds.json",
         labels=f"{RESULTS}/parse/labels.parquet",
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         ensembles=f"{RESULTS}/parse/ensembles.tsv",
@@ -34,7 +33,7 @@ rule evaluate:
         plm=as_json("plm"),
     shell:
         "python workflow/scripts/evaluate.py --calibrated {input.calibrated}"
-        " --thresholds {input.thresholds} --labels {input.labels} --enzymes {input.enzymes}"
+        " --labels {input.labels} --enzymes {input.enzymes}"
         " --ensembles {input.ensembles} --parse-summary {input.parse_summary}"
         " --split-summary {input.split_summary} --cv {input.cv} --model {input.model}"
         " --plm {params.plm:q} --outdir results/report > {log} 2>&1"
@@ -45,7 +44,6 @@ rule report:
         metrics=f"{RESULTS}/report/metrics.json",
         test_predictions=f"{RESULTS}/report/test_predictions.tsv",
         calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
-        thresholds=f"{RESULTS}/calibrate/thresholds.json",
         labels=f"{RESULTS}/parse/labels.parquet",
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         ensembles=f"{RESULTS}/parse/ensembles.tsv",
@@ -85,7 +83,7 @@ rule report:
     shell:
         "python workflow/scripts/report.py --metrics {input.metrics}"
         " --test-predictions {input.test_predictions} --calibrated {input.calibrated}"
-        " --thresholds {input.thresholds} --labels {input.labels} --enzymes {input.enzymes}"
+        " --labels {input.labels} --enzymes {input.enzymes}"
         " --ensembles {input.ensembles} --parse-summary {input.parse_summary}"
         " --split {input.split} --split-summary {input.split_summary}"
         " --identity {input.identity} --history {input.history} --marts {input.marts}"

@@ -15,7 +15,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--metrics", required=True, help="report/metrics.json")
     parser.add_argument("--test-predictions", help="report/test_predictions.tsv")
     parser.add_argument("--calibrated", required=True, help="calibrated_predictions.parquet")
-    parser.add_argument("--thresholds", help="calibrate/thresholds.json")
     parser.add_argument("--labels", required=True)
     parser.add_argument("--enzymes", required=True)
     parser.add_argument("--ensembles", required=True)
@@ -55,7 +54,6 @@ def main() -> None:
         config=json.loads(args.config),
         parse_summary=args.parse_summary,
         split_summary=args.split_summary,
-        thresholds=args.thresholds,
         marts=args.marts,
         repository=Path(__file__).resolve().parents[2],
     )

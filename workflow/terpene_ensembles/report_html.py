@@ -158,7 +158,6 @@ class ReportInputs:
     config: dict = field(default_factory=dict)
     parse_summary: dict = field(default_factory=dict)
     split_summary: dict = field(default_factory=dict)
-    thresholds: dict = field(default_factory=dict)
     input_path: str = ""
     input_sha256: str | None = None
     code_version: str = __version__
@@ -279,7 +278,6 @@ def load_inputs(
     config: dict | None = None,
     parse_summary=None,
     split_summary=None,
-    thresholds=None,
     marts=None,
     repository=None,
 ) -> ReportInputs:
@@ -299,7 +297,6 @@ def load_inputs(
         config=config,
         parse_summary=read_optional_json(parse_summary),
         split_summary=read_optional_json(split_summary),
-        thresholds=read_optional_json(thresholds),
         input_path=str(marts or ""),
         input_sha256=sha256_file(marts) if marts and Path(marts).is_file() else None,
         code_version=code_version(repository) if repository else __version__,
