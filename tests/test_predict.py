@@ -217,7 +217,7 @@ def split_of(identifier: str) -> str:
 
 @pytest.fixture(scope="module")
 def small_training_run(tmp_path_factory):
-    """Train, calibrate and bundle on ~250 shared-data enzymes (PLM off, 3 epochs)."""
+    """Train, calibrate and bundle on ~150 shared-data enzymes (PLM off, 3 epochs)."""
     from terpene_ensembles import learner
     from terpene_ensembles.calibration import calibrate_predictions
     from terpene_ensembles.model_bundle import assemble_bundle
@@ -226,7 +226,7 @@ def small_training_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("small_run")
     table = pd.read_csv(SHARED_DATA / "marts_db.csv", dtype=str, keep_default_na=False)
-    keep = table["Enzyme_marts_ID"].drop_duplicates().iloc[:250]
+    keep = table["Enzyme_marts_ID"].drop_duplicates().iloc[:150]
     export = root / "export.csv"
     table[table["Enzyme_marts_ID"].isin(keep)].to_csv(export, index=False)
     parsed = run_parse(export, None, {"top_k": 6, "min_support": 5})
@@ -275,6 +275,7 @@ def small_training_run(tmp_path_factory):
     }
 
 
+@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_marts_export_predictions_agree_with_the_training_run(small_training_run, tmp_path):
     from terpene_ensembles.calibration import call_ensembles, thresholds_vector
 
@@ -325,6 +326,7 @@ def test_marts_export_predictions_agree_with_the_training_run(small_training_run
     assert len(rejected) == summary["rejected"]
 
 
+@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_fasta_prediction_writes_every_output(small_training_run, tmp_path):
     run = small_training_run
     enzymes = run["enzymes"].iloc[:5]
@@ -354,6 +356,7 @@ def test_fasta_prediction_writes_every_output(small_training_run, tmp_path):
     assert all(row.split(";")[0] in set(run["enzymes"]["id"]) for row in table["nearest_training"])
 
 
+@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_model_directory_of_another_format_is_a_clear_error(small_training_run, tmp_path):
     import shutil
 
@@ -373,6 +376,7 @@ def test_model_directory_of_another_format_is_a_clear_error(small_training_run, 
         load_compatible_bundle(model_dir, None)
 
 
+@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_model_trained_with_another_plm_is_a_clear_error(small_training_run):
     model_dir = small_training_run["model_dir"]
     plm = {"enabled": True, "model": "esm2_t6_8M_UR50D", "checkpoint": None, "layer": -1}
@@ -381,6 +385,7 @@ def test_model_trained_with_another_plm_is_a_clear_error(small_training_run):
     assert load_compatible_bundle(model_dir, {**plm, "enabled": False})["plm"]["model"] == "none"
 
 
+@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_cli_reports_bad_input_and_bad_model_with_exit_code_2(small_training_run, tmp_path):
     script = REPO / "workflow" / "scripts" / "predict.py"
     not_fasta = tmp_path / "notes.txt"
