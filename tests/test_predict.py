@@ -17,6 +17,7 @@ from terpene_ensembles.predict import (
     RejectionWriter,
     ScreeningSettings,
     TrainingNeighbourSearch,
+    default_featurizer,
     load_compatible_bundle,
     nearest_neighbours,
     out_of_domain_reason,
@@ -195,19 +196,7 @@ def test_screen_streams_chunks_and_flags_untrusted_calls(tmp_path):
 
 # --- a small trained model from the shared MARTS data, end to end ----------------------------
 
-AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
-
-
-def composition_featurizer(chunk):
-    """Stand-in for the features stage: amino-acid composition and log length."""
-    rows = []
-    for sequence in chunk["sequence"]:
-        counts = np.array([sequence.count(a) for a in AMINO_ACIDS], dtype=float)
-        rows.append([*(counts / max(len(sequence), 1)), np.log(len(sequence))])
-    features = pd.DataFrame(rows, columns=[f"aa_{a}" for a in AMINO_ACIDS] + ["log_length"])
-    features.insert(0, "id", chunk["id"].to_numpy())
-    # Every sequence "has" a TPS domain here; out-of-domain comes from identity alone.
-    return features, {i: ["PF03936"] for i in chunk["id"]}
+PFAM_DIR = SHARED_DATA / "pfam"
 
 
 def split_of(identifier: str) -> str:
@@ -220,8 +209,10 @@ def small_training_run(tmp_path_factory):
     """Train, calibrate and bundle on ~150 shared-data enzymes (PLM off, 3 epochs)."""
     from terpene_ensembles import learner
     from terpene_ensembles.calibration import calibrate_predictions
+    from terpene_ensembles.homology import pairwise_identity
     from terpene_ensembles.model_bundle import assemble_bundle
     from terpene_ensembles.parse_stage import run_parse
+    from terpene_ensembles.sequence_features import INPUT_COLUMNS, feature_table
     from terpene_ensembles.training_data import TrainingData, plm_identity
 
     root = tmp_path_factory.mktemp("small_run")
@@ -232,10 +223,8 @@ def small_training_run(tmp_path_factory):
     parsed = run_parse(export, None, {"top_k": 6, "min_support": 5})
     enzymes, labels = parsed.enzymes, parsed.labels
     ensemble_ids = [c for c in labels.columns if c != "id"]
-    features, _ = composition_featurizer(enzymes)
-    search = TrainingNeighbourSearch(enzymes, root / "mmseqs", threads=2)
-    hits = search.search(list(zip(enzymes["id"], enzymes["sequence"], strict=True)))
-    hits = hits[hits["query"] != hits["target"]]
+    features, _ = feature_table(enzymes[INPUT_COLUMNS], PFAM_DIR, threads=2)
+    hits = pairwise_identity(enzymes["id"].tolist(), enzymes["sequence"].tolist(), threads=2)
     splits = np.array([split_of(i) for i in enzymes["id"]])
     data = TrainingData(
         ids=enzymes["id"].to_numpy(),
@@ -285,7 +274,7 @@ def test_marts_export_predictions_agree_with_the_training_run(small_training_run
         run["export"],
         tmp_path,
         ScreeningSettings(chunk_size=64, threads=2),
-        featurizer=composition_featurizer,
+        pfam_dir=PFAM_DIR,
     )
     assert summary["input_format"] == "marts"
     assert summary["predicted"] == len(run["enzymes"])
@@ -337,12 +326,13 @@ def test_fasta_prediction_writes_every_output(small_training_run, tmp_path):
         for identifier, sequence in zip(enzymes["id"], enzymes["sequence"], strict=True):
             handle.write(f">{identifier}_copy\n{sequence}\n")
         handle.write(">broken\nMKV#LL\n")
+        handle.write(f">no_domain\n{'MKVLAAGGHWSTPE' * 20}\n")
     outdir = tmp_path / "out"
     summary = run_prediction(
-        run["model_dir"], fasta, outdir, ScreeningSettings(), featurizer=composition_featurizer
+        run["model_dir"], fasta, outdir, ScreeningSettings(), pfam_dir=PFAM_DIR
     )
-    assert summary["predicted"] == 5
-    assert summary["records_in"] == 6
+    assert summary["predicted"] == 6
+    assert summary["records_in"] == 7
     assert summary["rejected_by_reason"] == {"invalid_residues": 1}
     assert sorted(p.name for p in outdir.iterdir()) == [
         "predictions.parquet",
@@ -351,9 +341,16 @@ def test_fasta_prediction_writes_every_output(small_training_run, tmp_path):
         "summary.json",
     ]
     table = pd.read_csv(outdir / "predictions.tsv", sep="\t", keep_default_na=False)
-    assert table["id"].tolist() == [f"{i}_copy" for i in enzymes["id"]]
-    assert (table["best_identity"] == 1.0).all()
-    assert all(row.split(";")[0] in set(run["enzymes"]["id"]) for row in table["nearest_training"])
+    assert table["id"].tolist() == [f"{i}_copy" for i in enzymes["id"]] + ["no_domain"]
+    copies, unrelated = table.iloc[:5], table.iloc[5]
+    assert (copies["best_identity"].astype(float) == 1.0).all()
+    assert unrelated["best_identity"] == ""  # no hit at all: empty cell in the TSV
+    assert all(row.split(";")[0] in set(run["enzymes"]["id"]) for row in copies["nearest_training"])
+    assert unrelated["out_of_domain"]
+    assert unrelated["ood_reason"] == f"{OOD_NO_DOMAIN};{OOD_NO_NEIGHBOUR}"
+    # Real TPS sequences hit a TPS Pfam profile; trust flags follow the evidence.
+    assert (copies["tps_domains"] != "").all()
+    assert not copies["out_of_domain"].any()
 
 
 @pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
@@ -371,6 +368,13 @@ def test_model_directory_of_another_format_is_a_clear_error(small_training_run, 
         load_compatible_bundle(model_dir, None)
     with pytest.raises(ModelCompatibilityError, match="no model bundle"):
         load_compatible_bundle(tmp_path / "empty", None)
+    with pytest.raises(ModelCompatibilityError, match="not those the model was trained with"):
+        partial_pfam = tmp_path / "pfam"
+        partial_pfam.mkdir()
+        shutil.copy(PFAM_DIR / "PF03936.hmm", partial_pfam)
+        default_featurizer(
+            load_compatible_bundle(small_training_run["model_dir"], None), partial_pfam
+        )
     (model_dir / "bundle.pt").write_bytes(b"not a torch file")
     with pytest.raises(ModelCompatibilityError, match="unreadable"):
         load_compatible_bundle(model_dir, None)

@@ -9,11 +9,11 @@ labels, parsed with the model's frozen ensemble vocabulary). Writes predictions.
 predictions.tsv, rejected.tsv and summary.json (and metrics.json) under --outdir.
 """
 
-import _bootstrap  # noqa: F401
-
 import argparse
 import json
 import sys
+
+import _bootstrap  # noqa: F401
 
 from terpene_ensembles.io_utils import setup_logging
 from terpene_ensembles.predict import ModelCompatibilityError, ScreeningSettings, run_prediction
@@ -37,7 +37,16 @@ def parse_args(argv=None):
         "--cache-dir", default=None, help="embedding cache folder (when the model uses a PLM)"
     )
     parser.add_argument(
-        "--pfam-dir", default=None, help="TPS Pfam HMM folder (default: the model's)"
+        "--pfam-dir",
+        default="resources/pfam",
+        help="the TPS Pfam HMM folder the model was trained with (features.pfam_dir; "
+        "default %(default)s)",
+    )
+    parser.add_argument(
+        "--kingdom",
+        default="",
+        help="MARTS-DB kingdom of every FASTA sequence, e.g. Plantae or Fungi (a model "
+        "feature; default unknown). MARTS-DB input brings its own.",
     )
     parser.add_argument("--chunk-size", type=int, default=ScreeningSettings.chunk_size)
     parser.add_argument(
@@ -54,7 +63,10 @@ def main(argv=None) -> int:
     log = setup_logging()
     args = parse_args(argv)
     settings = ScreeningSettings(
-        chunk_size=args.chunk_size, identity_floor=args.identity_floor, threads=args.threads
+        chunk_size=args.chunk_size,
+        identity_floor=args.identity_floor,
+        threads=args.threads,
+        kingdom=args.kingdom,
     )
     try:
         summary = run_prediction(

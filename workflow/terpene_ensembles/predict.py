@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +24,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from terpene_ensembles.homology import (
+    DEFAULT_EVALUE,
+    DEFAULT_MAX_SEQS,
+    DEFAULT_SENSITIVITY,
+    find_mmseqs,
+)
 from terpene_ensembles.io_utils import atomic_path, write_json
 from terpene_ensembles.sequence_input import (
     FASTA,
@@ -96,7 +102,9 @@ def write_fasta(records: Iterable[tuple[str, str]], path: str | os.PathLike) -> 
 class TrainingNeighbourSearch:
     """MMseqs2 search of query chunks against the characterised training enzymes.
 
-    The training database is built once; each chunk is one ``mmseqs easy-search`` call.
+    The training database is built once; each chunk is one ``mmseqs easy-search`` call with
+    the settings of the split stage's all-vs-all search (homology.pairwise_identity), so the
+    kNN member of the model sees the same neighbours it was trained and calibrated with.
     """
 
     def __init__(
@@ -104,8 +112,9 @@ class TrainingNeighbourSearch:
         training: pd.DataFrame,
         workdir: str | os.PathLike,
         threads: int = 1,
-        sensitivity: float = 5.7,
-        max_evalue: float = 1e-3,
+        sensitivity: float = DEFAULT_SENSITIVITY,
+        max_evalue: float = DEFAULT_EVALUE,
+        max_seqs: int = DEFAULT_MAX_SEQS,
     ):
         if training.empty:
             raise ValueError("the model has no training sequences to compare against")
@@ -113,6 +122,8 @@ class TrainingNeighbourSearch:
         self.threads = threads
         self.sensitivity = sensitivity
         self.max_evalue = max_evalue
+        self.max_seqs = max_seqs
+        self.executable = find_mmseqs()
         self.workdir.mkdir(parents=True, exist_ok=True)
         fasta = self.workdir / "training.fasta"
         write_fasta(zip(training["id"], training["sequence"], strict=True), fasta)
@@ -120,7 +131,7 @@ class TrainingNeighbourSearch:
         self._mmseqs("createdb", str(fasta), str(self.database))
 
     def _mmseqs(self, *arguments: str) -> None:
-        command = ["mmseqs", *arguments, "-v", "1"]
+        command = [self.executable, *arguments, "-v", "1"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(
@@ -149,6 +160,10 @@ class TrainingNeighbourSearch:
                 str(self.sensitivity),
                 "-e",
                 str(self.max_evalue),
+                "--max-seqs",
+                str(self.max_seqs),
+                "--alignment-mode",
+                "3",
                 "--threads",
                 str(self.threads),
             )
@@ -304,7 +319,8 @@ class ScreeningSettings:
     identity_floor: float = 0.3  # best training identity below this -> out of domain
     neighbours: int = TOP_K
     threads: int = 1
-    mmseqs_sensitivity: float = 5.7
+    mmseqs_sensitivity: float = DEFAULT_SENSITIVITY
+    kingdom: str = ""  # MARTS kingdom of FASTA records (a feature); "" = unknown
 
     def __post_init__(self):
         if self.chunk_size < 1:
@@ -341,6 +357,7 @@ def records_frame(records: Sequence[SequenceRecord]) -> pd.DataFrame:
             "sequence": [r.sequence for r in records],
             "sequence_sha256": [r.sequence_sha256 for r in records],
             "length": [len(r.sequence) for r in records],
+            "kingdom": [r.kingdom for r in records],
         }
     )
 
@@ -453,8 +470,45 @@ Featurizer = Callable[[pd.DataFrame], tuple[pd.DataFrame, dict[str, list[str]]]]
 def default_featurizer(
     bundle: dict, pfam_dir: str | os.PathLike | None, threads: int = 1
 ) -> Featurizer:
-    """The features stage's own code, so new sequences get exactly the training features."""
-    raise NotImplementedError("features stage integration pending")
+    """The features stage's own code, so new sequences get exactly the training features.
+
+    A TPS domain hit is a Pfam profile reaching its gathering cutoff (or, for a profile
+    without one, any reported hit).
+    """
+    from terpene_ensembles.domains import load_profiles
+    from terpene_ensembles.sequence_features import feature_table
+
+    if pfam_dir is None or not Path(pfam_dir).is_dir():
+        raise ModelCompatibilityError(
+            f"Pfam HMM folder {pfam_dir} not found: pass the folder the model was trained "
+            "with (features.pfam_dir; --pfam-dir outside Snakemake)"
+        )
+    _, profiles = load_profiles(pfam_dir)
+    trained = {
+        c for c in bundle["feature_columns"] if c.startswith("pfam_") and c.endswith("_bits")
+    }
+    given = {f"pfam_{p.key}_bits" for p in profiles}
+    if trained != given:
+        raise ModelCompatibilityError(
+            f"the Pfam profiles in {pfam_dir} ({sorted(given)}) are not those the model was "
+            f"trained with ({sorted(trained)})"
+        )
+
+    def featurize(chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+        features, _ = feature_table(chunk, pfam_dir, threads)
+        hit = {}
+        for profile in profiles:
+            if profile.gathering is not None:
+                hit[profile.key] = features[f"pfam_{profile.key}_gathering"].to_numpy() > 0
+            else:
+                hit[profile.key] = features[f"pfam_{profile.key}_bits"].to_numpy() > 0
+        domains = {
+            identifier: [key for key, flags in hit.items() if flags[row]]
+            for row, identifier in enumerate(features["id"])
+        }
+        return features, domains
+
+    return featurize
 
 
 class BundleScorer:
@@ -512,7 +566,7 @@ class BundleScorer:
     def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores:
         from terpene_ensembles.model_bundle import score
 
-        features, tps_domains = self.featurizer(chunk[["id", "sequence"]])
+        features, tps_domains = self.featurizer(chunk[["id", "sequence", "kingdom"]])
         embeddings = None
         if self.embedder is not None:
             matrix = self.embedder.embed(
@@ -548,6 +602,7 @@ def marts_records(enzymes: pd.DataFrame) -> Iterator[SequenceRecord]:
             id=str(row.id),
             description=str(row.enzyme_name),
             sequence=str(row.sequence),
+            kingdom=str(row.kingdom),
         )
 
 
@@ -626,7 +681,11 @@ def run_prediction(
     with tempfile.TemporaryDirectory(prefix=".predict_", dir=outdir) as workdir:
         with RejectionWriter(outdir / "rejected.tsv") as rejected:
             if input_format == FASTA:
-                counts = screen(iter_fasta(input_path, rejected), scorer, outdir, settings)
+                records = (
+                    replace(record, kingdom=settings.kingdom)
+                    for record in iter_fasta(input_path, rejected)
+                )
+                counts = screen(records, scorer, outdir, settings)
                 summary["records_in"] = counts["predicted"] + rejected.total
             else:
                 parsed = label_marts_export(input_path, bundle, Path(workdir))

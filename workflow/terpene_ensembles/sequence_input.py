@@ -43,6 +43,7 @@ class SequenceRecord:
     id: str
     description: str
     sequence: str  # uppercase, validated, terminal stop removed
+    kingdom: str = ""  # MARTS-DB kingdom when known (a model feature), else ""
 
     @property
     def sequence_sha256(self) -> str:
