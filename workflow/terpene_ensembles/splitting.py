@@ -5,13 +5,16 @@ The assignment is a grouped variant of iterative stratification (Sechidis et al.
 1. Clusters too large to sit in the smallest split without swamping it (more than half of
    its target size) are placed first, largest first, each into the split with the most
    room left; for train/val/test that is train, which is where they can do least harm.
-2. Then, label by label, rarest first (positives counted over the clusters still open),
+2. Then, label by label, rarest first (clusters carrying it among those still open),
    every open cluster carrying that label goes to the split whose *relative* unmet demand
-   for the label is largest (ties: relative unmet size, then split order), among the
-   splits that still have room for it. Relative demand makes val and test receive a
-   positive cluster of a rare label early, so every label reaches every split whenever
-   it has enough clusters.
+   for the label is largest, among the splits that still have room for it (ties: absolute
+   unmet demand, so a label's first cluster goes to train, then relative unmet size).
+   Relative demand makes val and test receive a positive cluster of a rare label early,
+   so every label reaches every split whenever it has enough clusters.
 3. Clusters without any positive fill the splits by relative unmet size.
+4. Repair: a split still lacking a label takes the smallest carrier cluster from a split
+   that has several, if that leaves every label of the old split represented and the
+   receiving split within twice the size tolerance.
 
 Within a label, larger clusters go first; equal ones in a seeded random order, so the
 seed changes the split and the same seed always gives the same split.
@@ -87,7 +90,9 @@ def assign_grouped_stratified(
             keys = (-split_order, size_need)
         else:
             label_need = relative(remaining_labels[:, label], desired_labels[:, label])
-            keys = (-split_order, size_need, label_need)
+            # Equal relative need (e.g. a label's first cluster): the split wanting the most
+            # positives wins, so a label with a single cluster is learnt, not only tested.
+            keys = (-split_order, size_need, remaining_labels[:, label], label_need)
         ranking = np.lexsort(keys)[::-1]  # last key is primary; highest first
         return int(next(s for s in ranking if room[s]))
 
@@ -100,7 +105,10 @@ def assign_grouped_stratified(
         positives = group_labels[open_groups].sum(axis=0)
         if not (positives > 0).any():
             break
-        label = int(np.argmin(np.where(positives > 0, positives, np.inf)))
+        carriers_open = (group_labels[open_groups] > 0).sum(axis=0)
+        # Rarest first in clusters (the unit that is placed), then in positives.
+        rarity = np.where(positives > 0, carriers_open * 1e6 + positives, np.inf)
+        label = int(np.argmin(rarity))
         carriers = np.flatnonzero(open_groups & (group_labels[:, label] > 0))
         order = sorted(
             carriers, key=lambda g: (-group_labels[g, label], -group_size[g], tiebreak[g])
@@ -113,7 +121,34 @@ def assign_grouped_stratified(
     ):
         place(group, best_split(group, None))
 
+    _repair_missing_labels(assignment, group_size, group_labels, desired_size, tiebreak)
     return np.array(split_names, dtype=object)[assignment[item_group]]
+
+
+def _repair_missing_labels(assignment, group_size, group_labels, desired_size, tiebreak) -> None:
+    """Give a split that lacks a label one carrier cluster from a split that has several.
+
+    The moved cluster is the smallest that leaves no label it carries without positives in
+    its old split and keeps the receiving split within twice the usual size tolerance.
+    """
+    n_splits, n_labels = len(desired_size), group_labels.shape[1]
+    limit = desired_size * (1 + 2 * CAPACITY_TOLERANCE)
+    for label in range(n_labels):
+        for target in range(n_splits):
+            carriers = np.flatnonzero(group_labels[:, label] > 0)
+            if (assignment[carriers] == target).any() or len(carriers) < 2:
+                continue
+            target_size = group_size[assignment == target].sum()
+            candidates = []
+            for group in carriers:
+                source = assignment[group]
+                others = (assignment == source) & (np.arange(len(assignment)) != group)
+                keeps_labels = group_labels[others].sum(axis=0)[group_labels[group] > 0] > 0
+                if keeps_labels.all() and target_size + group_size[group] <= limit[target]:
+                    candidates.append(group)
+            if candidates:
+                best = min(candidates, key=lambda g: (group_size[g], tiebreak[g]))
+                assignment[best] = target
 
 
 def train_val_test_split(
