@@ -1,3 +1,5 @@
+import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -63,3 +65,55 @@ def embeddings_argument(wildcards, input):
 wildcard_constraints:
     model=r"esm2_t[0-9]+_[0-9]+[MB]_UR50D",
     scatteritem=r"[0-9]+-of-[0-9]+",
+
+
+# --- predict (screening new sequences; rule in predict.smk) ---
+
+
+def predict_input(wildcards):
+    if not config["predict_input"] or not config["predict_name"]:
+        raise WorkflowError(
+            "`snakemake predict` needs --config predict_input=PATH predict_name=NAME"
+        )
+    return config["predict_input"]
+
+
+def predict_dir():
+    # Outputs are fixed when the Snakefile is read; without a name the rule cannot run
+    # anyway (predict_input raises), so a placeholder folder keeps the other targets usable.
+    return f"{RESULTS}/predict/{config['predict_name'] or '_unset'}"
+
+
+def predict_input_is_marts():
+    """A MARTS-DB export gets labels and therefore metrics.json (decided on its header).
+
+    Same test as terpene_ensembles.sequence_input.detect_input_format, kept to the standard
+    library here because Snakemake itself may run without the stage environments.
+    """
+    path = config["predict_input"]
+    if not path or not Path(path).is_file():
+        return False
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open if gzipped else open)(path, "rt", encoding="utf-8") as handle:
+            header = next((line for line in handle if line.strip()), "")
+    except (OSError, UnicodeDecodeError, EOFError):
+        return False  # the predict job itself reports the unreadable input
+    columns = next(csv.reader([header.strip().lstrip("\ufeff")]), [])
+    return all(
+        c in columns
+        for c in ("Enzyme_marts_ID", "Aminoacid_sequence", "Product_smiles")
+    )
+
+
+def predict_outputs():
+    outputs = {
+        "predictions": f"{predict_dir()}/predictions.parquet",
+        "table": f"{predict_dir()}/predictions.tsv",
+        "rejected": f"{predict_dir()}/rejected.tsv",
+        "summary": f"{predict_dir()}/summary.json",
+    }
+    if predict_input_is_marts():
+        outputs["metrics"] = f"{predict_dir()}/metrics.json"
+    return outputs
