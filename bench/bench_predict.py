@@ -1,0 +1,198 @@
+"""Benchmark `predict` on synthetic sequences: throughput and peak memory, 1k vs 10k.
+
+    .venv/bin/python bench/bench_predict.py --model-dir results/model [--sizes 1000 10000]
+    .venv/bin/python bench/bench_predict.py --demo-model /tmp/demo_model   # no trained run
+
+The model directory must come from a run with ``plm.enabled: false`` (the PLM branch is
+off here: this measures input streaming, features, Pfam search, scoring, the MMseqs2
+neighbour search and output writing). ``--demo-model DIR`` first trains a small PLM-off
+bundle on the first ``--demo-enzymes`` enzymes of the shared MARTS-DB file with the
+pipeline's own code (parse, features, MMseqs2 identity, learner, calibration, bundle).
+
+Half the synthetic sequences are training enzymes
+with 10% of residues mutated (they find neighbours), half are shuffled training
+sequences (realistic composition, no homology). Each size runs `workflow/scripts/predict.py`
+in a fresh process; peak memory is that process's maximum resident set size, which on
+Linux also covers its MMseqs2 child processes (largest one).
+
+Peak memory should barely grow from 1k to 10k sequences: input is streamed in chunks and
+outputs are appended chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO / "workflow"))
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def training_sequences(model_dir: Path) -> list[str]:
+    from terpene_ensembles.model_bundle import load_bundle
+
+    return [str(s) for s in load_bundle(model_dir)["knn"]["reference_sequences"]]
+
+
+def train_demo_model(outdir: Path, marts_csv: Path, pfam_dir: Path, n_enzymes: int) -> None:
+    """A PLM-off bundle from the first ``n_enzymes`` enzymes (60/20/20 split by id hash)."""
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+
+    from terpene_ensembles import learner
+    from terpene_ensembles.calibration import calibrate_predictions
+    from terpene_ensembles.homology import pairwise_identity
+    from terpene_ensembles.model_bundle import assemble_bundle
+    from terpene_ensembles.parse_stage import run_parse
+    from terpene_ensembles.sequence_features import INPUT_COLUMNS, feature_table
+    from terpene_ensembles.training_data import TrainingData, plm_identity
+
+    table = pd.read_csv(marts_csv, dtype=str, keep_default_na=False)
+    keep = table["Enzyme_marts_ID"].drop_duplicates().iloc[:n_enzymes]
+    with tempfile.TemporaryDirectory() as scratch:
+        export = Path(scratch) / "export.csv"
+        table[table["Enzyme_marts_ID"].isin(keep)].to_csv(export, index=False)
+        parsed = run_parse(export, None, {"top_k": 10, "min_support": 5})
+    enzymes, labels = parsed.enzymes, parsed.labels
+    ensemble_ids = [c for c in labels.columns if c != "id"]
+    features, _ = feature_table(enzymes[INPUT_COLUMNS], pfam_dir, threads=2)
+    hits = pairwise_identity(enzymes["id"].tolist(), enzymes["sequence"].tolist(), threads=2)
+    buckets = np.array(
+        [int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) % 10 for i in enzymes["id"]]
+    )
+    splits = np.where(buckets < 6, "train", np.where(buckets < 8, "val", "test"))
+    data = TrainingData(
+        ids=enzymes["id"].to_numpy(),
+        labels=labels[ensemble_ids].to_numpy(dtype=np.float32),
+        ensemble_ids=ensemble_ids,
+        features=features.drop(columns="id").to_numpy(dtype=float),
+        feature_columns=[c for c in features.columns if c != "id"],
+        embeddings=None,
+        plm=plm_identity(None),
+    )
+    parts = {name: data.subset(splits == name) for name in ("train", "val")}
+    fitted, _ = learner.fit_predictors(parts["train"], parts["val"], hits, {"max_epochs": 5})
+    scores = learner.score_predictors(fitted, parts["val"], hits)
+    predictions = learner.predictions_frame(parts["val"].ids, "val", scores, ensemble_ids)
+    thresholds, _ = calibrate_predictions(predictions, labels, ensemble_ids, {})
+    assemble_bundle(fitted, thresholds, enzymes, parsed.vocabulary, outdir)
+
+
+def synthetic_fasta(path: Path, size: int, templates: list[str], seed: int) -> None:
+    rng = random.Random(seed)
+    with open(path, "w") as handle:
+        for index in range(size):
+            template = rng.choice(templates)
+            residues = list(template)
+            if index % 2 == 0:
+                for position in rng.sample(range(len(residues)), k=len(residues) // 10):
+                    residues[position] = rng.choice(AMINO_ACIDS)
+            else:
+                rng.shuffle(residues)
+            handle.write(f">synthetic_{index:06d}\n{''.join(residues)}\n")
+
+
+def run_predict(
+    model_dir: Path, fasta: Path, outdir: Path, chunk_size: int, threads: int, pfam_dir: Path
+):
+    command = [
+        sys.executable,
+        str(REPO / "workflow" / "scripts" / "predict.py"),
+        "--model-dir",
+        str(model_dir),
+        "--input",
+        str(fasta),
+        "--outdir",
+        str(outdir),
+        "--chunk-size",
+        str(chunk_size),
+        "--threads",
+        str(threads),
+        "--pfam-dir",
+        str(pfam_dir),
+    ]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # wait4 gives this child's own rusage: ru_maxrss (KiB on Linux) is the largest RSS of
+    # the child and its waited-for descendants (the MMseqs2 runs).
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    output = process.stdout.read().decode()
+    process.stdout.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"predict failed:\n{output[-3000:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-dir", type=Path, help="a trained PLM-off model directory")
+    parser.add_argument("--demo-model", type=Path, help="train a small demo model here first")
+    parser.add_argument("--demo-enzymes", type=int, default=300)
+    parser.add_argument("--marts", type=Path, default=SHARED_DATA / "marts_db.csv")
+    parser.add_argument("--pfam-dir", type=Path, default=SHARED_DATA / "pfam")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.demo_model:
+        if not (args.demo_model / "bundle.pt").exists():
+            started = time.perf_counter()
+            train_demo_model(args.demo_model, args.marts, args.pfam_dir, args.demo_enzymes)
+            print(f"demo model trained in {time.perf_counter() - started:.0f} s", flush=True)
+        args.model_dir = args.demo_model
+    if args.model_dir is None:
+        parser.error("give --model-dir or --demo-model")
+
+    templates = training_sequences(args.model_dir)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_predict_") as scratch:
+        scratch = Path(scratch)
+        for size in args.sizes:
+            fasta = scratch / f"synthetic_{size}.fasta"
+            synthetic_fasta(fasta, size, templates, args.seed)
+            outdir = scratch / f"out_{size}"
+            seconds, peak_mib = run_predict(
+                args.model_dir, fasta, outdir, args.chunk_size, args.threads, args.pfam_dir
+            )
+            predicted = pq.read_metadata(outdir / "predictions.parquet").num_rows
+            if predicted != size:
+                raise RuntimeError(f"{predicted} of {size} sequences predicted")
+            results.append(
+                {
+                    "sequences": size,
+                    "seconds": round(seconds, 2),
+                    "sequences_per_second": round(size / seconds, 1),
+                    "peak_rss_mib": round(peak_mib, 1),
+                }
+            )
+            print(json.dumps(results[-1]), flush=True)
+    if len(results) >= 2:
+        first, last = results[0], results[-1]
+        growth = last["peak_rss_mib"] / first["peak_rss_mib"]
+        size_ratio = last["sequences"] / first["sequences"]
+        print(
+            f"peak memory x{growth:.2f} for x{size_ratio:.0f} sequences "
+            f"({'sublinear' if growth < size_ratio else 'NOT sublinear'})"
+        )
+    if args.output:
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
