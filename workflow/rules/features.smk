@@ -9,12 +9,12 @@ rule features:
         stage_log("features"),
     benchmark:
         stage_benchmark("features")
+    conda:
+        "../../envs/features.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/features.yaml"
     shell:
         "python workflow/scripts/features.py --enzymes {input.enzymes} --pfam-dir {input.pfam_dir}"
         " --threads {threads} --output {output.features} --columns {output.columns}"

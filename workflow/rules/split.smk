@@ -7,12 +7,12 @@ rule pairwise_identity:
         stage_log("pairwise_identity"),
     benchmark:
         stage_benchmark("pairwise_identity")
+    conda:
+        "../../envs/pairwise_identity.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../../envs/pairwise_identity.yaml"
     shell:
         "python workflow/scripts/pairwise_identity.py --enzymes {input.enzymes}"
         " --threads {threads} --output {output} > {log} 2>&1"
@@ -26,18 +26,18 @@ rule split:
         split=f"{RESULTS}/split/split.tsv",
         folds=f"{RESULTS}/split/cv_folds.tsv",
         summary=f"{RESULTS}/split/summary.json",
-    params:
-        settings=as_json("split"),
     log:
         stage_log("split"),
     benchmark:
         stage_benchmark("split")
+    conda:
+        "../../envs/split.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/split.yaml"
+    params:
+        settings=as_json("split"),
     shell:
         "python workflow/scripts/split.py --enzymes {input.enzymes} --labels {input.labels}"
         " --settings {params.settings:q} --threads {threads} --outdir results/split"
