@@ -185,6 +185,8 @@ def score(
     raw = score_predictors(bundle, data, hits)
     out = {}
     for predictor, values in raw.items():
+        if np.ndim(values) != 2:
+            continue  # per-enzyme extras such as best_identity, not class probabilities
         out[f"raw/{predictor}"] = pd.DataFrame(values, index=ids, columns=classes)
         if predictor in bundle["calibration"]:
             calibrated = calibrate_scores(bundle["calibration"][predictor], values, classes)
