@@ -11,6 +11,7 @@ from conftest import REPO, SHARED_DATA
 from terpene_ensembles.predict import (
     OOD_NO_DOMAIN,
     OOD_NO_NEIGHBOUR,
+    BundleScorer,
     ChunkScores,
     ModelCompatibilityError,
     PredictionWriter,
@@ -21,12 +22,14 @@ from terpene_ensembles.predict import (
     load_compatible_bundle,
     nearest_neighbours,
     out_of_domain_reason,
+    plm_settings_for,
+    records_frame,
     run_prediction,
     screen,
     summarise_chunk,
     top_ensembles,
 )
-from terpene_ensembles.sequence_input import iter_fasta, sha256_text
+from terpene_ensembles.sequence_input import SequenceRecord, iter_fasta, sha256_text
 
 ENSEMBLES = ["germacrane", "bisabolane", "other_C20"]
 
@@ -415,3 +418,48 @@ def test_cli_reports_bad_input_and_bad_model_with_exit_code_2(small_training_run
         assert result.returncode == 2, result.stderr
         assert message in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # uses the small trained model
+def test_plm_model_embeds_new_sequences_through_the_cache(small_training_run, tmp_path):
+    """A bundle that names a PLM embeds each chunk with the embed stage's cached Embedder."""
+    from terpene_ensembles.esm_weights import build_random_esm2, save_checkpoint
+    from terpene_ensembles.io_utils import sha256_file
+
+    checkpoint = tmp_path / "tiny_esm.pt"
+    save_checkpoint(build_random_esm2(layers=2, embed_dim=32, heads=2, seed=3), checkpoint)
+    bundle = load_compatible_bundle(small_training_run["model_dir"], None)
+    bundle["plm"] = {
+        "model": "esm2_t2_1M_UR50D",
+        "layer": 2,
+        "weights_path": str(checkpoint),
+        "weights_sha256": sha256_file(checkpoint),
+        "random_weights": True,
+    }
+    featurizer = default_featurizer(bundle, PFAM_DIR)
+    cache = tmp_path / "cache"
+    scorer = BundleScorer(bundle, featurizer, plm_settings_for(bundle, None), cache_dir=cache)
+    enzymes = small_training_run["enzymes"].iloc[:3]
+    records = [
+        SequenceRecord(i + 1, identifier, "", sequence)
+        for i, (identifier, sequence) in enumerate(
+            zip(enzymes["id"], enzymes["sequence"], strict=True)
+        )
+    ]
+    no_hits = pd.DataFrame(columns=["query", "target", "identity"])
+    first = scorer.score(records_frame(records), no_hits)
+    assert scorer.embedder.last_computed == 3
+    assert list(cache.rglob("chunk-*.parquet"))
+    second = scorer.score(records_frame(records), no_hits)
+    assert scorer.embedder.last_computed == 0  # all three from the cache
+    np.testing.assert_array_equal(first.probabilities, second.probabilities)
+
+    # The configuration's PLM must be the model's: other weights or layer -> clear error.
+    other = tmp_path / "other_esm.pt"
+    save_checkpoint(build_random_esm2(layers=2, embed_dim=32, heads=2, seed=4), other)
+    plm = {"enabled": True, "model": "esm2_t2_1M_UR50D", "checkpoint": str(other), "layer": -1}
+    with pytest.raises(ModelCompatibilityError, match="not the weights"):
+        BundleScorer(bundle, featurizer, plm)
+    plm = {**plm, "checkpoint": str(checkpoint), "layer": 1}
+    with pytest.raises(ModelCompatibilityError, match="layer 1"):
+        BundleScorer(bundle, featurizer, plm)
