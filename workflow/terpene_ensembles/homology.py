@@ -24,11 +24,13 @@ PAIRWISE_COLUMNS = [
     "bits",
 ]
 
-# Sensitive enough that homologs well below 30% identity are found; ``max_seqs`` bounds the
-# alignments per query (the nearest homologs always survive the prefilter ranking) and keeps
-# the all-vs-all search of ~1,000 terpene synthases, which are nearly all homologous, short.
+# Sensitive enough that homologs well below 30% identity are found. ``max_seqs`` bounds the
+# alignments per query: terpene synthases are nearly all homologous, so an unbounded
+# all-vs-all is slow. Against an unbounded search (--max-seqs 2000) on the shared data,
+# 200 keeps 96% of each held-out enzyme's 5 most identical training neighbours and its
+# best identity in 98% of cases (100: 90% / 94%; -s 5.7 with 300: 87% / 91%).
 DEFAULT_SENSITIVITY = 7.5
-DEFAULT_MAX_SEQS = 100
+DEFAULT_MAX_SEQS = 200
 DEFAULT_EVALUE = 1e-3
 
 
