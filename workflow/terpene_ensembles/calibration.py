@@ -3,18 +3,20 @@
 For each class: Platt scaling (logistic regression on the logit of the raw score) or
 isotonic regression, chosen by cross-validated Brier score *within* the validation set
 (scoring a method on the data it was fitted on would always favour isotonic). The
-threshold then maximises validation F1 of the calibrated probabilities. Classes with fewer
-than ``min_val_positives`` validation positives get no calibration (identity) and the
-global threshold that maximises pooled (micro) F1 over all classes: too few positives to
-trust a per-class fit. Calibrators are stored as plain numbers (Platt: a, b; isotonic: the
-x/y knots interpolated by ``np.interp``), so bundles load with ``weights_only=True``.
+threshold then maximises validation F1 of the calibrated probabilities.
+
+Classes with fewer than ``min_val_positives`` validation positives (too few to trust a
+per-class fit) share one Platt calibrator fitted on all (enzyme, class) validation pairs
+pooled (``params.pooled = true``) and the global threshold that maximises pooled (micro)
+F1. Calibrators are plain numbers (Platt: a, b; isotonic: x/y knots interpolated by
+``np.interp``), so model bundles load with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 EPSILON = 1e-6
@@ -25,9 +27,26 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def fit_platt(scores: np.ndarray, y: np.ndarray) -> dict:
-    model = LogisticRegression(C=1e4, max_iter=1000).fit(_logit(scores)[:, None], y)
-    return {"a": float(model.coef_[0, 0]), "b": float(model.intercept_[0])}
+def fit_platt(scores: np.ndarray, y: np.ndarray, iterations: int = 50) -> dict:
+    """Platt scaling p = sigmoid(a * logit(score) + b), by Newton's method.
+
+    A tiny ridge (1e-6) keeps perfectly separable validation data finite. Written out
+    because it runs for every (predictor, class, CV split): thousands of 2-parameter fits.
+    """
+    x = _logit(scores)
+    y = np.asarray(y, dtype=np.float64)
+    design = np.column_stack([x, np.ones_like(x)])
+    theta = np.array([1.0, 0.0])
+    ridge = 1e-6 * np.eye(2)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ theta, -50, 50)))
+        gradient = design.T @ (p - y) + ridge @ theta
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + ridge
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"a": float(theta[0]), "b": float(theta[1])}
 
 
 def fit_isotonic(scores: np.ndarray, y: np.ndarray) -> dict:
@@ -41,9 +60,12 @@ def fit_isotonic(scores: np.ndarray, y: np.ndarray) -> dict:
 def apply_calibrator(method: str, params: dict, scores: np.ndarray) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64)
     if method == "platt":
-        return 1.0 / (1.0 + np.exp(-(params["a"] * _logit(scores) + params["b"])))
+        z = np.clip(params["a"] * _logit(scores) + params["b"], -50, 50)
+        return 1.0 / (1.0 + np.exp(-z))
     if method == "isotonic":
-        return np.interp(scores, params["x"], params["y"])
+        # + a 1e-6 slope keeps the raw order inside isotonic's flat steps (small-sample
+        # artefacts), so ranking metrics are not degraded by artificial ties.
+        return np.clip(np.interp(scores, params["x"], params["y"]) + 1e-6 * scores, 0.0, 1.0)
     if method == "none":
         return scores
     raise ValueError(f"unknown calibration method {method!r}")
@@ -101,27 +123,34 @@ def fit_calibration(
 ) -> dict:
     """Per-class calibrators and thresholds of one predictor from its validation scores."""
     val_labels = np.asarray(val_labels).astype(int)
+    val_scores = np.asarray(val_scores, dtype=np.float64)
     n_classes = val_labels.shape[1]
-    calibrated = np.array(val_scores, dtype=np.float64, copy=True)
+    # Pooled Platt over every (enzyme, class) pair: the shared scale of the fallback classes.
+    pooled = (
+        fit_platt(val_scores.ravel(), val_labels.ravel())
+        if method != "none" and 0 < val_labels.sum() < val_labels.size
+        else None
+    )
+    calibrated = np.array(val_scores, copy=True)
     classes = {}
     for j in range(n_classes):
         y, scores = val_labels[:, j], val_scores[:, j]
         positives = int(y.sum())
         entry = {"val_positives": positives, "fallback": positives < min_val_positives}
         chosen, params, brier = "none", {}, {}
-        if not entry["fallback"] and method != "none" and positives < len(y):
-            if method == "auto":
-                chosen, brier = choose_method(scores, y, seed)
-            else:
-                chosen = method
+        if method == "none":
+            pass
+        elif entry["fallback"] or positives == len(y):
+            if pooled is not None:
+                chosen, params = "platt", dict(pooled, pooled=True)
+        else:
+            chosen, brier = choose_method(scores, y, seed) if method == "auto" else (method, {})
             params = _fit(chosen, scores, y)
         entry.update(method=chosen, params=params, cv_brier=brier)
         calibrated[:, j] = apply_calibrator(chosen, params, scores)
         classes[class_ids[j]] = entry
-    # Global threshold over the classes with enough validation positives (pooled F1).
-    trusted = [j for j in range(n_classes) if not classes[class_ids[j]]["fallback"]]
-    pool = trusted or list(range(n_classes))
-    shared_threshold = global_threshold(calibrated[:, pool], val_labels[:, pool])
+    # Global threshold: best pooled (micro) F1 over all classes' calibrated probabilities.
+    shared_threshold = global_threshold(calibrated, val_labels)
     for j, class_id in enumerate(class_ids):
         entry = classes[class_id]
         if entry["fallback"]:
@@ -156,3 +185,47 @@ def call_ensembles(
         top = np.argmax(margin, axis=1)
         calls[np.arange(len(calls)), top] = True
     return calls
+
+
+CALIBRATE_DEFAULTS = {"method": "auto", "min_val_positives": 3, "always_call_top": True, "seed": 0}
+
+
+def calibrate_predictions(
+    predictions: pd.DataFrame, labels: pd.DataFrame, ensemble_ids: list[str], settings: dict
+) -> tuple[dict, pd.DataFrame]:
+    """Fit on the ``val`` rows of every predictor; apply to all rows (val and test).
+
+    Returns (thresholds.json content, calibrated predictions in the same long layout).
+    Test rows are never looked at when fitting.
+    """
+    settings = {**CALIBRATE_DEFAULTS, **settings}
+    missing = [c for c in ensemble_ids if c not in predictions.columns]
+    if missing:
+        raise ValueError(f"predictions lack ensemble columns {missing[:5]}")
+    truth = labels.set_index("id")[ensemble_ids]
+    result = {"settings": settings, "predictors": {}}
+    calibrated_frames = []
+    for predictor, rows in predictions.groupby("predictor", sort=False):
+        val = rows[rows["split"] == "val"]
+        if val.empty:
+            raise ValueError(f"{predictor}: no validation rows to calibrate on")
+        unknown = set(val["id"]) - set(truth.index)
+        if unknown:
+            raise ValueError(
+                f"{predictor}: validation ids without labels, e.g. {sorted(unknown)[:3]}"
+            )
+        fitted = fit_calibration(
+            val[ensemble_ids].to_numpy(dtype=np.float64),
+            truth.loc[val["id"]].to_numpy(),
+            ensemble_ids,
+            method=settings["method"],
+            min_val_positives=int(settings["min_val_positives"]),
+            seed=int(settings["seed"]),
+        )
+        result["predictors"][predictor] = fitted
+        out = rows.copy()
+        out[ensemble_ids] = calibrate_scores(
+            fitted, rows[ensemble_ids].to_numpy(np.float64), ensemble_ids
+        )
+        calibrated_frames.append(out)
+    return result, pd.concat(calibrated_frames, ignore_index=True)

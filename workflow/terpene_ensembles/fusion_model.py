@@ -105,7 +105,8 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.cuda.is_available():  # CPU kernels used here are deterministic already; the
+        torch.use_deterministic_algorithms(True, warn_only=True)  # call costs ~3 s of imports
 
 
 def autocast_dtype(mode: str, device: torch.device):
@@ -182,7 +183,8 @@ def train_fusion(
     model = FusionNet(config).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     amp_dtype = autocast_dtype(settings.mixed_precision, device)
-    grad_scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    use_scaler = amp_dtype == torch.float16
+    grad_scaler = torch.amp.GradScaler("cuda") if use_scaler else None
 
     x_train = _tensor(scaler.transform(train_features), device)
     e_train = _tensor(train_embeddings, device)
@@ -208,11 +210,15 @@ def train_fusion(
                 loss = focal_loss(
                     logits.float(), y_train[batch], settings.focal_alpha, settings.focal_gamma
                 )
-            grad_scaler.scale(loss / settings.grad_accumulation).backward()
+            scaled = loss / settings.grad_accumulation
+            (grad_scaler.scale(scaled) if grad_scaler else scaled).backward()
             epoch_loss += float(loss.detach()) * len(batch)
             if step % settings.grad_accumulation == 0 or step == len(batches):
-                grad_scaler.step(optimiser)
-                grad_scaler.update()
+                if grad_scaler:
+                    grad_scaler.step(optimiser)
+                    grad_scaler.update()
+                else:
+                    optimiser.step()
                 optimiser.zero_grad(set_to_none=True)
         val_scores = predict_proba(model, x_val, val_embeddings)
         val_map = mean_average_precision(val_labels, val_scores)

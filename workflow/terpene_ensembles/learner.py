@@ -1,10 +1,17 @@
 """Fit every predictor on training enzymes and score any set of enzymes with them.
 
 Predictors: fusion (network), knn_identity (homology), logistic_regression (features),
-label_prior, random, and ``model``: a weighted mean of fusion, knn_identity and
-logistic_regression probabilities whose weights are chosen on validation mAP only (a grid
-over the simplex). With random PLM weights the search can give the fusion network a small
-or zero weight, so an uninformative branch cannot drag the model down.
+label_prior, random, and ``model``, a homology-gated combination:
+
+    learned = w_fusion * fusion + (1 - w_fusion) * logistic_regression
+    gate    = w_knn * clip((best_identity - low) / (high - low), 0, 1)
+    model   = gate * knn_identity + (1 - gate) * learned
+
+``best_identity`` is the enzyme's highest MMseqs2 identity to a training enzyme: close
+homologs make annotation transfer trustworthy, remote ones leave it to the learned
+scorers. (w_fusion, w_knn, low, high) are picked on validation mAP only, from a small
+grid. With random PLM weights the search can give the fusion network zero weight, so an
+uninformative branch cannot drag the model down.
 """
 
 from __future__ import annotations
@@ -24,34 +31,49 @@ log = logging.getLogger("terpene_ensembles.learner")
 
 ENSEMBLE_MEMBERS = ("fusion", "knn_identity", "logistic_regression")
 PREDICTORS = ("model", "fusion", "knn_identity", "logistic_regression", "label_prior", "random")
-DEFAULTS = {"knn_k": 5, "knn_power": 3.0, "lr_c": 0.1, "combination_step": 0.1}
+DEFAULTS = {"knn_k": 5, "knn_power": 3.0, "lr_c": 0.1}
 
 
-def simplex_grid(n_members: int, step: float) -> list[tuple[float, ...]]:
-    units = round(1 / step)
-    grid = []
-    for combo in itertools.product(range(units + 1), repeat=n_members):
-        if sum(combo) == units:
-            grid.append(tuple(c / units for c in combo))
-    return grid
+COMBINATION_GRID = {
+    "fusion_weight": (0.0, 0.25, 0.5, 0.75, 1.0),
+    "knn_weight": (0.0, 0.25, 0.5, 0.75, 1.0),
+    "identity_window": ((0.0, 0.2), (0.0, 0.4), (0.3, 0.5), (0.3, 0.7), (0.5, 0.7), (0.5, 0.9)),
+}
+
+
+def combine(members: dict[str, np.ndarray], best_identity: np.ndarray, params: dict) -> np.ndarray:
+    """The gated combination of the module docstring (rows aligned with best_identity)."""
+    learned = (
+        params["fusion_weight"] * members["fusion"]
+        + (1 - params["fusion_weight"]) * (members["logistic_regression"])
+    )
+    low, high = params["identity_low"], params["identity_high"]
+    gate = params["knn_weight"] * np.clip((best_identity - low) / (high - low), 0.0, 1.0)
+    return gate[:, None] * members["knn_identity"] + (1 - gate[:, None]) * learned
 
 
 def choose_combination(
-    member_scores: dict[str, np.ndarray], labels: np.ndarray, step: float
-) -> tuple[dict[str, float], float]:
-    """Weights (summing to 1) maximising validation mAP; ties -> the earlier grid point."""
-    names = list(member_scores)
-    best_weights, best_map = None, -1.0
-    for weights in simplex_grid(len(names), step):
-        combined = sum(w * member_scores[n] for w, n in zip(weights, names, strict=True))
-        value = mean_average_precision(labels, combined)
+    members: dict[str, np.ndarray], best_identity: np.ndarray, labels: np.ndarray
+) -> dict:
+    """Grid point with the best validation mAP; ties -> the first (simplest) point."""
+    best_params, best_map = None, -1.0
+    for fusion_weight, knn_weight, (low, high) in itertools.product(
+        COMBINATION_GRID["fusion_weight"],
+        COMBINATION_GRID["knn_weight"],
+        COMBINATION_GRID["identity_window"],
+    ):
+        if knn_weight == 0 and (low, high) != COMBINATION_GRID["identity_window"][0]:
+            continue  # the window is irrelevant without the kNN term
+        params = {
+            "fusion_weight": fusion_weight,
+            "knn_weight": knn_weight,
+            "identity_low": low,
+            "identity_high": high,
+        }
+        value = mean_average_precision(labels, combine(members, best_identity, params))
         if value > best_map + 1e-9:
-            best_weights, best_map = weights, value
-    return dict(zip(names, best_weights, strict=True)), best_map
-
-
-def combine(member_scores: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
-    return sum(weights[n] * member_scores[n] for n in weights)
+            best_params, best_map = params, value
+    return {**best_params, "val_map": best_map}
 
 
 def fit_predictors(
@@ -94,17 +116,15 @@ def fit_predictors(
         },
         "combination": None,
     }
-    val_members = {
-        k: v for k, v in score_predictors(fitted, val, hits).items() if k in ENSEMBLE_MEMBERS
-    }
-    weights, val_map = choose_combination(val_members, val.labels, options["combination_step"])
-    log.info("combination weights %s (validation mAP %.4f)", weights, val_map)
-    fitted["combination"] = {"weights": weights, "val_map": val_map}
+    val_scores = score_predictors(fitted, val, hits)
+    fitted["combination"] = choose_combination(val_scores, val_scores["best_identity"], val.labels)
+    log.info("combination %s", fitted["combination"])
     return fitted, history
 
 
 def score_predictors(fitted: dict, data: TrainingData, hits: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Raw probabilities of every predictor for ``data`` (rows in ``data.ids`` order)."""
+    """Raw probabilities of every predictor for ``data`` (rows in ``data.ids`` order),
+    plus ``best_identity`` (highest identity to a kNN reference enzyme, 0 without hits)."""
     from terpene_ensembles.fusion_model import import_fusion
 
     n_classes = len(fitted["ensemble_ids"])
@@ -115,7 +135,7 @@ def score_predictors(fitted: dict, data: TrainingData, hits: pd.DataFrame) -> di
         data.embeddings if net.plm_branch is not None else None,
     )
     knn = fitted["knn"]
-    knn_scores, _ = baselines.score_knn_identity(
+    knn_scores, best_identity = baselines.score_knn_identity(
         data.ids,
         hits,
         knn["reference_ids"],
@@ -134,9 +154,8 @@ def score_predictors(fitted: dict, data: TrainingData, hits: pd.DataFrame) -> di
         "random": baselines.score_random(data.ids, n_classes, fitted["seed"]),
     }
     if fitted.get("combination"):
-        scores["model"] = combine(
-            {n: scores[n] for n in ENSEMBLE_MEMBERS}, fitted["combination"]["weights"]
-        )
+        scores["model"] = combine(scores, best_identity, fitted["combination"])
+    scores["best_identity"] = best_identity
     return scores
 
 
@@ -157,6 +176,11 @@ def predictions_frame(ids, split: str, scores: dict[str, np.ndarray], ensemble_i
 # --- substrate-level view -----------------------------------------------------------------
 
 
+def _family_order(family: str):
+    digits = "".join(ch for ch in family if ch.isdigit())
+    return (int(digits) if digits else 10**6, family)
+
+
 def fit_and_score_substrate(
     train: TrainingData,
     val: TrainingData,
@@ -169,7 +193,8 @@ def fit_and_score_substrate(
 
     Same recipe as the ensemble model without the network: logistic regression on the
     features + identity kNN, combined with a weight chosen on validation mAP; baselines are
-    the two members, label prior and random. Enzymes with family "none" are left out.
+    the two members, label prior and random. Multi-substrate enzymes ("C10+C15") are
+    positive for each family (multi-label); enzymes with family "none" are left out.
     Returns (family ids, {set name: {predictor: scores}}).
     """
     options = {**DEFAULTS, **{k: settings[k] for k in DEFAULTS if k in settings}}
@@ -179,22 +204,28 @@ def fit_and_score_substrate(
         fam = np.array([families_by_id.get(i, "none") for i in data.ids])
         return data.subset(fam != "none"), fam[fam != "none"]
 
+    def onehot(values, family_ids):
+        sets = [set(v.split("+")) for v in values]
+        return np.array([[f in s for f in family_ids] for s in sets], dtype=np.float64).reshape(
+            len(sets), len(family_ids)
+        )
+
     train_known, train_families = known(train)
-    families = sorted(set(train_families))
+    families = sorted({f for v in train_families for f in v.split("+")}, key=_family_order)
     if not families:
         return [], {}
-    onehot = np.stack([train_families == f for f in families], axis=1).astype(np.float64)
-    prior = onehot.mean(axis=0)
+    train_truth = onehot(train_families, families)
+    prior = train_truth.mean(axis=0)
     lr = baselines.fit_logistic_regression(
-        train_known.features, onehot, c=options["lr_c"], seed=seed
+        train_known.features, train_truth, c=options["lr_c"], seed=seed
     )
 
     def score(data):
-        knn, _ = baselines.score_knn_identity(
+        knn, best_identity = baselines.score_knn_identity(
             data.ids,
             hits,
             list(train_known.ids),
-            onehot,
+            train_truth,
             prior,
             options["knn_k"],
             options["knn_power"],
@@ -204,21 +235,23 @@ def fit_and_score_substrate(
             "logistic_regression": baselines.score_logistic_regression(lr, data.features),
             "label_prior": baselines.score_label_prior(prior, len(data.ids)),
             "random": baselines.score_random(data.ids, len(families), seed + 1),
+            "fusion": np.zeros((len(data.ids), len(families))),  # no network for substrates
+            "best_identity": best_identity,
         }
 
     val_known, val_families = known(val)
     val_scores = score(val_known)
-    val_truth = np.stack([val_families == f for f in families], axis=1).astype(int)
-    weights, _ = choose_combination(
-        {n: val_scores[n] for n in ("knn_identity", "logistic_regression")},
-        val_truth,
-        options["combination_step"],
+    params = choose_combination(
+        {**val_scores, "fusion": np.zeros_like(val_scores["fusion"])},
+        val_scores["best_identity"],
+        onehot(val_families, families),
     )
     out = {}
     for name, data in scored.items():
         subset, _ = known(data)
         s = score(subset)
-        s["model"] = combine({n: s[n] for n in weights}, weights)
+        s["model"] = combine(s, s.pop("best_identity"), params)
+        s.pop("fusion")
         s["ids"] = subset.ids
         out[name] = s
     return families, out

@@ -12,6 +12,7 @@ Conventions:
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support
 
 
@@ -94,9 +95,15 @@ def multilabel_metrics(
     }
 
 
-def single_label_map(families: np.ndarray, scores: np.ndarray, family_ids: list[str]) -> dict:
-    """Substrate-level view: one family per enzyme; AP per family, mean over families present."""
-    truth = np.stack([families == f for f in family_ids], axis=1).astype(int)
+def substrate_family_map(families: np.ndarray, scores: np.ndarray, family_ids: list[str]) -> dict:
+    """Substrate-level view: multi-label over chain-length families ("C10+C15" -> both).
+
+    AP per family; mAP over families present among the scored enzymes.
+    """
+    sets = [set(str(v).split("+")) for v in families]
+    truth = np.array([[f in s for f in family_ids] for s in sets], dtype=int).reshape(
+        len(sets), len(family_ids)
+    )
     per_family = {}
     for j, family in enumerate(family_ids):
         if truth[:, j].any():
@@ -104,13 +111,93 @@ def single_label_map(families: np.ndarray, scores: np.ndarray, family_ids: list[
                 "ap": _round(average_precision_score(truth[:, j], scores[:, j])),
                 "support": int(truth[:, j].sum()),
             }
-    top = np.asarray(family_ids)[np.argmax(scores, axis=1)] if len(scores) else np.array([])
     return {
         "n_enzymes": int(len(families)),
         "map": _round(mean_average_precision(truth, scores)),
-        "accuracy": _round(float(np.mean(top == families)) if len(families) else np.nan),
+        "precision_at_1": _round(precision_at_1(truth, scores)),
         "per_family": per_family,
     }
 
 
 HEADLINE_METRICS = ("macro_f1", "micro_f1", "map", "precision_at_1", "recall_at_3", "call_rate")
+
+
+BASELINES = ("random", "label_prior", "knn_identity", "logistic_regression")
+COMPONENTS = ("fusion",)
+
+
+def predictor_metrics(
+    calibrated: pd.DataFrame,
+    truth: pd.DataFrame,
+    calibration: dict,
+    ensemble_ids: list[str],
+    split: str = "test",
+) -> dict:
+    """``{"model": ..., "baselines": {...}, "components": {...}}`` on one split.
+
+    ``calibrated``: long layout (id, split, predictor, one column per class) of calibrated
+    probabilities; ``truth``: labels indexed by id; ``calibration``: thresholds.json content.
+    Calls use the calibrated per-class thresholds (+ the top ensemble when
+    ``always_call_top``), exactly as the predict stage does.
+    """
+    from terpene_ensembles.calibration import call_ensembles, thresholds_vector
+
+    always_call_top = bool(calibration["settings"].get("always_call_top", True))
+    rows = calibrated[calibrated["split"] == split]
+    out = {"model": None, "baselines": {}, "components": {}}
+    for predictor, group in rows.groupby("predictor", sort=False):
+        scores = group[ensemble_ids].to_numpy(dtype=np.float64)
+        thresholds = thresholds_vector(calibration["predictors"][predictor], ensemble_ids)
+        calls = call_ensembles(scores, thresholds, always_call_top)
+        y = truth.loc[group["id"], ensemble_ids].to_numpy()
+        result = multilabel_metrics(y, scores, calls, ensemble_ids, thresholds)
+        if predictor == "model":
+            out["model"] = result
+        elif predictor in COMPONENTS:
+            out["components"][predictor] = result
+        else:
+            out["baselines"][predictor] = result
+    if out["model"] is None:
+        raise ValueError(f"no `model` rows in the {split} predictions")
+    return out
+
+
+def substrate_metrics(substrate_scores: pd.DataFrame, families_by_id: dict, split: str = "test"):
+    """Substrate-level mAP per predictor from the long substrate prediction table."""
+    rows = substrate_scores[substrate_scores["split"] == split]
+    family_ids = [c for c in rows.columns if c not in ("id", "split", "predictor")]
+    out = {"families": family_ids, "model": None, "baselines": {}}
+    for predictor, group in rows.groupby("predictor", sort=False):
+        families = np.array([families_by_id[i] for i in group["id"]])
+        result = substrate_family_map(families, group[family_ids].to_numpy(np.float64), family_ids)
+        if predictor == "model":
+            out["model"] = result
+        else:
+            out["baselines"][predictor] = result
+    return out
+
+
+def acceptance(test: dict) -> dict:
+    """The issue's acceptance numbers (test split), recorded next to the metrics."""
+    model, knn, random = (
+        test["model"],
+        test["baselines"]["knn_identity"],
+        test["baselines"]["random"],
+    )
+
+    def ratio(a, b):
+        return _round(a / b) if a is not None and b else None
+
+    checks = {
+        "map_ratio_vs_knn": ratio(model["map"], knn["map"]),
+        "macro_f1_ratio_vs_knn": ratio(model["macro_f1"], knn["macro_f1"]),
+        "macro_f1_ratio_vs_random": ratio(model["macro_f1"], random["macro_f1"]),
+        "call_rate": model["call_rate"],
+    }
+    checks["passed"] = bool(
+        (checks["map_ratio_vs_knn"] or 0) >= 1.2
+        and (checks["macro_f1_ratio_vs_knn"] or 0) >= 1.0
+        and (checks["macro_f1_ratio_vs_random"] or 0) > 2.0
+        and (checks["call_rate"] or 0) >= 0.8
+    )
+    return checks

@@ -1,0 +1,67 @@
+"""Cross-validation fold: train, calibrate and score one grouped fold -> fold metrics.json."""
+
+import argparse
+import json
+import time
+
+import _bootstrap  # noqa: F401
+import pandas as pd
+import torch
+
+from terpene_ensembles.crossval import run_fold
+from terpene_ensembles.io_utils import setup_logging, write_json
+from terpene_ensembles.training_data import (
+    load_training_data,
+    read_assignment,
+    read_identity_hits,
+)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fold", type=int, required=True)
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--features", required=True)
+    parser.add_argument("--folds", required=True, help="split/cv_folds.tsv")
+    parser.add_argument("--identity", required=True)
+    parser.add_argument("--enzymes", required=True, help="for the substrate-level view")
+    parser.add_argument("--embeddings", default=None, help="omit when the PLM is disabled")
+    parser.add_argument("--train-settings", default="{}")
+    parser.add_argument("--calibrate-settings", default="{}")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", required=True, help="fold metrics.json")
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    log = setup_logging()
+    torch.set_num_threads(max(1, args.threads))
+    started = time.time()
+    data = load_training_data(args.labels, args.features, args.embeddings)
+    folds = read_assignment(args.folds, "fold", data.ids).astype(int)
+    enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
+    families = dict(zip(enzymes["id"].astype(str), enzymes["substrate_family"], strict=True))
+    train_settings = json.loads(args.train_settings)
+    device = (
+        "cuda"
+        if torch.cuda.is_available() and train_settings.get("device", "auto") != "cpu"
+        else "cpu"
+    )
+    metrics = run_fold(
+        data,
+        folds,
+        args.fold,
+        read_identity_hits(args.identity),
+        families,
+        train_settings,
+        json.loads(args.calibrate_settings),
+        device,
+    )
+    metrics["seconds"] = round(time.time() - started, 2)
+    write_json(metrics, args.output)
+    log.info("fold %d: %s", args.fold, metrics["acceptance"])
+
+
+if __name__ == "__main__":
+    main()

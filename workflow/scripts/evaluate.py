@@ -1,0 +1,138 @@
+"""Evaluate stage: test metrics of the model and every baseline (same run) -> metrics.json.
+
+Also writes test_predictions.tsv: one row per test enzyme with its true and called
+ensembles (';'-joined ensemble ids) and one calibrated model probability column per
+ensemble, named by ensemble id (the column order of ensembles.tsv).
+"""
+
+import argparse
+import json
+
+import _bootstrap  # noqa: F401
+import numpy as np
+import pandas as pd
+
+from terpene_ensembles.calibration import call_ensembles, thresholds_vector
+from terpene_ensembles.io_utils import read_json, setup_logging, write_json, write_tsv
+from terpene_ensembles.metrics import acceptance, predictor_metrics, substrate_metrics
+from terpene_ensembles.training_data import read_labels
+
+SUBSTRATE_METHOD = (
+    "Chain-length family (C5/C10/C15/...) from the MARTS Type column, used only as the label "
+    "(never a feature). Scored by the same recipe as the ensemble model without the network: "
+    "one-vs-rest logistic regression on the sequence features plus identity-weighted kNN over "
+    "the MMseqs2 hits to training enzymes, combined with a weight chosen on validation mAP; "
+    "mAP = mean over families present in the test enzymes of the one-vs-rest average precision. "
+    "Enzymes whose family is 'none' (inactive only / unknown Type) are left out."
+)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calibrated", required=True)
+    parser.add_argument("--thresholds", required=True)
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--enzymes", required=True)
+    parser.add_argument("--ensembles", required=True)
+    parser.add_argument("--substrate", required=True, help="train/substrate_predictions.parquet")
+    parser.add_argument("--train-summary", required=True)
+    parser.add_argument("--parse-summary", required=True)
+    parser.add_argument("--split-summary", required=True)
+    parser.add_argument("--cv", required=True)
+    parser.add_argument("--plm", default="{}", help="config `plm` section as JSON")
+    parser.add_argument("--outdir", required=True)
+    return parser.parse_args()
+
+
+def test_predictions_table(calibrated, truth, calibration, ensemble_ids):
+    model = calibrated[(calibrated["split"] == "test") & (calibrated["predictor"] == "model")]
+    scores = model[ensemble_ids].to_numpy(np.float64)
+    calls = call_ensembles(
+        scores,
+        thresholds_vector(calibration["predictors"]["model"], ensemble_ids),
+        bool(calibration["settings"].get("always_call_top", True)),
+    )
+    y = truth.loc[model["id"], ensemble_ids].to_numpy()
+    names = np.array(ensemble_ids)
+    table = pd.DataFrame(
+        {
+            "id": model["id"].to_numpy(),
+            "true_ensembles": [";".join(names[row == 1]) for row in y],
+            "called_ensembles": [";".join(names[row]) for row in calls],
+        }
+    )
+    probabilities = pd.DataFrame(np.round(scores, 6), columns=ensemble_ids)
+    return pd.concat([table, probabilities], axis=1)
+
+
+def main():
+    args = parse_args()
+    log = setup_logging()
+    labels, ensemble_ids = read_labels(args.labels)
+    ensembles = pd.read_csv(args.ensembles, sep="\t")
+    if list(ensembles["ensemble_id"]) != ensemble_ids:
+        raise ValueError("labels columns and ensembles.tsv disagree on the ensemble list")
+    truth = labels.set_index("id")
+    calibrated = pd.read_parquet(args.calibrated)
+    calibration = read_json(args.thresholds)
+    enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
+    families = dict(zip(enzymes["id"], enzymes["substrate_family"], strict=True))
+    train_summary = read_json(args.train_summary)
+    plm_settings = json.loads(args.plm)
+
+    test = predictor_metrics(calibrated, truth, calibration, ensemble_ids, "test")
+    plm = dict(train_summary["plm"])
+    plm["enabled"] = bool(plm_settings.get("enabled", plm["model"] != "none"))
+    substrate = substrate_metrics(pd.read_parquet(args.substrate), families, "test")
+    metrics = {
+        "plm": plm,
+        "n_enzymes": int(len(labels)),
+        "n_classes": len(ensemble_ids),
+        "data": read_json(args.parse_summary),
+        "split": read_json(args.split_summary),
+        "training": {
+            k: train_summary[k]
+            for k in (
+                "n_train",
+                "n_val",
+                "n_test",
+                "n_features",
+                "fusion_epochs",
+                "fusion_best_epoch",
+                "combination",
+                "device",
+            )
+            if k in train_summary
+        },
+        "calibration": {
+            predictor: {
+                "global_threshold": entry["global_threshold"],
+                "methods": pd.Series([c["method"] for c in entry["classes"].values()])
+                .value_counts()
+                .to_dict(),
+                "fallback_classes": sum(c["fallback"] for c in entry["classes"].values()),
+            }
+            for predictor, entry in calibration["predictors"].items()
+        },
+        "test": test,
+        "acceptance": acceptance(test),
+        "substrate": {"method": SUBSTRATE_METHOD, "test": substrate},
+        "cv": read_json(args.cv),
+    }
+    write_json(metrics, f"{args.outdir}/metrics.json")
+    write_tsv(
+        test_predictions_table(calibrated, truth, calibration, ensemble_ids),
+        f"{args.outdir}/test_predictions.tsv",
+    )
+    log.info(
+        "test: model mAP %.4f macro-F1 %.4f | knn mAP %.4f macro-F1 %.4f | acceptance %s",
+        test["model"]["map"],
+        test["model"]["macro_f1"],
+        test["baselines"]["knn_identity"]["map"],
+        test["baselines"]["knn_identity"]["macro_f1"],
+        metrics["acceptance"],
+    )
+
+
+if __name__ == "__main__":
+    main()
