@@ -5,18 +5,54 @@ rule calibrate:
     output:
         thresholds=f"{RESULTS}/calibrate/thresholds.json",
         calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
-    params:
-        settings=as_json("calibrate"),
     log:
         stage_log("calibrate"),
     benchmark:
         stage_benchmark("calibrate")
+    conda:
+        "../../envs/calibrate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        "../../envs/calibrate.yaml"
+    params:
+        settings=as_json("calibrate"),
     shell:
         "python workflow/scripts/calibrate.py --predictions {input.predictions} --labels {input.labels}"
         " --settings {params.settings:q} --outdir results/calibrate > {log} 2>&1"
+
+
+# The trained-model bundle for `snakemake predict`; the job re-scores the val/test enzymes
+# from the bundle alone and fails unless that reproduces calibrate's predictions.
+rule model_bundle:
+    input:
+        model=f"{RESULTS}/train/model.pt",
+        thresholds=f"{RESULTS}/calibrate/thresholds.json",
+        calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
+        enzymes=f"{RESULTS}/parse/enzymes.parquet",
+        ensembles=f"{RESULTS}/parse/ensembles.tsv",
+        features=f"{RESULTS}/features/features.parquet",
+        identity=f"{RESULTS}/split/pairwise_identity.parquet",
+        embeddings=optional_embeddings(),
+    output:
+        bundle=f"{RESULTS}/model/bundle.pt",
+        manifest=f"{RESULTS}/model/manifest.json",
+        reference=f"{RESULTS}/model/reference.fasta",
+    log:
+        stage_log("model_bundle"),
+    benchmark:
+        stage_benchmark("model_bundle")
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        embeddings=embeddings_argument,
+    shell:
+        "python workflow/scripts/model_bundle.py --model {input.model}"
+        " --thresholds {input.thresholds} --calibrated {input.calibrated}"
+        " --enzymes {input.enzymes} --ensembles {input.ensembles}"
+        " --features {input.features} --identity {input.identity} {params.embeddings}"
+        " --outdir results/model > {log} 2>&1"

@@ -48,6 +48,7 @@ def final_outputs():
 def training_inputs():
     return {
         "labels": f"{RESULTS}/parse/labels.parquet",
+        "enzymes": f"{RESULTS}/parse/enzymes.parquet",
         "features": f"{RESULTS}/features/features.parquet",
         "split": f"{RESULTS}/split/split.tsv",
         "folds": f"{RESULTS}/split/cv_folds.tsv",

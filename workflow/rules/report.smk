@@ -1,13 +1,17 @@
 rule evaluate:
     input:
         calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
+        thresholds=f"{RESULTS}/calibrate/thresholds.json",
         labels=f"{RESULTS}/parse/labels.parquet",
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         ensembles=f"{RESULTS}/parse/ensembles.tsv",
         parse_summary=f"{RESULTS}/parse/summary.json",
         split_summary=f"{RESULTS}/split/summary.json",
         cv=f"{RESULTS}/cv/summary.json",
-        model=f"{RESULTS}/train/model.pt",
+        substrate=f"{RESULTS}/train/substrate_predictions.parquet",
+        train_summary=f"{RESULTS}/train/summary.json",
+        # Built (and checked against calibrate's predictions) before metrics are final.
+        bundle_manifest=f"{RESULTS}/model/manifest.json",
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.json",
@@ -33,10 +37,12 @@ rule evaluate:
         plm=as_json("plm"),
     shell:
         "python workflow/scripts/evaluate.py --calibrated {input.calibrated}"
-        " --labels {input.labels} --enzymes {input.enzymes}"
+        " --thresholds {input.thresholds} --labels {input.labels} --enzymes {input.enzymes}"
         " --ensembles {input.ensembles} --parse-summary {input.parse_summary}"
-        " --split-summary {input.split_summary} --cv {input.cv} --model {input.model}"
-        " --plm {params.plm:q} --outdir results/report > {log} 2>&1"
+        " --split-summary {input.split_summary} --cv {input.cv}"
+        " --substrate {input.substrate} --train-summary {input.train_summary}"
+        " --bundle-manifest {input.bundle_manifest} --plm {params.plm:q}"
+        " --outdir results/report > {log} 2>&1"
 
 
 rule report:

@@ -5,23 +5,27 @@ rule train:
         model=f"{RESULTS}/train/model.pt",
         history=f"{RESULTS}/train/history.tsv",
         predictions=f"{RESULTS}/train/predictions.parquet",
-    params:
-        settings=as_json("train"),
-        embeddings=embeddings_argument,
+        substrate=f"{RESULTS}/train/substrate_predictions.parquet",
+        summary=f"{RESULTS}/train/summary.json",
     log:
         stage_log("train"),
     benchmark:
         stage_benchmark("train")
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=60,
     conda:
         "../../envs/train.yaml"
+    # One thread: the network is tiny and thread hand-offs cost more than they save.
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        settings=as_json("train"),
+        embeddings=embeddings_argument,
     shell:
         "python workflow/scripts/train.py --labels {input.labels} --features {input.features}"
-        " --split {input.split} --identity {input.identity} {params.embeddings}"
-        " --settings {params.settings:q} --outdir results/train > {log} 2>&1"
+        " --split {input.split} --identity {input.identity} --enzymes {input.enzymes}"
+        " {params.embeddings} --settings {params.settings:q} --threads {threads}"
+        " --outdir results/train > {log} 2>&1"
 
 
 rule crossval_fold:
@@ -29,25 +33,25 @@ rule crossval_fold:
         **training_inputs(),
     output:
         f"{RESULTS}/cv/fold{{fold}}/metrics.json",
-    params:
-        train=as_json("train"),
-        calibrate=as_json("calibrate"),
-        embeddings=embeddings_argument,
     log:
         stage_log("cv/fold{fold}"),
     benchmark:
         stage_benchmark("cv/fold{fold}")
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=60,
     conda:
         "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        train=as_json("train"),
+        calibrate=as_json("calibrate"),
+        embeddings=embeddings_argument,
     shell:
         "python workflow/scripts/crossval.py --fold {wildcards.fold} --labels {input.labels}"
         " --features {input.features} --folds {input.folds} --identity {input.identity}"
-        " {params.embeddings} --train-settings {params.train:q}"
-        " --calibrate-settings {params.calibrate:q} --outdir results/cv/fold{wildcards.fold}"
+        " --enzymes {input.enzymes} {params.embeddings} --train-settings {params.train:q}"
+        " --calibrate-settings {params.calibrate:q} --threads {threads} --output {output}"
         " > {log} 2>&1"
 
 
@@ -63,11 +67,11 @@ rule crossval_summary:
         stage_log("cv/summary"),
     benchmark:
         stage_benchmark("cv/summary")
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "python workflow/scripts/crossval_summary.py --folds {input} --output {output} > {log} 2>&1"

@@ -7,6 +7,7 @@ ensemble, named by ensemble id (the column order of ensembles.tsv).
 
 import argparse
 import json
+from pathlib import Path
 
 import _bootstrap  # noqa: F401
 import numpy as np
@@ -39,6 +40,7 @@ def parse_args():
     parser.add_argument("--parse-summary", required=True)
     parser.add_argument("--split-summary", required=True)
     parser.add_argument("--cv", required=True)
+    parser.add_argument("--bundle-manifest", default=None, help="model/manifest.json")
     parser.add_argument("--plm", default="{}", help="config `plm` section as JSON")
     parser.add_argument("--outdir", required=True)
     return parser.parse_args()
@@ -119,6 +121,13 @@ def main():
         "substrate": {"method": SUBSTRATE_METHOD, "test": substrate},
         "cv": read_json(args.cv),
     }
+    if args.bundle_manifest:
+        manifest = read_json(args.bundle_manifest)
+        metrics["model_bundle"] = {
+            "path": str(Path(args.bundle_manifest).parent),
+            "format_version": manifest.get("format_version"),
+            "consistency_max_abs_diff": manifest.get("consistency_max_abs_diff"),
+        }
     write_json(metrics, f"{args.outdir}/metrics.json")
     write_tsv(
         test_predictions_table(calibrated, truth, calibration, ensemble_ids),

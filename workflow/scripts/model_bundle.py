@@ -1,0 +1,89 @@
+"""Assemble the trained-model bundle (results/model/) for screening new sequences.
+
+After writing it, the val/test enzymes are re-scored from the bundle alone (as the predict
+stage will) and the job fails unless the calibrated model probabilities and calls match
+calibrate's output.
+"""
+
+import argparse
+
+import _bootstrap  # noqa: F401
+import numpy as np
+import pandas as pd
+
+from terpene_ensembles.calibration import call_ensembles, thresholds_vector
+from terpene_ensembles.io_utils import read_json, setup_logging, write_json
+from terpene_ensembles.model_bundle import (
+    MANIFEST_FILE,
+    BundleError,
+    assemble_bundle,
+    load_bundle,
+    load_payload,
+    score,
+)
+from terpene_ensembles.training_data import read_embeddings, read_identity_hits
+
+TOLERANCE = 1e-5
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True, help="train/model.pt")
+    parser.add_argument("--thresholds", required=True)
+    parser.add_argument("--calibrated", required=True)
+    parser.add_argument("--enzymes", required=True)
+    parser.add_argument("--ensembles", required=True)
+    parser.add_argument("--features", required=True)
+    parser.add_argument("--identity", required=True)
+    parser.add_argument("--embeddings", default=None)
+    parser.add_argument("--outdir", required=True)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    log = setup_logging()
+    thresholds = read_json(args.thresholds)
+    assemble_bundle(
+        load_payload(args.model),
+        thresholds,
+        pd.read_parquet(args.enzymes),
+        pd.read_csv(args.ensembles, sep="\t"),
+        args.outdir,
+    )
+    bundle = load_bundle(args.outdir)
+    classes = list(bundle["ensemble_ids"])
+    calibrated = pd.read_parquet(args.calibrated)
+    expected = calibrated[calibrated["predictor"] == "model"].set_index("id")[classes]
+    features = pd.read_parquet(args.features)
+    features = features[features["id"].isin(expected.index)]
+    embeddings = read_embeddings(args.embeddings)[0] if args.embeddings else None
+    scored = score(bundle, features, embeddings, read_identity_hits(args.identity))
+    got = scored["calibrated/model"].loc[expected.index]
+    difference = float(np.abs(got.to_numpy() - expected.to_numpy()).max())
+    expected_calls = call_ensembles(
+        expected.to_numpy(),
+        thresholds_vector(thresholds["predictors"]["model"], classes),
+        bool(thresholds["settings"].get("always_call_top", True)),
+    )
+    same_calls = bool((scored["calls"].loc[expected.index].to_numpy() == expected_calls).all())
+    if difference > TOLERANCE or not same_calls:
+        raise BundleError(
+            f"bundle does not reproduce calibrate's predictions (max |diff| {difference:.2e}, "
+            f"same calls: {same_calls})"
+        )
+    manifest_path = f"{args.outdir}/{MANIFEST_FILE}"
+    manifest = read_json(manifest_path)
+    manifest["consistency_max_abs_diff"] = difference
+    manifest["consistency_enzymes"] = len(expected)
+    write_json(manifest, manifest_path)
+    log.info(
+        "bundle written to %s; re-scored %d enzymes, max |diff| %.2e",
+        args.outdir,
+        len(expected),
+        difference,
+    )
+
+
+if __name__ == "__main__":
+    main()
