@@ -28,7 +28,12 @@ rule predict:
         plm=as_json("plm"),
         cache_dir=config["embed"]["cache_dir"],
         outdir=lambda wildcards, output: Path(output.predictions).parent,
+        chunk_size=config["predict"]["chunk_size"],
+        identity_floor=config["predict"]["identity_floor"],
+        kingdom=config["predict"]["kingdom"],
     shell:
         "python workflow/scripts/predict.py --model-dir {params.model_dir} --input {input.sequences}"
         " --pfam-dir {input.pfam_dir} --plm {params.plm:q} --cache-dir {params.cache_dir}"
-        " --threads {threads} --outdir {params.outdir} > {log} 2>&1"
+        " --chunk-size {params.chunk_size} --identity-floor {params.identity_floor}"
+        " --kingdom {params.kingdom:q} --threads {threads} --outdir {params.outdir}"
+        " > {log} 2>&1"
