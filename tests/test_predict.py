@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -463,3 +464,43 @@ def test_plm_model_embeds_new_sequences_through_the_cache(small_training_run, tm
     plm = {**plm, "checkpoint": str(checkpoint), "layer": 1}
     with pytest.raises(ModelCompatibilityError, match="layer 1"):
         BundleScorer(bundle, featurizer, plm)
+
+
+# --- the Snakemake target ---------------------------------------------------------------------
+
+
+def _dry_run_predict(tmp_path, *config):
+    workflow_config = tmp_path / "config.yaml"
+    workflow_config.write_text(
+        f"marts_csv: {SHARED_DATA / 'marts_db.csv'}\n"
+        f"plm: {{enabled: false}}\nfeatures: {{pfam_dir: {PFAM_DIR}}}\n"
+    )
+    command = [
+        str(Path(sys.executable).parent / "snakemake"),
+        "predict",
+        "-n",
+        "--configfile",
+        str(workflow_config),
+    ]
+    if config:
+        command += ["--config", *config]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+
+
+def test_snakemake_predict_without_input_is_a_clear_error(tmp_path):
+    result = _dry_run_predict(tmp_path)
+    assert result.returncode != 0
+    assert "needs --config predict_input=PATH predict_name=NAME" in result.stdout + result.stderr
+
+
+def test_snakemake_predict_plans_metrics_only_for_a_marts_export(tmp_path):
+    fasta = tmp_path / "q.fasta"
+    fasta.write_text(">a\nMKV\n")
+    outputs = {}
+    for name, path in (("marts", SHARED_DATA / "marts_db.csv"), ("fasta", fasta)):
+        result = _dry_run_predict(tmp_path, f"predict_input={path}", f"predict_name={name}")
+        assert result.returncode == 0, result.stderr
+        outputs[name] = result.stdout
+    assert "results/predict/marts/metrics.json" in outputs["marts"]
+    assert "results/predict/fasta/predictions.parquet" in outputs["fasta"]
+    assert "metrics.json" not in outputs["fasta"].split("rule predict:")[1]
