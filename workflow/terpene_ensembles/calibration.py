@@ -63,9 +63,10 @@ def apply_calibrator(method: str, params: dict, scores: np.ndarray) -> np.ndarra
         z = np.clip(params["a"] * _logit(scores) + params["b"], -50, 50)
         return 1.0 / (1.0 + np.exp(-z))
     if method == "isotonic":
-        # + a 1e-6 slope keeps the raw order inside isotonic's flat steps (small-sample
-        # artefacts), so ranking metrics are not degraded by artificial ties.
-        return np.clip(np.interp(scores, params["x"], params["y"]) + 1e-6 * scores, 0.0, 1.0)
+        # A 1e-6 share of the raw score keeps the raw order inside isotonic's flat steps
+        # (small-sample artefacts), so ranking metrics suffer no artificial ties.
+        stepped = np.interp(scores, params["x"], params["y"])
+        return (1 - 1e-6) * stepped + 1e-6 * np.clip(scores, 0.0, 1.0)
     if method == "none":
         return scores
     raise ValueError(f"unknown calibration method {method!r}")

@@ -1,0 +1,40 @@
+"""Small synthetic learning inputs shared by the learning-stage tests (no real data)."""
+
+import numpy as np
+import pandas as pd
+
+from terpene_ensembles.training_data import TrainingData
+
+
+def make_dataset(n: int = 120, n_classes: int = 4, n_features: int = 6, plm_dim=None, seed=0):
+    """Features carry the labels (noisy linear signal); ids e0..e{n-1}."""
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(n, n_features))
+    weights = rng.normal(size=(n_features, n_classes))
+    logits = features @ weights - 1.0
+    labels = (logits + rng.normal(scale=0.5, size=logits.shape) > 0).astype(np.float32)
+    embeddings = None if plm_dim is None else rng.normal(size=(n, plm_dim)).astype(np.float32)
+    return TrainingData(
+        ids=np.array([f"e{i}" for i in range(n)]),
+        labels=labels,
+        ensemble_ids=[f"class_{j}" for j in range(n_classes)],
+        features=features,
+        feature_columns=[f"f{j}" for j in range(n_features)],
+        embeddings=embeddings,
+        plm={"model": "none"} if plm_dim is None else {"model": "esm2_t6_8M_UR50D"},
+    )
+
+
+def make_hits(data: TrainingData, seed: int = 0) -> pd.DataFrame:
+    """Each enzyme 'hits' the enzymes sharing its first label, with random identity."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    first = data.labels.argmax(axis=1)
+    for i in range(len(data.ids)):
+        for j in rng.choice(len(data.ids), size=6, replace=False):
+            if i != j and first[i] == first[j]:
+                rows.append((data.ids[i], data.ids[j], float(rng.uniform(0.3, 0.9))))
+    return pd.DataFrame(rows, columns=["query", "target", "identity"])
+
+
+FAST_TRAIN = {"max_epochs": 8, "patience": 3, "batch_size": 32, "learning_rate": 1e-3, "seed": 1}

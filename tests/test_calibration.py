@@ -1,0 +1,114 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+from terpene_ensembles.calibration import (
+    _logit,
+    apply_calibrator,
+    best_f1_threshold,
+    calibrate_predictions,
+    call_ensembles,
+    fit_calibration,
+    fit_isotonic,
+    fit_platt,
+)
+
+
+def noisy_scores(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    scores = rng.random(n)
+    y = (rng.random(n) < scores**2).astype(int)
+    return scores, y
+
+
+def test_platt_matches_scikit_learn_logistic_regression():
+    scores, y = noisy_scores()
+    ours = fit_platt(scores, y)
+    reference = LogisticRegression(C=1e8, max_iter=1000).fit(_logit(scores)[:, None], y)
+    assert ours["a"] == pytest.approx(reference.coef_[0, 0], rel=1e-3)
+    assert ours["b"] == pytest.approx(reference.intercept_[0], rel=1e-3, abs=1e-3)
+
+
+def test_platt_stays_finite_on_separable_data():
+    params = fit_platt(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1]))
+    assert np.isfinite([params["a"], params["b"]]).all()
+
+
+def test_isotonic_is_monotone_and_keeps_raw_order():
+    scores, y = noisy_scores()
+    params = fit_isotonic(scores, y)
+    grid = np.linspace(0, 1, 500)
+    calibrated = apply_calibrator("isotonic", params, grid)
+    assert (np.diff(calibrated) > 0).all()  # strictly: no artificial ties
+    assert calibrated.min() >= 0 and calibrated.max() <= 1
+
+
+def test_best_f1_threshold_is_the_f1_optimum():
+    scores, y = noisy_scores(seed=3)
+    threshold, f1 = best_f1_threshold(scores, y)
+    assert f1 == pytest.approx(f1_score(y, scores >= threshold))
+    brute = max(f1_score(y, scores >= t) for t in np.unique(scores))
+    assert f1 == pytest.approx(brute)
+
+
+def test_few_validation_positives_fall_back_to_the_global_threshold():
+    rng = np.random.default_rng(0)
+    scores = rng.random((100, 2))
+    labels = np.zeros((100, 2), dtype=int)
+    labels[:, 0] = scores[:, 0] > 0.6
+    labels[[5, 7], 1] = 1  # only 2 positives in class 1
+    result = fit_calibration(scores, labels, ["rich", "rare"], min_val_positives=3)
+    rare = result["classes"]["rare"]
+    assert rare["fallback"] is True
+    assert rare["threshold"] == pytest.approx(result["global_threshold"])
+    assert rare["params"].get("pooled") is True
+    assert result["classes"]["rich"]["fallback"] is False
+    assert result["classes"]["rich"]["method"] in {"platt", "isotonic"}
+
+
+def test_method_none_leaves_scores_unchanged():
+    scores, y = noisy_scores()
+    result = fit_calibration(scores[:, None], y[:, None], ["a"], method="none")
+    assert result["classes"]["a"]["method"] == "none"
+    assert apply_calibrator("none", {}, scores) == pytest.approx(scores)
+
+
+def test_always_call_top_gives_every_enzyme_a_call():
+    probabilities = np.array([[0.1, 0.2], [0.9, 0.1], [0.05, 0.01]])
+    thresholds = np.array([0.5, 0.5])
+    assert call_ensembles(probabilities, thresholds, False).sum(axis=1).tolist() == [0, 1, 0]
+    calls = call_ensembles(probabilities, thresholds, True)
+    assert calls.any(axis=1).all()
+    assert calls[0].tolist() == [False, True]
+
+
+def long_frame(scores, ids, split):
+    frame = pd.DataFrame(scores, columns=["a", "b"])
+    frame.insert(0, "predictor", "model")
+    frame.insert(0, "split", split)
+    frame.insert(0, "id", ids)
+    return frame
+
+
+def test_calibration_never_looks_at_test_labels_or_scores():
+    rng = np.random.default_rng(1)
+    val_ids = [f"v{i}" for i in range(80)]
+    test_ids = [f"t{i}" for i in range(40)]
+    val_scores = rng.random((80, 2))
+    labels = pd.DataFrame({"id": val_ids + test_ids})
+    labels["a"] = np.r_[(val_scores[:, 0] > 0.5).astype(int), rng.integers(0, 2, 40)]
+    labels["b"] = np.r_[(val_scores[:, 1] > 0.3).astype(int), rng.integers(0, 2, 40)]
+    predictions = pd.concat(
+        [long_frame(val_scores, val_ids, "val"), long_frame(rng.random((40, 2)), test_ids, "test")]
+    )
+    first, calibrated = calibrate_predictions(predictions, labels, ["a", "b"], {})
+    # Change every test label and test score: thresholds and calibrators stay identical.
+    labels.loc[labels["id"].str.startswith("t"), ["a", "b"]] ^= 1
+    shuffled = predictions.copy()
+    shuffled.loc[shuffled["split"] == "test", ["a", "b"]] = rng.random((40, 2))
+    second, _ = calibrate_predictions(shuffled, labels, ["a", "b"], {})
+    assert first == second
+    assert len(calibrated) == len(predictions)
+    assert set(calibrated["split"]) == {"val", "test"}
