@@ -103,13 +103,13 @@ def esc(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def metric_cell(metrics: dict, path: str, tag: str = "td") -> str:
+def metric_cell(metrics: dict, path: str, tag: str = "td", css: str = "num") -> str:
     """A cell holding metrics.json's value at ``path``, marked for the consistency test."""
     if has_path(metrics, path):
         value = lookup(metrics, path)
         if is_scalar_number(value) or value is None or isinstance(value, bool):
-            return f'<{tag} class="num" data-metric="{esc(path)}">{format_number(value)}</{tag}>'
-    return f'<{tag} class="num missing" title="not in metrics.json">n/a</{tag}>'
+            return f'<{tag} class="{css}" data-metric="{esc(path)}">{format_number(value)}</{tag}>'
+    return f'<{tag} class="{css} missing" title="not in metrics.json">n/a</{tag}>'
 
 
 def derived_cell(value, source: str, tag: str = "td") -> str:
@@ -417,7 +417,7 @@ def section_run(inputs: ReportInputs) -> str:
     plm_rows = [
         f"<th>{esc(key)}</th>"
         + (
-            metric_cell(metrics, f"plm.{key}")
+            metric_cell(metrics, f"plm.{key}", css="text")
             if is_scalar_number(value) or isinstance(value, bool)
             else f"<td>{esc(value)}</td>"
         )
