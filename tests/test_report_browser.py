@@ -27,8 +27,8 @@ def find_chromium() -> str | None:
     return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
+def require_chromium() -> str:
+    """Chromium's path; a missing browser fails the test under CI and skips it elsewhere."""
     path = find_chromium()
     if path is None:
         message = "Debian chromium is not installed (apt-get install -y chromium)"
@@ -36,6 +36,21 @@ def chromium() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return require_chromium()
+
+
+def test_missing_chromium_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="chromium is not installed"):
+        require_chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        require_chromium()
 
 
 class DevToolsPipe:
