@@ -13,7 +13,8 @@ Half the synthetic sequences are training enzymes
 with 10% of residues mutated (they find neighbours), half are shuffled training
 sequences (realistic composition, no homology). Each size runs `workflow/scripts/predict.py`
 in a fresh process; peak memory is that process's maximum resident set size, which on
-Linux also covers its MMseqs2 child processes (largest one).
+Linux also covers its MMseqs2 child processes (largest one); `peak_rss_mib_python` and
+`peak_rss_mib_mmseqs` (from the run's summary.json) split the two.
 
 Peak memory should barely grow from 1k to 10k sequences: input is streamed in chunks and
 outputs are appended chunk by chunk.
@@ -173,12 +174,15 @@ def main(argv=None) -> None:
             predicted = pq.read_metadata(outdir / "predictions.parquet").num_rows
             if predicted != size:
                 raise RuntimeError(f"{predicted} of {size} sequences predicted")
+            summary = json.loads((outdir / "summary.json").read_text())
             results.append(
                 {
                     "sequences": size,
                     "seconds": round(seconds, 2),
                     "sequences_per_second": round(size / seconds, 1),
                     "peak_rss_mib": round(peak_mib, 1),
+                    "peak_rss_mib_python": summary.get("peak_rss_mib"),
+                    "peak_rss_mib_mmseqs": summary.get("peak_rss_mib_mmseqs"),
                 }
             )
             print(json.dumps(results[-1]), flush=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -704,6 +705,11 @@ def run_prediction(
         summary["rejected"] = rejected.total
         summary["rejected_by_reason"] = dict(sorted(rejected.counts.items()))
     summary["seconds"] = round(time.perf_counter() - started, 3)
+    # Peak resident memory (Linux reports KiB): this process, and the largest MMseqs2 run.
+    summary["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    summary["peak_rss_mib_mmseqs"] = round(
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+    )
     write_json(summary, outdir / "summary.json")
     return summary
 
