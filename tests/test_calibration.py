@@ -112,3 +112,12 @@ def test_calibration_never_looks_at_test_labels_or_scores():
     assert first == second
     assert len(calibrated) == len(predictions)
     assert set(calibrated["split"]) == {"val", "test"}
+
+
+def test_platt_never_reverses_the_ranking():
+    scores = np.array([0.1, 0.2, 0.3, 0.8, 0.9])
+    params = fit_platt(scores, np.array([1, 1, 0, 0, 0]))  # anti-correlated noise
+    assert params["a"] > 0
+    calibrated = apply_calibrator("platt", params, scores)
+    assert (np.diff(calibrated) > 0).all()
+    assert calibrated.mean() == pytest.approx(0.4, abs=0.05)  # intercept fits the base rate

@@ -20,6 +20,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
 EPSILON = 1e-6
+MIN_PLATT_SLOPE = 1e-3
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -46,6 +47,17 @@ def fit_platt(scores: np.ndarray, y: np.ndarray, iterations: int = 50) -> dict:
         theta -= step
         if np.abs(step).max() < 1e-8:
             break
+    if theta[0] < MIN_PLATT_SLOPE:
+        # A calibrator must never reverse the ranking (a flat or negative slope on a few
+        # validation positives is noise): fix the slope, refit the intercept alone.
+        theta[0] = MIN_PLATT_SLOPE
+        theta[1] = float(_logit(np.array([y.mean()]))[0] - MIN_PLATT_SLOPE * x.mean())
+        for _ in range(iterations):
+            p = 1.0 / (1.0 + np.exp(-np.clip(design @ theta, -50, 50)))
+            step = (np.sum(p - y) + 1e-6 * theta[1]) / (np.sum(p * (1 - p)) + 1e-6)
+            theta[1] -= step
+            if abs(step) < 1e-8:
+                break
     return {"a": float(theta[0]), "b": float(theta[1])}
 
 
@@ -57,16 +69,19 @@ def fit_isotonic(scores: np.ndarray, y: np.ndarray) -> dict:
     }
 
 
+def _keep_order(calibrated: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Mix in a 1e-6 share of the raw score: isotonic's flat steps (small-sample artefacts)
+    and saturated sigmoids would otherwise create artificial ties that degrade rankings."""
+    return (1 - 1e-6) * calibrated + 1e-6 * np.clip(scores, 0.0, 1.0)
+
+
 def apply_calibrator(method: str, params: dict, scores: np.ndarray) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64)
     if method == "platt":
         z = np.clip(params["a"] * _logit(scores) + params["b"], -50, 50)
-        return 1.0 / (1.0 + np.exp(-z))
+        return _keep_order(1.0 / (1.0 + np.exp(-z)), scores)
     if method == "isotonic":
-        # A 1e-6 share of the raw score keeps the raw order inside isotonic's flat steps
-        # (small-sample artefacts), so ranking metrics suffer no artificial ties.
-        stepped = np.interp(scores, params["x"], params["y"])
-        return (1 - 1e-6) * stepped + 1e-6 * np.clip(scores, 0.0, 1.0)
+        return _keep_order(np.interp(scores, params["x"], params["y"]), scores)
     if method == "none":
         return scores
     raise ValueError(f"unknown calibration method {method!r}")
