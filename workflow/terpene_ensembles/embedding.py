@@ -222,6 +222,9 @@ class Esm2LayerEncoder:
                         attn.v_proj.bias,
                     ]
                 )
+                if self.device.type == "cuda" and dtype != torch.float32:
+                    # Autocast would re-cast these non-parameter tensors on every call.
+                    weight, bias = weight.to(dtype), bias.to(dtype)
                 self.qkv_weights.append((weight.contiguous(), bias.contiguous()))
         inv_freq = self.model.layers[0].self_attn.rot_emb.inv_freq if self.num_layers else None
         self.inv_freq = inv_freq.to(self.device) if inv_freq is not None else None
@@ -299,6 +302,15 @@ def autocast_context(device: torch.device, dtype: torch.dtype):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def masked_means(reps: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
+    """Mean of ``reps[i, 1 : lengths[i] + 1]`` for every row i (BOS, EOS, padding excluded)."""
+    lengths_tensor = torch.tensor(lengths, device=reps.device)
+    positions = torch.arange(reps.shape[1], device=reps.device)
+    inside = (positions[None, :] >= 1) & (positions[None, :] <= lengths_tensor[:, None])
+    sums = torch.bmm(inside.to(reps.dtype).unsqueeze(1), reps).squeeze(1)
+    return sums / lengths_tensor[:, None].to(reps.dtype)
+
+
 def iter_embeddings(
     encoder: Esm2LayerEncoder,
     sequences: Sequence[str],
@@ -318,26 +330,27 @@ def iter_embeddings(
             batch_pieces = [pieces[i] for i in batch]
             residues = [sequences[p.sequence_index][p.start : p.stop] for p in batch_pieces]
             reps = encoder.forward(encoder.tokens(residues)).float()
+            # Pool in fp32 (autocast off), all rows at once, one device->host copy per batch.
+            with torch.autocast(device_type=encoder.device.type, enabled=False):
+                means = masked_means(reps, [p.length for p in batch_pieces]).cpu().numpy()
             for row, piece in enumerate(batch_pieces):
-                piece_reps = reps[row, 1 : piece.length + 1]
                 index = piece.sequence_index
                 if pieces_left[index] == 1 and index not in partial:
-                    yield index, piece_reps.mean(0).cpu().numpy()
                     pieces_left[index] = 0
+                    yield index, means[row]
                     continue
                 if index not in partial:
-                    full = lengths[index]
                     partial[index] = (
-                        torch.zeros(full, reps.shape[-1], device=reps.device),
-                        torch.zeros(full, 1, device=reps.device),
+                        torch.zeros(lengths[index], reps.shape[-1], device=reps.device),
+                        torch.zeros(lengths[index], 1, device=reps.device),
                     )
-                sums, counts = partial[index]
-                sums[piece.start : piece.stop] += piece_reps
-                counts[piece.start : piece.stop] += 1
+                window_sums, window_counts = partial[index]
+                window_sums[piece.start : piece.stop] += reps[row, 1 : piece.length + 1]
+                window_counts[piece.start : piece.stop] += 1
                 pieces_left[index] -= 1
                 if pieces_left[index] == 0:
-                    sums, counts = partial.pop(index)
-                    yield index, (sums / counts).mean(0).cpu().numpy()
+                    window_sums, window_counts = partial.pop(index)
+                    yield index, (window_sums / window_counts).mean(0).cpu().numpy()
             bar.update(sum(p.length for p in batch_pieces))
     bar.close()
 
@@ -392,15 +405,18 @@ def reference_mean_embeddings(
         batch_sampler=batches,
     )
     repr_layer = resolve_layer(layer, model.num_layers)
+    device = next(model.parameters()).device
     out = np.zeros((len(sequences), model.embed_dim), dtype=np.float32)
     model.eval()
     with torch.no_grad():
         for labels, strs, toks in loader:
+            toks = toks.to(device, non_blocking=True)
             result = model(toks, repr_layers=[repr_layer], return_contacts=False)
             representations = result["representations"][repr_layer]
             for i, label in enumerate(labels):
                 truncate_len = min(truncation_seq_length, len(strs[i]))
-                out[int(label)] = representations[i, 1 : truncate_len + 1].mean(0).numpy()
+                mean = representations[i, 1 : truncate_len + 1].mean(0)
+                out[int(label)] = mean.float().cpu().numpy()
     return out
 
 

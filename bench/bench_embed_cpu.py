@@ -1,0 +1,232 @@
+"""CPU benchmark: the embed stage vs fair-esm's reference extraction loop.
+
+Both run the same RANDOM-weight esm2_t6_8M_UR50D checkpoint over the distinct sequences
+of the shared MARTS-DB file, each in its own child process (clean peak memory), with the
+same number of torch threads. The sequences are split into random chunks and the two
+processes take turns chunk by chunk (alternating who goes first), so on a shared machine
+both see the same background load:
+
+- reference: fair-esm ``scripts/extract.py --include mean`` logic
+  (``FastaBatchedDataset.get_batch_indices(4096, extra_toks_per_seq=1)``, BatchConverter
+  truncating at 1,022 residues, ``model(tokens, repr_layers=[6])``, mean over 1..len);
+- stage: ``terpene_ensembles.embedding.Embedder`` with the default ``plm`` settings
+  (token budget 4,096, fp32 on CPU, windows for sequences > 1,022 residues).
+
+Prints sequences/s, residues/s (residues of the input sequences) and peak RSS of each, the
+speed-up, and the max abs difference (sequences <= 1,022 residues, where both compute the
+same thing; the few longer ones are compared against the stage in truncate mode).
+
+    nice -n -5 .venv/bin/python bench/bench_embed_cpu.py            # all sequences
+    .venv/bin/python bench/bench_embed_cpu.py --subset 100          # quick iteration
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))
+
+DEFAULT_MARTS = REPO.parent / "shared" / "data" / "marts_db.csv"
+MODEL = "esm2_t6_8M_UR50D"
+
+
+def load_sequences(marts_csv: Path, subset: int | None, seed: int) -> list[str]:
+    """Distinct sequences as the parse stage defines them (stripped, uppercase, no '*')."""
+    import numpy as np
+    import pandas as pd
+
+    column = pd.read_csv(marts_csv, usecols=["Aminoacid_sequence"], dtype=str)
+    cleaned = column["Aminoacid_sequence"].dropna().str.strip().str.upper().str.rstrip("*")
+    sequences = list(dict.fromkeys(s for s in cleaned if s))
+    if subset:
+        rng = np.random.default_rng(seed)
+        picked = sorted(rng.choice(len(sequences), min(subset, len(sequences)), replace=False))
+        sequences = [sequences[i] for i in picked]
+    return sequences
+
+
+def ensure_checkpoint(path: Path) -> Path:
+    from terpene_ensembles.esm_weights import (
+        ESM2_ARCHITECTURES,
+        build_random_esm2,
+        save_checkpoint,
+    )
+
+    if not path.is_file():
+        layers, dim, heads = ESM2_ARCHITECTURES[MODEL]
+        data = build_random_esm2(layers, dim, heads, seed=0)
+        data["arch"] = MODEL
+        save_checkpoint(data, path)
+    return path
+
+
+def serve_chunks(phase: str, checkpoint: Path, sequences: list[str], threads: int, out: Path):
+    """Child process: embed the chunks named on stdin, answer each with its timings.
+
+    Two workers (reference, stage) take turns chunk by chunk, so both see the same
+    background load on a shared machine; each reports its own peak RSS at the end.
+    """
+    import numpy as np
+    import torch
+
+    from terpene_ensembles.embedding import (
+        Embedder,
+        EmbedSettings,
+        reference_mean_embeddings,
+    )
+    from terpene_ensembles.esm_weights import load_esm
+
+    torch.set_num_threads(threads)
+    loaded = load_esm(MODEL, checkpoint)
+    mode = "truncate" if phase == "stage_truncate" else "windows"
+    embedder = Embedder(loaded, EmbedSettings(long_sequences=mode, device="cpu"), threads)
+    matrix = np.zeros((len(sequences), loaded.model.embed_dim), dtype=np.float32)
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request == "done":
+            break
+        chunk = [sequences[i] for i in request]
+        wall, cpu = time.perf_counter(), time.process_time()
+        if phase == "reference":
+            part = reference_mean_embeddings(loaded.model, loaded.alphabet, chunk, -1)
+        else:
+            part = embedder.embed(chunk, cache_dir=None, progress=False)
+        timing = {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
+        matrix[request] = part
+        print(json.dumps(timing), flush=True)
+    np.save(out.with_suffix(".npy"), matrix)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_rss_mb": round(peak_mb, 1)}), flush=True)
+
+
+class Worker:
+    def __init__(self, phase, checkpoint, sequences_file, threads, out):
+        self.out = out
+        command = [sys.executable, __file__, "--phase", phase, "--checkpoint", str(checkpoint),
+                   "--sequences-file", str(sequences_file), "--threads", str(threads),
+                   "--out", str(out)]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.seconds = self.cpu_seconds = 0.0
+
+    def run(self, indices):
+        self.process.stdin.write(json.dumps([int(i) for i in indices]) + "\n")
+        self.process.stdin.flush()
+        timing = json.loads(self.process.stdout.readline())
+        self.seconds += timing["seconds"]
+        self.cpu_seconds += timing["cpu_seconds"]
+
+    def finish(self):
+        import numpy as np
+
+        self.process.stdin.write(json.dumps("done") + "\n")
+        self.process.stdin.flush()
+        peak = json.loads(self.process.stdout.readline())
+        if self.process.wait() != 0:
+            raise RuntimeError(f"worker {self.out} failed")
+        return np.load(self.out.with_suffix(".npy")), peak["peak_rss_mb"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--marts", type=Path, default=DEFAULT_MARTS)
+    parser.add_argument("--subset", type=int, default=None, help="random subset size")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chunks", type=int, default=10, help="alternation rounds")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=REPO / "resources" / "esm" / f"random_{MODEL}.pt",
+        help="random esm2_t6_8M checkpoint (built with seed 0 if missing)",
+    )
+    parser.add_argument("--phase", choices=["reference", "stage", "stage_truncate"])
+    parser.add_argument("--sequences-file", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.phase:  # child process
+        sequences = json.loads(args.sequences_file.read_text())
+        serve_chunks(args.phase, args.checkpoint, sequences, args.threads, args.out)
+        return
+
+    import numpy as np
+
+    checkpoint = ensure_checkpoint(args.checkpoint)
+    sequences = load_sequences(args.marts, args.subset, args.seed)
+    lengths = np.array([len(s) for s in sequences])
+    long_mask = lengths > 1022
+    residues = int(lengths.sum())
+    rng = np.random.default_rng(args.seed)
+    chunks = np.array_split(rng.permutation(len(sequences)), args.chunks)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "sequences.json").write_text(json.dumps(sequences))
+        workers = {
+            phase: Worker(phase, checkpoint, tmp / "sequences.json", args.threads, tmp / phase)
+            for phase in ("reference", "stage")
+        }
+        for number, chunk in enumerate(chunks):
+            order = ("reference", "stage") if number % 2 == 0 else ("stage", "reference")
+            for phase in order:
+                workers[phase].run(chunk)
+            done = {p: round(w.seconds, 1) for p, w in workers.items()}
+            print(f"chunk {number + 1}/{len(chunks)}: cumulative seconds {done}", flush=True)
+        results, matrices = {}, {}
+        for phase, worker in workers.items():
+            matrices[phase], peak = worker.finish()
+            results[phase] = {
+                "seconds": round(worker.seconds, 2),
+                "cpu_seconds": round(worker.cpu_seconds, 2),
+                "sequences_per_s": round(len(sequences) / worker.seconds, 2),
+                "residues_per_s": round(residues / worker.seconds, 1),
+                "peak_rss_mb": peak,
+            }
+        reference, stage = matrices["reference"], matrices["stage"]
+        short_diff = float(np.abs(stage[~long_mask] - reference[~long_mask]).max())
+        long_diff = None
+        if long_mask.any():
+            truncate = Worker(
+                "stage_truncate", checkpoint, tmp / "sequences.json", args.threads, tmp / "trunc"
+            )
+            truncate.run(np.flatnonzero(long_mask))
+            truncated, _ = truncate.finish()
+            long_diff = float(np.abs(truncated[long_mask] - reference[long_mask]).max())
+
+    import torch
+
+    report = {
+        "model": MODEL,
+        "weights": f"RANDOM ({checkpoint})",
+        "sequences": len(sequences),
+        "residues": residues,
+        "sequences_over_1022": int(long_mask.sum()),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "reference": results["reference"],
+        "stage": results["stage"],
+        "chunks_alternated": args.chunks,
+        "speedup": round(results["reference"]["seconds"] / results["stage"]["seconds"], 2),
+        "speedup_cpu_time": round(
+            results["reference"]["cpu_seconds"] / results["stage"]["cpu_seconds"], 2
+        ),
+        "max_abs_diff_up_to_1022": short_diff,
+        "max_abs_diff_long_truncate_mode": long_diff,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
