@@ -31,7 +31,25 @@ log = logging.getLogger("terpene_ensembles.learner")
 
 ENSEMBLE_MEMBERS = ("fusion", "knn_identity", "logistic_regression")
 PREDICTORS = ("model", "fusion", "knn_identity", "logistic_regression", "label_prior", "random")
-DEFAULTS = {"knn_k": 5, "knn_power": 3.0, "lr_c": 0.1}
+DEFAULTS = {"knn_k": 5, "knn_power": 3.0, "lr_c": "auto"}
+LR_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+def fit_logistic_regression_on_validation(train, val, lr_c, seed: int) -> dict:
+    """Logistic regression with C fixed, or (``"auto"``) the C of LR_C_GRID that gives the
+    best validation mAP."""
+    if lr_c != "auto":
+        return baselines.fit_logistic_regression(train.features, train.labels, float(lr_c), seed)
+    best, best_map = None, -1.0
+    for c in LR_C_GRID:
+        params = baselines.fit_logistic_regression(train.features, train.labels, c, seed)
+        value = mean_average_precision(
+            val.labels, baselines.score_logistic_regression(params, val.features)
+        )
+        if value > best_map + 1e-9:
+            best, best_map = params, value
+    log.info("logistic regression: C = %s (validation mAP %.4f)", best["c"], best_map)
+    return best
 
 
 COMBINATION_GRID = {
@@ -87,8 +105,8 @@ def fit_predictors(
     options = {**DEFAULTS, **{k: settings[k] for k in DEFAULTS if k in settings}}
     train_settings = TrainSettings.from_dict(settings)
     prior = baselines.label_prior(train.labels)
-    lr_params = baselines.fit_logistic_regression(
-        train.features, train.labels, c=options["lr_c"], seed=train_settings.seed
+    lr_params = fit_logistic_regression_on_validation(
+        train, val, options["lr_c"], train_settings.seed
     )
     model, scaler, history = train_fusion(
         train.features,
@@ -217,7 +235,10 @@ def fit_and_score_substrate(
     train_truth = onehot(train_families, families)
     prior = train_truth.mean(axis=0)
     lr = baselines.fit_logistic_regression(
-        train_known.features, train_truth, c=options["lr_c"], seed=seed
+        train_known.features,
+        train_truth,
+        c=0.1 if options["lr_c"] == "auto" else float(options["lr_c"]),
+        seed=seed,
     )
 
     def score(data):
