@@ -32,7 +32,7 @@ TRAINING_AND_BELOW = {
     "evaluate",
     "report",
 }
-CV_FOLDS = 2
+CV_FOLDS = 3
 SHARDS = 2
 
 

@@ -326,31 +326,36 @@ def test_pipeline_runs_every_stage_job_as_a_slurm_job(slurm_cluster, tmp_path):
     for job_id, rule in submitted.items():
         assert recorded[job_id] == scripts[rule], (job_id, rule, recorded[job_id])
 
-    # 4. slurmctld allocated and completed exactly these jobs, with exit status 0.
+    # 4. slurmctld accepted, started and completed exactly these jobs, with exit status 0.
     with ctld_log.open(errors="replace") as handle:
         handle.seek(ctld_offset)
         ctld = handle.read()
-    allocated = dict(
-        re.findall(r"sched: Allocate JobId=(\d+) NodeList=localhost #CPUs=(\d+)", ctld)
-    )
+    accepted = set(re.findall(r"_slurm_rpc_submit_batch_job: JobId=(\d+) ", ctld))
+    started = set(re.findall(r"sched: Allocate JobId=(\d+) NodeList=localhost", ctld))
+    started |= set(re.findall(r"sched/backfill: _start_job: Started JobId=(\d+) ", ctld))
     completed = dict(re.findall(r"_job_complete: JobId=(\d+) WEXITSTATUS (\d+)", ctld))
-    assert set(allocated) == set(submitted), (sorted(allocated), sorted(submitted))
-    for job_id, rule in submitted.items():
-        assert int(allocated[job_id]) == set_resources[rule]["cpus_per_task"], (job_id, rule)
-        assert completed.get(job_id) == "0", (job_id, rule, completed.get(job_id))
+    assert accepted == set(submitted), (sorted(accepted), sorted(submitted))
+    assert started == set(submitted), (sorted(started), sorted(submitted))
+    failed = {job_id: code for job_id, code in completed.items() if code != "0"}
+    assert set(completed) == set(submitted) and not failed, (completed, submitted)
 
-    # 5. squeue (jobs stay listed for MinJobAge=600 s) knows them under this run's name.
+    # 5. squeue (jobs stay listed for MinJobAge=600 s) knows them under this run's name,
+    # completed, with the profile's CPU count.
     queue = subprocess.run(
-        ["squeue", "--states=all", "--noheader", "--name", run_id.group(1), "--format=%i|%T|%k"],
+        ["squeue", "--states=all", "--noheader", "--name", run_id.group(1)]
+        + ["--format=%i|%T|%C|%k"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
     listed = {line.split("|")[0]: line.split("|") for line in queue}
+    assert listed, "squeue lists no job of this run"
     assert set(listed) <= set(submitted), listed
-    for job_id, (_, state, comment) in listed.items():
+    for job_id, (_, state, cpus, comment) in listed.items():
+        rule = submitted[job_id]
         assert state == "COMPLETED", (job_id, state)
-        assert comment.startswith(f"rule_{submitted[job_id]}"), (job_id, comment)
+        assert int(cpus) == set_resources[rule]["cpus_per_task"], (job_id, rule, cpus)
+        assert comment.startswith(f"rule_{rule}"), (job_id, comment)
 
     # 6. Every stage job wrote its log and its benchmark.
     total = sum(expected.values())
