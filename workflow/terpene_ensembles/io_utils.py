@@ -52,7 +52,9 @@ def write_tsv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
         frame.to_csv(tmp, sep="\t", index=False)
 
 
-def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict | None = None) -> None:
+def write_parquet(
+    frame: pd.DataFrame, path: str | os.PathLike, metadata: dict | None = None
+) -> None:
     """Write a table to Parquet; ``metadata`` becomes key-value schema metadata."""
     import pyarrow as pa
     import pyarrow.parquet as pq
