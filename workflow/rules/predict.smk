@@ -35,5 +35,5 @@ rule predict:
         "python workflow/scripts/predict.py --model-dir {params.model_dir} --input {input.sequences}"
         " --pfam-dir {input.pfam_dir} --plm {params.plm:q} --cache-dir {params.cache_dir}"
         " --chunk-size {params.chunk_size} --identity-floor {params.identity_floor}"
-        " --kingdom {params.kingdom:q} --threads {threads} --outdir {params.outdir}"
+        " --kingdom={params.kingdom:q} --threads {threads} --outdir {params.outdir}"
         " > {log} 2>&1"
