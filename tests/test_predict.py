@@ -504,3 +504,30 @@ def test_snakemake_predict_plans_metrics_only_for_a_marts_export(tmp_path):
     assert "results/predict/marts/metrics.json" in outputs["marts"]
     assert "results/predict/fasta/predictions.parquet" in outputs["fasta"]
     assert "metrics.json" not in outputs["fasta"].split("rule predict:")[1]
+
+
+@pytest.mark.parametrize("kingdom", ["", "Animalia (Coral)"])
+def test_snakemake_predict_command_line_parses(tmp_path, kingdom):
+    """The rule's shell command is a valid predict.py call, also for an empty kingdom."""
+    import shlex
+
+    import predict as predict_script
+
+    fasta = tmp_path / "q.fasta"
+    fasta.write_text(">a\nMKV\n")
+    result = _dry_run_predict(
+        tmp_path,
+        f"predict_input={fasta}",
+        "predict_name=q",
+        f"predict={{kingdom: '{kingdom}'}}",
+    )
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run(
+        [*result.args, "--printshellcmds"], cwd=REPO, capture_output=True, text=True
+    )
+    line = next(x for x in result.stdout.splitlines() if "workflow/scripts/predict.py" in x)
+    argv = shlex.split(line.split(" > ")[0])
+    script_at = argv.index("workflow/scripts/predict.py")
+    args = predict_script.parse_args(argv[script_at + 1 :])
+    assert args.kingdom == kingdom
+    assert args.input == str(fasta)
