@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -8,6 +9,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 SHARED_DATA = REPO.parent / "shared" / "data"
+VENV_BIN = Path(sys.executable).parent
+
+
+def run_snakemake(workdir, *args, env=None, timeout=300):
+    """Run the virtualenv's snakemake in ``workdir`` with the venv first on PATH."""
+    env = dict(env or os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(
+        [str(VENV_BIN / "snakemake"), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 # In CI every dependency (MMseqs2, Chromium, the SLURM cluster, shared data) is installed

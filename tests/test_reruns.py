@@ -10,7 +10,6 @@ The cache test at the end runs the real parse and embedding stages on a small su
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATA
+from conftest import REPO, SHARED_DATA, run_snakemake
 
 BIN = Path(sys.executable).parent
 UPSTREAM = {"parse", "embed_shard", "embed_gather", "features", "pairwise_identity"}
@@ -71,22 +70,9 @@ def write_config(workdir: Path, name: str = "test_config.yaml", **changes) -> Pa
     return path
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [str(BIN / "snakemake"), *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def scheduled_jobs(workdir: Path, config: Path, *extra: str) -> dict[str, int]:
     """Rule -> number of jobs a dry-run would run (the `Job stats` table)."""
-    result = snakemake(
+    result = run_snakemake(
         workdir, "--dry-run", "--quiet", "rules", "--configfile", str(config), *extra
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -111,7 +97,7 @@ def finished_run(tmp_path_factory):
     """A workflow copy whose every output exists and is recorded as up to date."""
     workdir = copy_workflow(tmp_path_factory.mktemp("reruns") / "wf")
     config = write_config(workdir)
-    summary = snakemake(workdir, "--summary", "--configfile", str(config))
+    summary = run_snakemake(workdir, "--summary", "--configfile", str(config))
     assert summary.returncode == 0, summary.stderr
     outputs = [line.split("\t")[0] for line in summary.stdout.splitlines()[1:] if line.strip()]
     assert any(path.endswith("report.html") for path in outputs), summary.stdout
@@ -122,7 +108,7 @@ def finished_run(tmp_path_factory):
             path.touch()
         else:  # directory() outputs (e.g. the report's figures) carry no file extension
             path.mkdir(parents=True, exist_ok=True)
-    touched = snakemake(
+    touched = run_snakemake(
         workdir, "--touch", "--forceall", "--cores", "1", "--configfile", str(config)
     )
     assert touched.returncode == 0, touched.stdout + touched.stderr
@@ -253,14 +239,18 @@ def test_added_enzymes_embed_only_the_new_sequences(tmp_path):
         parse={"min_support": 1},
         plm={"device": "cpu", "max_tokens_per_batch": 4096},
     )
-    run = snakemake(workdir, "--cores", "2", "--until", "embed_gather", "--configfile", str(config))
+    run = run_snakemake(
+        workdir, "--cores", "2", "--until", "embed_gather", "--configfile", str(config)
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     sequences, cached, embedded = cache_counts(workdir)
     assert (sequences, cached, embedded) == (first, 0, first)
 
     grown = marts_subset(SHARED_DATA / "marts_db.csv", marts, enzymes=30)
     assert grown > first
-    run = snakemake(workdir, "--cores", "2", "--until", "embed_gather", "--configfile", str(config))
+    run = run_snakemake(
+        workdir, "--cores", "2", "--until", "embed_gather", "--configfile", str(config)
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "embed_shard" in run.stderr  # the stage ran again ...
     sequences, cached, embedded = cache_counts(workdir)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATA
+from conftest import REPO, SHARED_DATA, run_snakemake
 
 BIN = Path(sys.executable).parent
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
@@ -44,20 +44,6 @@ def stage_scripts() -> dict[str, str]:
 
 def profile() -> dict:
     return yaml.safe_load(PROFILE.read_text())
-
-
-def snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 300):
-    env = dict(env or os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run(
-        [str(BIN / "snakemake"), *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 # --- the profile ---------------------------------------------------------------------
@@ -101,7 +87,7 @@ def test_profile_threads_equal_reserved_cpus():
 
 def dry_run_resources(config: Path) -> dict[str, dict[str, str]]:
     """Resources Snakemake computes per rule with the profile (first job of each rule)."""
-    result = snakemake(
+    result = run_snakemake(
         REPO, "--dry-run", "--forceall", "--profile", "profiles/slurm", "--configfile", str(config)
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -207,7 +193,7 @@ fi
 
 
 def expected_jobs(workdir: Path, configs: list[str]) -> dict[str, int]:
-    result = snakemake(workdir, "--dry-run", "--quiet", "rules", *configs)
+    result = run_snakemake(workdir, "--dry-run", "--quiet", "rules", *configs)
     assert result.returncode == 0, result.stdout + result.stderr
     table = result.stdout.split("Job stats:", 1)[1].split("total", 1)[0]
     jobs = {
@@ -279,7 +265,7 @@ def test_pipeline_runs_every_stage_job_as_a_slurm_job(slurm_cluster, tmp_path):
     if run.returncode != 0:
         if run_id:  # leave no jobs of a killed or failed run behind
             subprocess.run(["scancel", "--name", run_id.group(1)], check=False)
-        snakemake(workdir, "--unlock", *configs)
+        run_snakemake(workdir, "--unlock", *configs)
         rule_logs = "\n".join(
             f"--- {p.relative_to(workdir)}\n{tail(p, 15)}"
             for p in sorted((workdir / "results" / "logs").rglob("*.log"))

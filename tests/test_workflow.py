@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATA
+from conftest import REPO, SHARED_DATA, run_snakemake
 from snakemake.utils import validate
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -22,16 +22,6 @@ STAGE_RULES = {
     "calibrate",
     "report",
 }
-
-
-def _snakemake(*args, cwd=REPO):
-    return subprocess.run(
-        [str(BIN / "snakemake"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -72,7 +62,7 @@ def test_wrong_config_is_rejected(section, key, value):
 
 
 def test_dry_run_lists_every_stage(offline_config):
-    result = _snakemake("-n", "--quiet", "rules", "--configfile", str(offline_config))
+    result = run_snakemake(REPO, "-n", "--quiet", "rules", "--configfile", str(offline_config))
     assert result.returncode == 0, result.stderr
     scheduled = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
     missing = STAGE_RULES - scheduled
@@ -84,14 +74,14 @@ def test_plm_off_removes_embedding_stage(offline_config, tmp_path):
     config["plm"]["enabled"] = False
     path = tmp_path / "no_plm.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = _snakemake("-n", "--quiet", "rules", "--configfile", str(path))
+    result = run_snakemake(REPO, "-n", "--quiet", "rules", "--configfile", str(path))
     assert result.returncode == 0, result.stderr
     assert "embed_shard" not in result.stdout
     assert "train" in result.stdout
 
 
 def test_snakemake_lint_is_clean(offline_config):
-    result = _snakemake("--lint", "--configfile", str(offline_config))
+    result = run_snakemake(REPO, "--lint", "--configfile", str(offline_config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
 

@@ -1173,17 +1173,6 @@ def build_report(inputs: ReportInputs) -> str:
             ("cv", "Cross-validation"),
         )
     )
-    role = "alert" if severity != "ok" else "status"
-    nav = "".join(
-        f'<a href="#{anchor}">{label}</a>'
-        for anchor, label in (
-            ("run", "Run"),
-            ("data", "Data"),
-            ("split", "Split"),
-            ("results", "Results"),
-            ("cv", "Cross-validation"),
-        )
-    )
     body = "".join(
         section(inputs)
         for section in (section_run, section_data, section_split, section_results, section_cv)
