@@ -121,3 +121,30 @@ def test_platt_never_reverses_the_ranking():
     calibrated = apply_calibrator("platt", params, scores)
     assert (np.diff(calibrated) > 0).all()
     assert calibrated.mean() == pytest.approx(0.4, abs=0.05)  # intercept fits the base rate
+
+
+def test_a_class_without_skill_does_not_flood_the_calls():
+    rng = np.random.default_rng(3)
+    n = 200
+    skilled_y = (rng.random(n) < 0.2).astype(int)
+    skilled = np.clip(0.7 * skilled_y + 0.3 * rng.random(n), 0, 1)
+    unskilled_y = (rng.random(n) < 0.1).astype(int)
+    unskilled = rng.random(n)  # carries no information about its labels
+    scores = np.column_stack([skilled, unskilled])
+    labels = np.column_stack([skilled_y, unskilled_y])
+    fitted = fit_calibration(scores, labels, ["skilled", "unskilled"], method="none")
+    calls = scores > np.array([fitted["classes"][c]["threshold"] for c in ("skilled", "unskilled")])
+    # Without the guard the F1 optimum of the uninformative class calls most enzymes.
+    threshold, _ = best_f1_threshold(unskilled, unskilled_y)
+    unguarded_call_rate = (unskilled > threshold).mean()
+    assert unguarded_call_rate > 0.5
+    assert fitted["classes"]["unskilled"]["broad_threshold_raised"]
+    assert fitted["classes"]["unskilled"]["threshold"] >= fitted["global_threshold"]
+    assert calls[:, 1].mean() < unguarded_call_rate / 2
+    # An informative class keeps its F1-optimal threshold.
+    assert not fitted["classes"]["skilled"]["broad_threshold_raised"]
+    assert f1_score(skilled_y, calls[:, 0]) > 0.9
+    loose = fit_calibration(
+        scores, labels, ["skilled", "unskilled"], method="none", max_called_fraction=1.0
+    )
+    assert not loose["classes"]["unskilled"]["broad_threshold_raised"]

@@ -136,8 +136,15 @@ def fit_calibration(
     method: str = "auto",
     min_val_positives: int = 3,
     seed: int = 0,
+    max_called_fraction: float = 0.25,
 ) -> dict:
-    """Per-class calibrators and thresholds of one predictor from its validation scores."""
+    """Per-class calibrators and thresholds of one predictor from its validation scores.
+
+    A class whose F1-optimal threshold calls more than ``max_called_fraction`` of the
+    validation enzymes shows no skill beyond "call everything" (the F1 optimum of a weak
+    scorer sits at about half its F1, far down the ranking); its threshold is raised to the
+    global one so that it does not flood every enzyme's calls (``broad_threshold_raised``).
+    """
     val_labels = np.asarray(val_labels).astype(int)
     val_scores = np.asarray(val_scores, dtype=np.float64)
     n_classes = val_labels.shape[1]
@@ -172,9 +179,12 @@ def fit_calibration(
         if entry["fallback"]:
             entry["threshold"], entry["val_f1"] = shared_threshold, None
         else:
-            entry["threshold"], entry["val_f1"] = best_f1_threshold(
-                calibrated[:, j], val_labels[:, j]
-            )
+            threshold, val_f1 = best_f1_threshold(calibrated[:, j], val_labels[:, j])
+            called = float((calibrated[:, j] > threshold).mean())
+            entry["broad_threshold_raised"] = called > max_called_fraction
+            if entry["broad_threshold_raised"]:
+                threshold = max(threshold, shared_threshold)
+            entry["threshold"], entry["val_f1"] = threshold, val_f1
     return {"global_threshold": shared_threshold, "classes": classes}
 
 
@@ -203,7 +213,13 @@ def call_ensembles(
     return calls
 
 
-CALIBRATE_DEFAULTS = {"method": "auto", "min_val_positives": 3, "always_call_top": True, "seed": 0}
+CALIBRATE_DEFAULTS = {
+    "method": "auto",
+    "min_val_positives": 3,
+    "max_called_fraction": 0.25,
+    "always_call_top": True,
+    "seed": 0,
+}
 
 
 def calibrate_predictions(
@@ -237,6 +253,7 @@ def calibrate_predictions(
             method=settings["method"],
             min_val_positives=int(settings["min_val_positives"]),
             seed=int(settings["seed"]),
+            max_called_fraction=float(settings["max_called_fraction"]),
         )
         result["predictors"][predictor] = fitted
         out = rows.copy()
