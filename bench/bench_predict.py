@@ -70,7 +70,7 @@ def train_demo_model(outdir: Path, marts_csv: Path, pfam_dir: Path, n_enzymes: i
     from terpene_ensembles.model_bundle import assemble_bundle
     from terpene_ensembles.parse_stage import run_parse
     from terpene_ensembles.sequence_features import INPUT_COLUMNS, feature_table
-    from terpene_ensembles.training_data import TrainingData, plm_identity
+    from terpene_ensembles.training_data import training_data_from_frames
 
     table = pd.read_csv(marts_csv, dtype=str, keep_default_na=False)
     keep = table["Enzyme_marts_ID"].drop_duplicates().iloc[:n_enzymes]
@@ -82,19 +82,9 @@ def train_demo_model(outdir: Path, marts_csv: Path, pfam_dir: Path, n_enzymes: i
     ensemble_ids = [c for c in labels.columns if c != "id"]
     features, _ = feature_table(enzymes[INPUT_COLUMNS], pfam_dir, threads=2)
     hits = pairwise_identity(enzymes["id"].tolist(), enzymes["sequence"].tolist(), threads=2)
-    buckets = np.array(
-        [int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) % 10 for i in enzymes["id"]]
-    )
+    data = training_data_from_frames(labels, ensemble_ids, features)
+    buckets = np.array([int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) % 10 for i in data.ids])
     splits = np.where(buckets < 6, "train", np.where(buckets < 8, "val", "test"))
-    data = TrainingData(
-        ids=enzymes["id"].to_numpy(),
-        labels=labels[ensemble_ids].to_numpy(dtype=np.float32),
-        ensemble_ids=ensemble_ids,
-        features=features.drop(columns="id").to_numpy(dtype=float),
-        feature_columns=[c for c in features.columns if c != "id"],
-        embeddings=None,
-        plm=plm_identity(None),
-    )
     parts = {name: data.subset(splits == name) for name in ("train", "val")}
     fitted, _ = learner.fit_predictors(parts["train"], parts["val"], hits, {"max_epochs": 5})
     scores = learner.score_predictors(fitted, parts["val"], hits)

@@ -217,7 +217,7 @@ def small_training_run(tmp_path_factory):
     from terpene_ensembles.model_bundle import assemble_bundle
     from terpene_ensembles.parse_stage import run_parse
     from terpene_ensembles.sequence_features import INPUT_COLUMNS, feature_table
-    from terpene_ensembles.training_data import TrainingData, plm_identity
+    from terpene_ensembles.training_data import training_data_from_frames
 
     root = tmp_path_factory.mktemp("small_run")
     table = pd.read_csv(SHARED_DATA / "marts_db.csv", dtype=str, keep_default_na=False)
@@ -229,16 +229,8 @@ def small_training_run(tmp_path_factory):
     ensemble_ids = [c for c in labels.columns if c != "id"]
     features, _ = feature_table(enzymes[INPUT_COLUMNS], PFAM_DIR, threads=2)
     hits = pairwise_identity(enzymes["id"].tolist(), enzymes["sequence"].tolist(), threads=2)
-    splits = np.array([split_of(i) for i in enzymes["id"]])
-    data = TrainingData(
-        ids=enzymes["id"].to_numpy(),
-        labels=labels[ensemble_ids].to_numpy(dtype=np.float32),
-        ensemble_ids=ensemble_ids,
-        features=features.drop(columns="id").to_numpy(dtype=float),
-        feature_columns=[c for c in features.columns if c != "id"],
-        embeddings=None,
-        plm=plm_identity(None),
-    )
+    data = training_data_from_frames(labels, ensemble_ids, features)
+    splits = np.array([split_of(i) for i in data.ids])
     parts = {name: data.subset(splits == name) for name in ("train", "val", "test")}
     settings = {"max_epochs": 3, "patience": 2, "seed": 1}
     fitted, _ = learner.fit_predictors(parts["train"], parts["val"], hits, settings)

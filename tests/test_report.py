@@ -15,6 +15,7 @@ import pytest
 
 from terpene_ensembles import metrics as metrics_module
 from terpene_ensembles import report_html
+from terpene_ensembles.homology import PAIRWISE_COLUMNS
 from terpene_ensembles.io_utils import write_json, write_parquet, write_tsv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -243,15 +244,7 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
             hits.append((query, target, identity, 0.9, 0.85, 1e-30, 300.0 - 10 * k))
     identity = pd.DataFrame(
         hits,
-        columns=[
-            "query",
-            "target",
-            "identity",
-            "query_coverage",
-            "target_coverage",
-            "evalue",
-            "bits",
-        ],
+        columns=PAIRWISE_COLUMNS,
     )
     history = pd.DataFrame(
         {

@@ -111,23 +111,36 @@ def feature_matrix(frame: pd.DataFrame, ids, columns: list[str] | None = None):
     return values, list(columns)
 
 
-def load_training_data(labels_path, features_path, embeddings_path=None) -> TrainingData:
-    labels, ensemble_ids = read_labels(labels_path)
+def training_data_from_frames(
+    labels: pd.DataFrame,
+    ensemble_ids: list[str],
+    features: pd.DataFrame,
+    embeddings: pd.DataFrame | None = None,
+    embeddings_metadata: dict | None = None,
+) -> TrainingData:
+    """Align features (and embeddings) to the labelled enzymes, with the input checks."""
     ids = labels["id"].astype(str).to_numpy()
-    features, feature_columns = feature_matrix(pd.read_parquet(features_path), ids)
-    embeddings, plm = None, plm_identity(None)
-    if embeddings_path:
-        frame, metadata = read_embeddings(embeddings_path)
-        embeddings = embedding_matrix(frame, ids)
-        plm = plm_identity(metadata)
+    feature_values, feature_columns = feature_matrix(features, ids)
+    embedding_values, plm = None, plm_identity(None)
+    if embeddings is not None:
+        embedding_values = embedding_matrix(embeddings, ids)
+        plm = plm_identity(embeddings_metadata)
     return TrainingData(
         ids=ids,
         labels=labels[ensemble_ids].to_numpy(dtype=np.float32),
         ensemble_ids=ensemble_ids,
-        features=features,
+        features=feature_values,
         feature_columns=feature_columns,
-        embeddings=embeddings,
+        embeddings=embedding_values,
         plm=plm,
+    )
+
+
+def load_training_data(labels_path, features_path, embeddings_path=None) -> TrainingData:
+    labels, ensemble_ids = read_labels(labels_path)
+    embeddings, metadata = read_embeddings(embeddings_path) if embeddings_path else (None, None)
+    return training_data_from_frames(
+        labels, ensemble_ids, pd.read_parquet(features_path), embeddings, metadata
     )
 
 
