@@ -1,8 +1,10 @@
 # Two commands: `make run` (whole pipeline offline on this machine) and `make test`.
+# `make run CONFIG=.test/minimal/config.yaml` runs a test configuration instead of the demo.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
+CONFIG ?= config/offline.yaml
 BIN := $(VENV)/bin
 RANDOM_ESM := resources/esm/random_esm2_t6_8M_UR50D.pt
 SNAKEMAKE := $(BIN)/snakemake
@@ -23,10 +25,10 @@ $(RANDOM_ESM): | venv
 	$(BIN)/python workflow/scripts/make_random_esm.py --arch esm2_t6_8M_UR50D --seed 0 --output $@
 
 run: venv $(RANDOM_ESM)
-	PATH=$(abspath $(BIN)):$$PATH $(SNAKEMAKE) --cores $(CORES) --configfile config/offline.yaml
+	PATH=$(abspath $(BIN)):$$PATH $(SNAKEMAKE) --cores $(CORES) --configfile $(CONFIG)
 
 dry-run: venv
-	PATH=$(abspath $(BIN)):$$PATH $(SNAKEMAKE) -n --configfile config/offline.yaml
+	PATH=$(abspath $(BIN)):$$PATH $(SNAKEMAKE) -n --configfile $(CONFIG)
 
 test: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest

@@ -1,7 +1,7 @@
 """CPU benchmark: the embed stage vs fair-esm's reference extraction loop.
 
 Both run the same RANDOM-weight esm2_t6_8M_UR50D checkpoint over the distinct sequences
-of the shared MARTS-DB file, each in its own child process (clean peak memory), with the
+of the demo MARTS-DB file, each in its own child process (clean peak memory), with the
 same number of torch threads. The sequences are split into random chunks and the two
 processes take turns chunk by chunk (alternating who goes first), so on a shared machine
 both see the same background load:
@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-DEFAULT_MARTS = REPO.parent / "shared" / "data" / "marts_db.csv"
+DEFAULT_MARTS = REPO / "resources" / "demo" / "marts_db.csv"
 MODEL = "esm2_t6_8M_UR50D"
 
 

@@ -1,4 +1,4 @@
-"""Time features + split + train + calibrate on the shared MARTS-DB data (target: < 5 min).
+"""Time features + split + train + calibrate on the demo MARTS-DB data (target: < 5 min).
 
 Runs the real stage CLIs one after another in a scratch folder (parse first, not counted),
 with the PLM branch off unless --embeddings names an embeddings Parquet built for the same
@@ -6,7 +6,7 @@ enzymes. Prints one JSON object: seconds per stage, the total, and the test metr
 model and the identity kNN from an evaluate run (CV left out: `--cv` must exist, so an
 empty summary is written).
 
-    python bench/bench_learning.py [--marts ../shared/data/marts_db.csv] [--keep DIR]
+    python bench/bench_learning.py [--marts resources/demo/marts_db.csv] [--keep DIR]
 """
 
 import argparse
@@ -41,8 +41,8 @@ def run(stage: str, args: list[str], timings: dict) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--marts", default=str(REPO.parent / "shared" / "data" / "marts_db.csv"))
-    parser.add_argument("--pfam-dir", default=str(REPO.parent / "shared" / "data" / "pfam"))
+    parser.add_argument("--marts", default=str(REPO / "resources" / "demo" / "marts_db.csv"))
+    parser.add_argument("--pfam-dir", default=str(REPO / "resources" / "demo" / "pfam"))
     parser.add_argument("--embeddings", default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep", default=None, help="work folder to keep (default: temporary)")

@@ -18,7 +18,7 @@ TARGET_SECONDS = 10.0
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--marts", default=str(REPO.parent / "shared" / "data" / "marts_db.csv"))
+    parser.add_argument("--marts", default=str(REPO / "resources" / "demo" / "marts_db.csv"))
     parser.add_argument("--names", default=str(REPO / "config" / "ensemble_names.tsv"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

@@ -6,7 +6,7 @@
 The model directory must come from a run with ``plm.enabled: false`` (the PLM branch is
 off here: this measures input streaming, features, Pfam search, scoring, the MMseqs2
 neighbour search and output writing). ``--demo-model DIR`` first trains a small PLM-off
-bundle on the first ``--demo-enzymes`` enzymes of the shared MARTS-DB file with the
+bundle on the first ``--demo-enzymes`` enzymes of the demo MARTS-DB file with the
 pipeline's own code (parse, features, MMseqs2 identity, learner, calibration, bundle).
 
 Half the synthetic sequences are training enzymes
@@ -46,7 +46,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+DEMO_DATA = REPO / "resources" / "demo"
 sys.path.insert(0, str(REPO / "workflow"))
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 
@@ -144,8 +144,8 @@ def main(argv=None) -> None:
     parser.add_argument("--model-dir", type=Path, help="a trained PLM-off model directory")
     parser.add_argument("--demo-model", type=Path, help="train a small demo model here first")
     parser.add_argument("--demo-enzymes", type=int, default=300)
-    parser.add_argument("--marts", type=Path, default=SHARED_DATA / "marts_db.csv")
-    parser.add_argument("--pfam-dir", type=Path, default=SHARED_DATA / "pfam")
+    parser.add_argument("--marts", type=Path, default=DEMO_DATA / "marts_db.csv")
+    parser.add_argument("--pfam-dir", type=Path, default=DEMO_DATA / "pfam")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)

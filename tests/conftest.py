@@ -1,15 +1,30 @@
+"""Shared test setup: paths, the snakemake runner and the workflow fixtures.
+
+`workflow/`, `workflow/scripts/` and `tests/` are on the import path through pytest's
+`pythonpath` setting (pyproject.toml), so tests import `terpene_ensembles`, stage scripts
+and `conftest` directly. Unit tests live in tests/unit/, tests that build or run the
+Snakemake DAG in tests/workflow/.
+"""
+
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from marts_subset import Subset, write_subset
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow"))
-sys.path.insert(0, str(REPO / "workflow" / "scripts"))
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The demo data shipped with the repository (resources/demo/README.md: source, licence, sha256).
+DEMO_DATA = REPO / "resources" / "demo"
+DEMO_MARTS = DEMO_DATA / "marts_db.csv"
+DEMO_PFAM = DEMO_DATA / "pfam"
+TEST_CONFIGS = REPO / ".test"
 VENV_BIN = Path(sys.executable).parent
+RANDOM_ESM_ARCH = "esm2_t6_8M_UR50D"
+# What a workflow copy needs to build and run the DAG from its own root.
+WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "envs", "profiles", ".test", "resources/demo")
 
 
 def run_snakemake(workdir, *args, env=None, timeout=300):
@@ -27,8 +42,56 @@ def run_snakemake(workdir, *args, env=None, timeout=300):
     )
 
 
-# In CI every dependency (MMseqs2, Chromium, the SLURM cluster, shared data) is installed
-# on purpose, so a skipped test there means a broken setup: report it as a failure.
+def copy_workflow(destination: Path) -> Path:
+    """A copy of the workflow (code, configs, .test configurations, demo data) to run in."""
+    destination.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for part in WORKFLOW_PARTS:
+        source, target = REPO / part, destination / part
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def build_random_esm(output: Path, arch: str = RANDOM_ESM_ARCH, seed: int = 0) -> Path:
+    """A RANDOM-weight ESM2 checkpoint, built as `make run` builds it."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "workflow" / "scripts" / "make_random_esm.py")]
+        + ["--arch", arch, "--seed", str(seed), "--output", str(output)],
+        check=True,
+        capture_output=True,
+    )
+    return output
+
+
+@pytest.fixture
+def workflow_copy(tmp_path) -> Path:
+    """A fresh copy of the workflow in a temporary directory."""
+    return copy_workflow(tmp_path / "wf")
+
+
+@pytest.fixture(scope="session")
+def random_esm_checkpoint(tmp_path_factory) -> Path:
+    """A RANDOM-weight esm2_t6_8M checkpoint, built once per test session (copy it to use it)."""
+    return build_random_esm(tmp_path_factory.mktemp("esm") / f"random_{RANDOM_ESM_ARCH}.pt")
+
+
+@pytest.fixture
+def marts_subset():
+    """write(destination, first=N | stride=N, source=demo export) -> Subset of whole enzymes."""
+
+    def write(destination: Path, *, first=None, stride=None, source=DEMO_MARTS) -> Subset:
+        return write_subset(source, destination, first=first, stride=stride)
+
+    return write
+
+
+# In CI every dependency (MMseqs2, Chromium, the SLURM cluster) is installed on purpose, so
+# a skipped test there means a broken setup: report it as a failure.
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

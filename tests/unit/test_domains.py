@@ -5,17 +5,16 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import DEMO_MARTS, DEMO_PFAM
 
 from terpene_ensembles.domains import ABSENT_POSITION, domain_feature_table, load_profiles
 
-PFAM_DIR = SHARED_DATA / "pfam"
-pytestmark = pytest.mark.skipif(not PFAM_DIR.is_dir(), reason="shared Pfam HMMs not present")
+PFAM_DIR = DEMO_PFAM
 
 
 @pytest.fixture(scope="module")
 def marts_sequences():
-    table = pd.read_csv(SHARED_DATA / "marts_db.csv", dtype=str, keep_default_na=False)
+    table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)
     table = table.drop_duplicates("Aminoacid_sequence")
     return table.set_index("Enzyme_marts_ID")["Aminoacid_sequence"].str.upper()
 

@@ -8,7 +8,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import REPO  # noqa: F401  (puts workflow/ on sys.path)
 
 from terpene_ensembles.embedding import (
     Embedder,

@@ -3,7 +3,6 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import REPO  # noqa: F401  (puts workflow/ on sys.path)
 
 from terpene_ensembles.embedding import Embedder, EmbedSettings
 from terpene_ensembles.embedding_cache import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, SHARED_DATA
+from conftest import DEMO_MARTS, REPO
 
 from terpene_ensembles import ensembles as ens
 from terpene_ensembles.chemistry import skeleton_of
@@ -231,9 +231,8 @@ def test_parse_script_writes_every_output(tmp_path):
     assert (tmp_path / "ensembles.tsv").exists()
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "marts_db.csv").exists(), reason="no shared MARTS data")
 def test_shared_export_meets_the_coverage_targets():
-    outputs = run_parse(SHARED_DATA / "marts_db.csv", NAMES, {})
+    outputs = run_parse(DEMO_MARTS, NAMES, {})
     summary = outputs.summary
     assert summary["rows_in"] == summary["rows_used"] + summary["rows_rejected"] == 1903
     detail = summary["label_coverage_detail"]

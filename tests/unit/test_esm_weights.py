@@ -4,7 +4,6 @@ import argparse
 
 import pytest
 import torch
-from conftest import REPO  # noqa: F401  (puts workflow/ on sys.path)
 
 from terpene_ensembles.esm_weights import (
     FAIR_ESM_MODEL_URL,

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import DEMO_MARTS
 
 from terpene_ensembles import homology
 
@@ -59,7 +59,7 @@ def test_pairwise_identity_finds_family_members_and_no_self_hits(families):
 
 
 def test_pairwise_identity_does_not_depend_on_threads():
-    table = pd.read_csv(SHARED_DATA / "marts_db.csv", dtype=str, keep_default_na=False)
+    table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)
     table = table.drop_duplicates("Aminoacid_sequence").head(30)
     ids = table["Enzyme_marts_ID"].str.strip().tolist()
     sequences = table["Aminoacid_sequence"].str.upper().tolist()

@@ -1,4 +1,7 @@
+import gzip
 import json
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, SHARED_DATA
+import yaml
+from conftest import DEMO_MARTS, DEMO_PFAM, REPO, run_snakemake
+from readme_blocks import readme_commands
 
 from terpene_ensembles.predict import (
     OOD_NO_DOMAIN,
@@ -200,7 +205,7 @@ def test_screen_streams_chunks_and_flags_untrusted_calls(tmp_path):
 
 # --- a small trained model from the shared MARTS data, end to end ----------------------------
 
-PFAM_DIR = SHARED_DATA / "pfam"
+PFAM_DIR = DEMO_PFAM
 
 
 def split_of(identifier: str) -> str:
@@ -220,7 +225,7 @@ def small_training_run(tmp_path_factory):
     from terpene_ensembles.training_data import training_data_from_frames
 
     root = tmp_path_factory.mktemp("small_run")
-    table = pd.read_csv(SHARED_DATA / "marts_db.csv", dtype=str, keep_default_na=False)
+    table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)
     keep = table["Enzyme_marts_ID"].drop_duplicates().iloc[:150]
     export = root / "export.csv"
     table[table["Enzyme_marts_ID"].isin(keep)].to_csv(export, index=False)
@@ -464,8 +469,7 @@ def test_plm_model_embeds_new_sequences_through_the_cache(small_training_run, tm
 def _dry_run_predict(tmp_path, *config):
     workflow_config = tmp_path / "config.yaml"
     workflow_config.write_text(
-        f"marts_csv: {SHARED_DATA / 'marts_db.csv'}\n"
-        f"plm: {{enabled: false}}\nfeatures: {{pfam_dir: {PFAM_DIR}}}\n"
+        f"marts_csv: {DEMO_MARTS}\nplm: {{enabled: false}}\nfeatures: {{pfam_dir: {PFAM_DIR}}}\n"
     )
     command = [
         str(Path(sys.executable).parent / "snakemake"),
@@ -489,7 +493,7 @@ def test_snakemake_predict_plans_metrics_only_for_a_marts_export(tmp_path):
     fasta = tmp_path / "q.fasta"
     fasta.write_text(">a\nMKV\n")
     outputs = {}
-    for name, path in (("marts", SHARED_DATA / "marts_db.csv"), ("fasta", fasta)):
+    for name, path in (("marts", DEMO_MARTS), ("fasta", fasta)):
         result = _dry_run_predict(tmp_path, f"predict_input={path}", f"predict_name={name}")
         assert result.returncode == 0, result.stderr
         outputs[name] = result.stdout
@@ -523,3 +527,36 @@ def test_snakemake_predict_command_line_parses(tmp_path, kingdom):
     args = predict_script.parse_args(argv[script_at + 1 :])
     assert args.kingdom == kingdom
     assert args.input == str(fasta)
+
+
+@pytest.mark.slow  # uses the small trained model
+def test_readme_predict_commands(small_training_run, workflow_copy):
+    """The README's two predict commands: the Snakemake target as a dry run, the script for
+    real on the small trained model placed where the README expects results/model/."""
+    in_workflow, script = readme_commands("predict")
+    table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)
+    unseen = table.drop_duplicates("Aminoacid_sequence").iloc[-3:]  # not in the 150 trained on
+    with gzip.open(workflow_copy / "proteins.faa.gz", "wt") as handle:
+        for row in unseen.itertuples():
+            handle.write(f">{row.Enzyme_marts_ID.strip()}\n{row.Aminoacid_sequence}\n")
+
+    words = shlex.split(in_workflow)
+    assert words[:4] == ["snakemake", "--cores", "4", "predict"]
+    offline = yaml.safe_load((workflow_copy / "config" / "offline.yaml").read_text())
+    checkpoint = workflow_copy / offline["plm"]["checkpoint"]
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"placeholder: the dry run loads nothing")
+    planned = run_snakemake(workflow_copy, *words[1:], "--dry-run")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "results/predict/genome1/predictions.tsv" in planned.stdout
+
+    words = shlex.split(script)
+    assert words[:2] == ["python", "workflow/scripts/predict.py"]
+    shutil.copytree(small_training_run["model_dir"], workflow_copy / "results" / "model")
+    result = subprocess.run(
+        [sys.executable, *words[1:]], cwd=workflow_copy, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    predictions = pd.read_csv(workflow_copy / "out" / "predictions.tsv", sep="\t")
+    assert sorted(predictions["id"]) == sorted(unseen["Enzyme_marts_ID"].str.strip())
+    assert predictions["called"].notna().all()

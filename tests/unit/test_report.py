@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 
 from terpene_ensembles import metrics as metrics_module
 from terpene_ensembles import report_html
 from terpene_ensembles.homology import PAIRWISE_COLUMNS
 from terpene_ensembles.io_utils import write_json, write_parquet, write_tsv
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "workflow" / "scripts" / "report.py"
 
 ENSEMBLES = pd.DataFrame(

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import DEMO_MARTS, DEMO_PFAM
 
 from terpene_ensembles import marts
 from terpene_ensembles.sequence_features import (
@@ -14,11 +14,8 @@ from terpene_ensembles.sequence_features import (
     sequence_feature_table,
 )
 
-PFAM_DIR = SHARED_DATA / "pfam"
-MARTS_CSV = SHARED_DATA / "marts_db.csv"
-needs_shared = pytest.mark.skipif(
-    not (PFAM_DIR.is_dir() and MARTS_CSV.is_file()), reason="shared data not present"
-)
+PFAM_DIR = DEMO_PFAM
+MARTS_CSV = DEMO_MARTS
 # Columns of a MARTS export that carry the answer (products, substrates, Type).
 ANSWER_COLUMNS = [
     "Type",
@@ -136,7 +133,6 @@ def _shared_subset(tmp_path, n_rows=120, shuffle_answers=False):
     return enzymes
 
 
-@needs_shared
 def test_features_ignore_products_substrates_and_type(tmp_path):
     """Shuffling every answer column of the export leaves the feature table unchanged."""
     original = _shared_subset(tmp_path)
@@ -167,7 +163,6 @@ def test_features_ignore_products_substrates_and_type(tmp_path):
     assert np.isfinite(numeric.to_numpy()).all()
 
 
-@needs_shared
 def test_an_enzymes_features_do_not_depend_on_the_other_enzymes(tmp_path):
     enzymes = _shared_subset(tmp_path, n_rows=60)
     together, _ = feature_table(enzymes, PFAM_DIR)

@@ -1,7 +1,7 @@
 import gzip
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import DEMO_MARTS
 
 from terpene_ensembles.sequence_input import (
     FASTA,
@@ -120,12 +120,12 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 
 def test_marts_export_is_recognised(tmp_path):
-    assert detect_input_format(SHARED_DATA / "marts_db.csv") == MARTS
-    header = (SHARED_DATA / "marts_db.csv").read_text().splitlines()[0]
+    assert detect_input_format(DEMO_MARTS) == MARTS
+    header = DEMO_MARTS.read_text().splitlines()[0]
     assert detect_input_format(write(tmp_path, "m.csv.gz", header + "\n", compress=True)) == MARTS
     assert detect_input_format(write(tmp_path, "f.fa", ">a\nM\n")) == FASTA
     with pytest.raises(InputFormatError, match="MARTS"):
-        list(iter_fasta(SHARED_DATA / "marts_db.csv"))
+        list(iter_fasta(DEMO_MARTS))
 
 
 def test_clean_sequence_normalises_case_whitespace_and_terminal_stop():

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, SHARED_DATA
+from conftest import DEMO_MARTS, REPO
 
 from terpene_ensembles import splitting
 
@@ -117,7 +117,7 @@ def test_bad_arguments_are_errors():
 
 @pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
 def test_split_stage_on_real_sequences(tmp_path):
-    table = pd.read_csv(SHARED_DATA / "marts_db.csv", dtype=str, keep_default_na=False)
+    table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)
     table = table.drop_duplicates("Aminoacid_sequence").head(80)
     enzymes = pd.DataFrame(
         {

@@ -9,16 +9,16 @@ The cache test at the end runs the real parse and embedding stages on a small su
 
 from __future__ import annotations
 
-import csv
 import re
+import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATA, run_snakemake
+from conftest import DEMO_MARTS, DEMO_PFAM, copy_workflow, run_snakemake
+from readme_blocks import readme_commands
 
 BIN = Path(sys.executable).parent
 UPSTREAM = {"parse", "embed_shard", "embed_gather", "features", "pairwise_identity"}
@@ -35,18 +35,6 @@ CV_FOLDS = 3
 SHARDS = 2
 
 
-def copy_workflow(destination: Path) -> Path:
-    destination.mkdir(parents=True)
-    shutil.copy2(REPO / "Snakefile", destination / "Snakefile")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("workflow", "config", "envs"):
-        shutil.copytree(REPO / folder, destination / folder, ignore=ignore)
-    names = destination / "config" / "ensemble_names.tsv"
-    if not names.exists():  # only the DAG is built from this copy in the dry-run tests
-        names.write_text("ensemble_id\tname\n")
-    return destination
-
-
 def write_config(workdir: Path, name: str = "test_config.yaml", **changes) -> Path:
     """Small configuration; `changes` are {section: {key: value}} or {key: value}."""
     checkpoint = workdir / "resources" / "esm" / "random_esm2_t6_8M_UR50D.pt"
@@ -54,10 +42,10 @@ def write_config(workdir: Path, name: str = "test_config.yaml", **changes) -> Pa
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         checkpoint.write_bytes(b"placeholder: dry-runs never load it")
     config = {
-        "marts_csv": str(SHARED_DATA / "marts_db.csv"),
+        "marts_csv": str(DEMO_MARTS),
         "plm": {"enabled": True, "model": "esm2_t6_8M_UR50D", "checkpoint": str(checkpoint)},
         "embed": {"shards": SHARDS, "cache_dir": str(workdir / "embedding_cache")},
-        "features": {"pfam_dir": str(SHARED_DATA / "pfam")},
+        "features": {"pfam_dir": str(DEMO_PFAM)},
         "split": {"cv_folds": CV_FOLDS},
     }
     for key, value in changes.items():
@@ -76,6 +64,11 @@ def scheduled_jobs(workdir: Path, config: Path, *extra: str) -> dict[str, int]:
         workdir, "--dry-run", "--quiet", "rules", "--configfile", str(config), *extra
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return job_table(result)
+
+
+def job_table(result) -> dict[str, int]:
+    """The `Job stats` table of a dry run's output; {} when there is nothing to do."""
     if "Nothing to be done" in result.stdout + result.stderr:
         return {}
     table = result.stdout.split("Job stats:", 1)[1].split("total", 1)[0]
@@ -92,15 +85,16 @@ def rules_of(jobs: dict[str, int]) -> set[str]:
     return set(jobs) - {"all"}
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """A workflow copy whose every output exists and is recorded as up to date."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("reruns") / "wf")
-    config = write_config(workdir)
+def touch_every_output(workdir: Path, config: Path) -> None:
+    """Create every output of a full run as an empty file, recorded as up to date."""
     summary = run_snakemake(workdir, "--summary", "--configfile", str(config))
     assert summary.returncode == 0, summary.stderr
     outputs = [line.split("\t")[0] for line in summary.stdout.splitlines()[1:] if line.strip()]
     assert any(path.endswith("report.html") for path in outputs), summary.stdout
+    # Benchmarks are outputs too (a real run writes them) but --summary does not list them.
+    planned = run_snakemake(workdir, "--dry-run", "--forceall", "--configfile", str(config))
+    assert planned.returncode == 0, planned.stderr
+    outputs += re.findall(r"^    benchmark: (\S+)$", planned.stdout, re.M)
     for output in outputs:
         path = workdir / output
         if path.suffix:
@@ -112,6 +106,14 @@ def finished_run(tmp_path_factory):
         workdir, "--touch", "--forceall", "--cores", "1", "--configfile", str(config)
     )
     assert touched.returncode == 0, touched.stdout + touched.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A workflow copy whose every output exists and is recorded as up to date."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("reruns") / "wf")
+    config = write_config(workdir)
+    touch_every_output(workdir, config)
     return workdir, config
 
 
@@ -156,7 +158,7 @@ def test_plm_layer_reruns_embedding_and_below_not_parse_features_split(finished_
 def test_new_marts_file_reruns_from_parse(finished_run):
     workdir, _ = finished_run
     marts = workdir / "marts_copy.csv"
-    shutil.copy(SHARED_DATA / "marts_db.csv", marts)
+    shutil.copy(DEMO_MARTS, marts)
     changed = write_config(workdir, "marts.yaml", marts_csv=str(marts))
     jobs = scheduled_jobs(workdir, changed)
     assert {"parse", "embed_shard", "features", "split", "train", "report"} <= rules_of(jobs)
@@ -174,8 +176,8 @@ def test_forcerun_with_until_stops_at_the_named_rule(finished_run):
     assert rules_of(jobs) == {"split"}, jobs
 
 
-def test_until_on_a_fresh_directory_runs_only_the_needed_stages(tmp_path):
-    workdir = copy_workflow(tmp_path / "wf")
+def test_until_on_a_fresh_directory_runs_only_the_needed_stages(workflow_copy):
+    workdir = workflow_copy
     config = write_config(workdir)
     jobs = scheduled_jobs(workdir, config, "--until", "split")
     assert jobs == {"parse": 1, "split": 1}
@@ -184,24 +186,6 @@ def test_until_on_a_fresh_directory_runs_only_the_needed_stages(tmp_path):
 
 
 # --- the embedding cache, through the real stages ------------------------------------
-
-
-def marts_subset(source: Path, destination: Path, enzymes: int) -> int:
-    """The rows of the first `enzymes` distinct enzymes of a MARTS-DB export."""
-    with source.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        kept, rows = [], []
-        for row in reader:
-            if row["Enzyme_marts_ID"] not in kept:
-                if len(kept) == enzymes:
-                    continue
-                kept.append(row["Enzyme_marts_ID"])
-            rows.append(row)
-    with destination.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=reader.fieldnames)
-        writer.writeheader()
-        writer.writerows(rows)
-    return len({r["Aminoacid_sequence"].strip().upper().rstrip("*") for r in rows})
 
 
 CACHE_LOG = re.compile(r"(\d+) sequences: (\d+) from cache, (\d+) to embed")
@@ -221,18 +205,15 @@ def cache_counts(workdir: Path) -> tuple[int, int, int]:
 
 
 @pytest.mark.slow
-def test_added_enzymes_embed_only_the_new_sequences(tmp_path):
-    workdir = copy_workflow(tmp_path / "wf")
+def test_added_enzymes_embed_only_the_new_sequences(
+    workflow_copy, random_esm_checkpoint, marts_subset
+):
+    workdir = workflow_copy
     checkpoint = workdir / "resources" / "esm" / "random_esm2_t6_8M_UR50D.pt"
     checkpoint.parent.mkdir(parents=True)
-    subprocess.run(
-        [sys.executable, str(REPO / "workflow" / "scripts" / "make_random_esm.py")]
-        + ["--arch", "esm2_t6_8M_UR50D", "--seed", "0", "--output", str(checkpoint)],
-        check=True,
-        capture_output=True,
-    )
+    shutil.copy(random_esm_checkpoint, checkpoint)
     marts = workdir / "marts.csv"
-    first = marts_subset(SHARED_DATA / "marts_db.csv", marts, enzymes=24)
+    first = marts_subset(marts, first=24).sequences
     config = write_config(
         workdir,
         marts_csv=str(marts),
@@ -246,7 +227,7 @@ def test_added_enzymes_embed_only_the_new_sequences(tmp_path):
     sequences, cached, embedded = cache_counts(workdir)
     assert (sequences, cached, embedded) == (first, 0, first)
 
-    grown = marts_subset(SHARED_DATA / "marts_db.csv", marts, enzymes=30)
+    grown = marts_subset(marts, first=30).sequences
     assert grown > first
     run = run_snakemake(
         workdir, "--cores", "2", "--until", "embed_gather", "--configfile", str(config)
@@ -255,3 +236,34 @@ def test_added_enzymes_embed_only_the_new_sequences(tmp_path):
     assert "embed_shard" in run.stderr  # the stage ran again ...
     sequences, cached, embedded = cache_counts(workdir)
     assert (sequences, cached, embedded) == (grown, first, grown - first)  # ... for new ones only
+
+
+def test_readme_rerun_commands_plan_what_they_say(tmp_path):
+    """The README's rerun commands, each as a dry run, on a finished `make run` (touched)."""
+    workdir = copy_workflow(tmp_path / "wf")
+    config = workdir / "config" / "offline.yaml"  # the README's; demo data in the copy
+    checkpoint = workdir / yaml.safe_load(config.read_text())["plm"]["checkpoint"]
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"placeholder: dry-runs never load it")
+    touch_every_output(workdir, config)
+    commands = readme_commands("reruns")
+    assert len(commands) == 5
+    planned = {}
+    for command in commands:
+        words = shlex.split(command)
+        assert words[:5] == ["snakemake", "--cores", "2", "--configfile", "config/offline.yaml"]
+        result = run_snakemake(workdir, *words[1:], "--dry-run", "--quiet", "rules")
+        assert result.returncode == 0, result.stdout + result.stderr
+        planned[" ".join(w for w in words[5:] if w != "-n")] = rules_of(job_table(result))
+    assert planned[""] == set()  # `-n`: nothing to do on a finished run
+    assert planned["--forcerun train"] == {
+        "train",
+        "calibrate",
+        "model_bundle",
+        "evaluate",
+        "report",
+    }
+    assert planned["--until split"] == set()
+    assert planned["--forcerun split --until split"] == {"split"}
+    assert {"features", "train", "calibrate", "report"} <= planned["--forcerun features"]
+    assert not planned["--forcerun features"] & {"parse", "embed_shard", "pairwise_identity"}

@@ -10,9 +10,9 @@ sbatch calls, slurmctld's log and `squeue`.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATA, run_snakemake
+from conftest import DEMO_MARTS, DEMO_PFAM, REPO, TEST_CONFIGS, run_snakemake
+from readme_blocks import readme_commands
 
 BIN = Path(sys.executable).parent
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
-CI_CONFIG = REPO / "config" / "ci_slurm.yaml"
+CI_CONFIG = TEST_CONFIGS / "ci_slurm" / "config.yaml"
 STATE_DIR = Path(os.environ.get("TERPENE_SLURM_DIR", "/tmp/terpene-slurm"))
 RUN_TIMEOUT_S = int(os.environ.get("TERPENE_SLURM_TEST_TIMEOUT", "1500"))
-ENZYME_STRIDE = 6  # every 6th enzyme of the shared export: ~170 enzymes of all kinds
 
 
 def stage_scripts() -> dict[str, str]:
@@ -114,8 +114,6 @@ def dag_config(tmp_path):
     checkpoint = tmp_path / "random.pt"
     checkpoint.write_bytes(b"placeholder")
     config = yaml.safe_load(CI_CONFIG.read_text())
-    config["marts_csv"] = str(SHARED_DATA / "marts_db.csv")
-    config["features"]["pfam_dir"] = str(SHARED_DATA / "pfam")
     config["plm"]["checkpoint"] = str(checkpoint)
     return config
 
@@ -136,6 +134,37 @@ def test_embed_shard_asks_slurm_for_a_gpu_unless_device_is_cpu(
     assert set_gres_string(_Job({"mem_mb": 1000, "gpu": 0})) == ""
     train = {k: int(v) if v.isdigit() else v for k, v in resources["train"].items()}
     assert set_gres_string(_Job(train)) == "", "only the embedding stage asks for a GPU"
+
+
+def test_readme_slurm_command_plans_every_stage(tmp_path):
+    """The README's cluster command, as a dry run with a checkpoint and export that exist."""
+    (command,) = readme_commands("slurm-profile")
+    words = shlex.split(command)
+    assert words[:3] == ["snakemake", "--profile", "profiles/slurm"]
+    # config/config.yaml names a local export and hub weights a user provides: point both
+    # at files that exist, after the README's config (later --configfile entries win).
+    checkpoint = tmp_path / "weights.pt"
+    checkpoint.write_bytes(b"placeholder: only the DAG is built")
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(
+        yaml.safe_dump(
+            {
+                "marts_csv": str(DEMO_MARTS),
+                "plm": {"checkpoint": str(checkpoint)},
+                "features": {"pfam_dir": str(DEMO_PFAM)},
+            }
+        )
+    )
+    result = run_snakemake(REPO, *words[1:], str(paths), "--dry-run", "--forceall")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rule in ("parse", "embed_shard", "embed_gather", "train", "calibrate", "report"):
+        assert f"rule {rule}:" in result.stdout, rule
+    assert "Using profile profiles/slurm" in result.stdout + result.stderr
+    # The real configuration's embedding jobs ask SLURM for a GPU (plm.device: auto).
+    embed = re.search(
+        r"^rule embed_shard:\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M
+    )
+    assert embed and "gpu=1" in embed.group(1), result.stdout
 
 
 # --- the pipeline on the local cluster -----------------------------------------------
@@ -169,21 +198,6 @@ def slurm_cluster():
     return STATE_DIR
 
 
-def write_marts_subset(destination: Path) -> int:
-    """Every ENZYME_STRIDE-th enzyme (by first appearance) with all its reaction rows."""
-    with (SHARED_DATA / "marts_db.csv").open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-    order = list(dict.fromkeys(row["Enzyme_marts_ID"] for row in rows))
-    chosen = set(order[::ENZYME_STRIDE])
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with destination.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=reader.fieldnames)
-        writer.writeheader()
-        writer.writerows(row for row in rows if row["Enzyme_marts_ID"] in chosen)
-    return len(chosen)
-
-
 RECORD_HOOK = r"""# Sourced (BASH_ENV) by every non-interactive bash of the SLURM test run.
 if [[ "${BASH_EXECUTION_STRING:-}" =~ workflow/scripts/([A-Za-z0-9_]+)\.py ]]; then
     printf '%s\t%s\t%s\n' "${SLURM_JOB_ID:--}" "${BASH_REMATCH[1]}" \
@@ -212,27 +226,17 @@ def tail(path: Path, lines: int = 60) -> str:
 
 
 @pytest.mark.slurm
-def test_pipeline_runs_every_stage_job_as_a_slurm_job(slurm_cluster, tmp_path):
-    workdir = tmp_path / "wf"
-    workdir.mkdir()
-    shutil.copy2(REPO / "Snakefile", workdir / "Snakefile")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("workflow", "config", "envs", "profiles"):
-        shutil.copytree(REPO / folder, workdir / folder, ignore=ignore)
+def test_pipeline_runs_every_stage_job_as_a_slurm_job(
+    slurm_cluster, workflow_copy, random_esm_checkpoint, tmp_path
+):
+    workdir = workflow_copy
     ci_config = yaml.safe_load(CI_CONFIG.read_text())
-    enzymes = write_marts_subset(workdir / ci_config["marts_csv"])
-    assert enzymes > 100
+    assert (workdir / ci_config["marts_csv"]).is_file()
+    assert ci_config["plm"]["model"] == "esm2_t6_8M_UR50D"
     checkpoint = workdir / ci_config["plm"]["checkpoint"]
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, str(REPO / "workflow" / "scripts" / "make_random_esm.py")]
-        + ["--arch", ci_config["plm"]["model"], "--seed", "0", "--output", str(checkpoint)],
-        check=True,
-        capture_output=True,
-    )
-    paths = workdir / "ci_paths.yaml"
-    paths.write_text(yaml.safe_dump({"features": {"pfam_dir": str(SHARED_DATA / "pfam")}}))
-    configs = ["--configfile", "config/ci_slurm.yaml", str(paths)]
+    shutil.copy(random_esm_checkpoint, checkpoint)
+    configs = ["--configfile", str(CI_CONFIG.relative_to(REPO))]
     expected = expected_jobs(workdir, configs)
     assert expected.get("embed_shard") == ci_config["embed"]["shards"]
 

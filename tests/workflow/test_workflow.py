@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATA, run_snakemake
+from conftest import REPO, run_snakemake
 from snakemake.utils import validate
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -26,12 +26,10 @@ STAGE_RULES = {
 
 @pytest.fixture
 def offline_config(tmp_path):
-    """The `make run` configuration with a placeholder checkpoint path that exists."""
+    """The `make run` configuration (demo data) with a placeholder checkpoint that exists."""
     checkpoint = tmp_path / "random_esm2_t6_8M_UR50D.pt"
     checkpoint.write_bytes(b"placeholder: only the DAG is built, nothing is loaded")
     config = yaml.safe_load((REPO / "config" / "offline.yaml").read_text())
-    config["marts_csv"] = str(SHARED_DATA / "marts_db.csv")
-    config["features"]["pfam_dir"] = str(SHARED_DATA / "pfam")
     config["plm"]["checkpoint"] = str(checkpoint)
     path = tmp_path / "offline.yaml"
     path.write_text(yaml.safe_dump(config))
