@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from terpene_ensembles.errors import ConfigError, UserInputError
 from terpene_ensembles.homology import (
     DEFAULT_EVALUE,
     DEFAULT_MAX_SEQS,
@@ -325,9 +326,14 @@ class ScreeningSettings:
 
     def __post_init__(self):
         if self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+            raise ConfigError(
+                f"chunk_size must be >= 1, got {self.chunk_size}", where="predict.chunk_size"
+            )
         if not 0 <= self.identity_floor <= 1:
-            raise ValueError(f"identity_floor must be in [0, 1], got {self.identity_floor}")
+            raise ConfigError(
+                f"identity_floor must be in [0, 1], got {self.identity_floor}",
+                where="predict.identity_floor",
+            )
 
 
 @dataclass
@@ -413,7 +419,7 @@ def screen(
 # --- the trained model -------------------------------------------------------------------
 
 
-class ModelCompatibilityError(ValueError):
+class ModelCompatibilityError(UserInputError, ValueError):
     """The model directory cannot be used with this code or this configuration."""
 
 
