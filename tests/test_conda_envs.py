@@ -310,3 +310,32 @@ def test_env_dependency_parser_reads_conda_and_pip_specs():
     assert deps["pytorch"].version == "2.13.0"
     assert deps["fair-esm"].pip and deps["fair-esm"].version == "2.0.0"
     assert re.search(r"[<>]", deps["pandas"].spec)
+
+
+def test_pyproject_installs_the_command_line_with_its_pinned_dependencies():
+    """`pip install .`: the package, its console script and what `predict` imports."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"tps-ensembles": "terpene_ensembles.cli:main"}
+    pins = requirements()
+    declared = {}
+    for spec in project["dependencies"]:
+        name, _, version = spec.partition("==")
+        assert version and not re.search(r"[<>!~,]", spec), f"{spec}: not an exact pin"
+        declared[name.strip().lower()] = version.strip()
+        assert pins.get(name.strip().lower()) == version.strip(), (
+            f"pyproject pins {spec}, requirements.txt {pins.get(name.strip().lower())}"
+        )
+    usage = scan(PACKAGE_DIR / "cli.py")
+    imports = set(usage.imports)
+    for name in list(imports):
+        imports |= IMPLIED_IMPORTS.get(name, set())
+    if usage.attributes & PYARROW_CALLS:
+        imports.add("pyarrow")
+    uncovered = sorted(name for name in imports if not IMPORT_TO_PACKAGES[name] & set(declared))
+    assert not uncovered, f"pyproject.toml dependencies lack {uncovered}"
+    unused = sorted(
+        name for name in declared if not any(name in IMPORT_TO_PACKAGES[i] for i in imports)
+    )
+    assert not unused, f"pyproject.toml lists {unused}, which `predict` never imports"

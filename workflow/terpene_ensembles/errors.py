@@ -85,12 +85,16 @@ def expected_message(error: BaseException, argv: Sequence[str] | None = None) ->
     """The one-line report for an expected error, or None for a bug (keep the traceback)."""
     if isinstance(error, UserInputError):
         return error.one_line()
-    if isinstance(error, FileNotFoundError) and error.filename is not None:
+    if isinstance(error, FileNotFoundError):
+        # open() sets .filename; pyarrow raises FileNotFoundError(path) without it.
+        missing = error.filename
+        if missing is None and len(error.args) == 1 and isinstance(error.args[0], str):
+            missing = error.args[0]
         argv = sys.argv[1:] if argv is None else argv
         given = {os.path.normpath(a.split("=", 1)[-1]) for a in argv if a}
-        if os.path.normpath(str(error.filename)) in given:
+        if missing is not None and os.path.normpath(str(missing)) in given:
             return one_line(
-                f"input not found: {error.filename}",
+                f"input not found: {missing}",
                 None,
                 "check the path (relative paths are taken from the working directory "
                 f"{os.getcwd()})",

@@ -375,10 +375,12 @@ def screen(
     outdir: str | os.PathLike,
     settings: ScreeningSettings,
     on_chunk: Callable[[pd.DataFrame, ChunkScores, pd.DataFrame], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Predict every record, chunk by chunk; write predictions.parquet/.tsv under ``outdir``.
 
-    ``on_chunk(chunk, scores, predictions)`` sees each chunk (used to collect metrics).
+    ``on_chunk(chunk, scores, predictions)`` sees each chunk (used to collect metrics);
+    ``progress(n)`` is told the number of sequences each finished chunk held.
     Returns counts for the summary.
     """
     outdir = Path(outdir)
@@ -413,6 +415,8 @@ def screen(
             counts["out_of_domain"] += int(predictions["out_of_domain"].sum())
             counts["chunks"] += 1
             log.info("predicted %d sequences", counts["predicted"])
+            if progress is not None:
+                progress(len(predictions))
     return counts
 
 
@@ -662,8 +666,11 @@ def run_prediction(
     cache_dir: str | os.PathLike | None = None,
     pfam_dir: str | os.PathLike | None = None,
     featurizer: Featurizer | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Predict a FASTA file or a MARTS-DB export; write every output; return the summary.
+
+    ``progress(n)``, when given, is called after each chunk with its number of sequences.
 
     Raises InputFormatError (input is not FASTA/MARTS) or ModelCompatibilityError before
     any output is written.
@@ -692,7 +699,7 @@ def run_prediction(
                     replace(record, kingdom=settings.kingdom)
                     for record in iter_fasta(input_path, rejected)
                 )
-                counts = screen(records, scorer, outdir, settings)
+                counts = screen(records, scorer, outdir, settings, progress=progress)
                 summary["records_in"] = counts["predicted"] + rejected.total
             else:
                 parsed = label_marts_export(input_path, bundle, Path(workdir))
@@ -703,7 +710,9 @@ def run_prediction(
                     )
                 collector = MetricsCollector(scorer.ensemble_ids)
                 records = marts_records(parsed.enzymes)
-                counts = screen(records, scorer, outdir, settings, on_chunk=collector)
+                counts = screen(
+                    records, scorer, outdir, settings, on_chunk=collector, progress=progress
+                )
                 summary["rows_in"] = parsed.summary["rows_in"]
                 summary["enzymes"] = int(len(parsed.enzymes))
                 write_json(marts_metrics(collector, parsed, scorer), outdir / "metrics.json")

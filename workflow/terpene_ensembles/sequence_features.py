@@ -206,6 +206,9 @@ def feature_table(
     """
     from terpene_ensembles.domains import domain_feature_table
 
+    missing = [c for c in INPUT_COLUMNS if c not in enzymes.columns]
+    if missing:
+        raise InputDataError(f"enzymes table lacks columns {missing}")
     enzymes = enzymes[INPUT_COLUMNS]
     sequence_part, sequence_doc = sequence_feature_table(enzymes)
     domain_part, domain_doc = domain_feature_table(
