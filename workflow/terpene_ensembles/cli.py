@@ -12,6 +12,7 @@ line, ``error: <what>; <where>; <fix>``, and exit with status 2; ``--debug`` (or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import sys
@@ -119,17 +120,21 @@ def run_predict(args: argparse.Namespace, show_progress: bool = False) -> dict:
         kingdom=args.kingdom,
     )
     bar = None
-    if show_progress:
-        from tqdm import tqdm
+    with contextlib.ExitStack() as stack:
+        if show_progress:
+            from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
-        bar = tqdm(
-            total=count_fasta_records(args.input),
-            unit="seq",
-            desc="predict",
-            file=sys.stderr,
-            disable=None,  # no bar when stderr is not a terminal (logs, pipes)
-        )
-    try:
+            bar = tqdm(
+                total=count_fasta_records(args.input),
+                unit="seq",
+                desc="predict",
+                file=sys.stderr,
+                disable=None,  # no bar when stderr is not a terminal (logs, pipes)
+            )
+            stack.callback(bar.close)
+            if not bar.disable:
+                stack.enter_context(logging_redirect_tqdm())  # log lines above the bar
         summary = run_prediction(
             model_dir=args.model_dir,
             input_path=args.input,
@@ -142,9 +147,6 @@ def run_predict(args: argparse.Namespace, show_progress: bool = False) -> dict:
         )
         if bar is not None and bar.total:
             bar.update(max(0, bar.total - bar.n))  # rejected records count as done
-    finally:
-        if bar is not None:
-            bar.close()
     return summary
 
 
