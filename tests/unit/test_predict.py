@@ -521,7 +521,8 @@ def test_snakemake_predict_command_line_parses(tmp_path, kingdom):
     result = subprocess.run(
         [*result.args, "--printshellcmds"], cwd=REPO, capture_output=True, text=True
     )
-    line = next(x for x in result.stdout.splitlines() if "workflow/scripts/predict.py" in x)
+    # (the rule's input line lists the script too, as a code input)
+    line = next(x for x in result.stdout.splitlines() if "python workflow/scripts/predict.py" in x)
     argv = shlex.split(line.split(" > ")[0])
     script_at = argv.index("workflow/scripts/predict.py")
     args = predict_script.parse_args(argv[script_at + 1 :])
@@ -560,3 +561,119 @@ def test_readme_predict_commands(small_training_run, workflow_copy):
     predictions = pd.read_csv(workflow_copy / "out" / "predictions.tsv", sep="\t")
     assert sorted(predictions["id"]) == sorted(unseen["Enzyme_marts_ID"].str.strip())
     assert predictions["called"].notna().all()
+
+
+# --- the installed command line: `tps-ensembles predict` ----------------------------------
+
+
+def _fasta_of(run, path, count=12):
+    enzymes = run["enzymes"].iloc[:count]
+    with open(path, "w") as handle:
+        for identifier, sequence in zip(enzymes["id"], enzymes["sequence"], strict=True):
+            handle.write(f">{identifier}_query\n{sequence}\n")
+        handle.write(">broken\nMKV#LL\n")
+    return path
+
+
+def _install_package(venv: Path) -> Path:
+    """`pip install .` into a new virtualenv; return its tps-ensembles executable.
+
+    The dependencies come from the project virtualenv through a .pth file (installing torch
+    again would download gigabytes), so --no-deps; the build uses the project's setuptools
+    (--no-build-isolation). The package itself is built from a copy of the sources and
+    installed for real (not editable), so nothing from the checkout is used at run time.
+    """
+    import shutil
+    import sysconfig
+
+    source = venv.parent / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    shutil.copytree(
+        REPO / "workflow" / "terpene_ensembles",
+        source / "workflow" / "terpene_ensembles",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = Path(
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c",
+             "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    )  # fmt: skip
+    (site / "project_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+         "--quiet", "--no-deps", "--no-build-isolation", str(source)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    return venv / "bin" / "tps-ensembles"
+
+
+@pytest.mark.slow  # uses the small trained model, installs the package, runs snakemake
+def test_installed_command_predicts_like_snakemake_predict(small_training_run, tmp_path):
+    import shutil
+
+    from conftest import copy_workflow, run_snakemake
+
+    run = small_training_run
+    fasta = _fasta_of(run, tmp_path / "query.fasta")
+
+    # `snakemake predict` in a workflow copy whose results/model is the trained bundle.
+    workdir = copy_workflow(tmp_path / "wf")
+    shutil.copytree(run["model_dir"], workdir / "results" / "model")
+    config = workdir / "config.yaml"
+    config.write_text(
+        f"marts_csv: {DEMO_MARTS}\n"
+        f"plm: {{enabled: false}}\nfeatures: {{pfam_dir: {DEMO_PFAM}}}\n"
+    )
+
+    result = run_snakemake(
+        workdir, "predict", "--cores", "2", "--configfile", str(config),
+        "--allowed-rules", "predict",  # the bundle is given, not rebuilt
+        "--config", f"predict_input={fasta}", "predict_name=q",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_snakemake = workdir / "results" / "predict" / "q"
+
+    executable = _install_package(tmp_path / "venv")
+    help_text = subprocess.run(
+        [str(executable), "predict", "--help"], capture_output=True, text=True, check=False
+    )
+    assert help_text.returncode == 0, help_text.stderr
+    assert "usage: tps-ensembles predict" in help_text.stdout
+    assert "--model-dir" in help_text.stdout and "examples:" in help_text.stdout
+
+    out = tmp_path / "cli_out"
+    cli = subprocess.run(
+        [str(executable), "predict", "--model-dir", str(run["model_dir"]), "--input", str(fasta),
+         "--outdir", str(out), "--pfam-dir", str(PFAM_DIR), "--threads", "2"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    where = subprocess.run(
+        [str(executable.parent / "python"), "-c",
+         "import terpene_ensembles as t; print(t.__file__)"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert str(tmp_path / "venv") in where.stdout  # the installed copy, not the checkout
+
+    mine = pd.read_parquet(out / "predictions.parquet")
+    theirs = pd.read_parquet(by_snakemake / "predictions.parquet")
+    assert len(mine) == 12
+    pd.testing.assert_frame_equal(mine, theirs)
+    for name in ("predictions.tsv", "rejected.tsv"):
+        assert (out / name).read_text() == (by_snakemake / name).read_text(), name
+
+    # An expected error from the installed command: one line, status 2.
+    bad = subprocess.run(
+        [str(executable), "predict", "--model-dir", str(tmp_path / "nowhere"), "--input",
+         str(fasta), "--outdir", str(tmp_path / "bad")],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert bad.returncode == 2, bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert "error: " in bad.stderr and "no model bundle" in bad.stderr

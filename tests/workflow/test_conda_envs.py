@@ -10,11 +10,9 @@ that runs something declares log, benchmark, threads, resources and conda.
 
 from __future__ import annotations
 
-import ast
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +20,11 @@ import pytest
 import yaml
 from conftest import REPO
 
+from terpene_ensembles.code_deps import Usage, scan_imports
+
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk")) + [REPO / "Snakefile"]
 PACKAGE_DIR = REPO / "workflow" / "terpene_ensembles"
 SCRIPTS_DIR = REPO / "workflow" / "scripts"
-LOCAL_MODULES = {"_bootstrap", "terpene_ensembles"}
 REQUIRED_DIRECTIVES = ("log", "benchmark", "threads", "resources", "conda")
 ACTION_DIRECTIVES = ("shell", "script", "run", "notebook", "wrapper")
 
@@ -105,71 +104,11 @@ def requirements() -> dict[str, str]:
     return pins
 
 
-def module_path(dotted: str) -> Path | None:
-    """File of a project module given as terpene_ensembles[.sub] (None if it does not exist)."""
-    parts = dotted.split(".")
-    if parts[0] != "terpene_ensembles":
-        return None
-    if len(parts) == 1:
-        return PACKAGE_DIR / "__init__.py"
-    candidate = PACKAGE_DIR.joinpath(*parts[1:]).with_suffix(".py")
-    return candidate if candidate.exists() else None
-
-
-@dataclass
-class Usage:
-    imports: set[str]  # third-party top-level import names
-    pyarrow_calls: bool
-    executables: set[str]
-    modules: set[Path]
-
-
-def scan(script: Path) -> Usage:
+def scan(script: Path, package_dir: Path = PACKAGE_DIR) -> Usage:
     """Third-party imports, parquet calls and executables reachable from a stage script."""
-    usage = Usage(set(), False, set(), set())
-    pending = [script]
-    while pending:
-        path = pending.pop()
-        if path in usage.modules:
-            continue
-        usage.modules.add(path)
-        if path.parent == PACKAGE_DIR and path.name != "__init__.py":
-            pending.append(PACKAGE_DIR / "__init__.py")  # importing a submodule runs it
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    _add_import(alias.name, usage, pending)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:  # relative import inside the package
-                    base = "terpene_ensembles" + (f".{node.module}" if node.module else "")
-                else:
-                    base = node.module or ""
-                _add_import(base, usage, pending)
-                if base == "terpene_ensembles" or base.startswith("terpene_ensembles."):
-                    for alias in node.names:  # from terpene_ensembles import io_utils
-                        sub = module_path(f"{base}.{alias.name}")
-                        if sub:
-                            pending.append(sub)
-            elif isinstance(node, ast.Attribute) and node.attr in PYARROW_CALLS:
-                usage.pyarrow_calls = True
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                first_word = node.value.split(" ", 1)[0]
-                if first_word in EXECUTABLE_PACKAGES:
-                    usage.executables.add(first_word)
-    return usage
-
-
-def _add_import(dotted: str, usage: Usage, pending: list[Path]) -> None:
-    top = dotted.split(".")[0]
-    if not top or top == "__future__" or top in sys.stdlib_module_names:
-        return
-    if top in LOCAL_MODULES:
-        local = module_path(dotted)
-        if local:
-            pending.append(local)
-        return
-    usage.imports.add(top)
+    return scan_imports(
+        script, package_dir, executables=set(EXECUTABLE_PACKAGES), attributes=PYARROW_CALLS
+    )
 
 
 @dataclass
@@ -250,7 +189,7 @@ def test_env_covers_exactly_the_script_imports(rule):
     imports = set(usage.imports)
     for name in list(imports):
         imports |= IMPLIED_IMPORTS.get(name, set())
-    if usage.pyarrow_calls:
+    if usage.attributes & PYARROW_CALLS:
         imports.add("pyarrow")
     unknown = imports - IMPORT_TO_PACKAGES.keys()
     assert not unknown, (
@@ -331,7 +270,7 @@ def test_mmseqs2_pin_matches_the_installed_release(env_path):
     assert deps["mmseqs2"].version == f"{release.group(1)}.{release.group(2)}", installed
 
 
-def test_scan_follows_project_modules_and_lazy_imports(tmp_path, monkeypatch):
+def test_scan_follows_project_modules_and_lazy_imports(tmp_path):
     """The scanner itself: imports through terpene_ensembles, lazy imports, stdlib ignored."""
     package = tmp_path / "terpene_ensembles"
     package.mkdir()
@@ -340,17 +279,18 @@ def test_scan_follows_project_modules_and_lazy_imports(tmp_path, monkeypatch):
         "import json\nimport numpy as np\n\ndef f():\n    import pyarrow.parquet as pq\n"
     )
     (package / "other.py").write_text("import sklearn.metrics\nX = 'mmseqs easy-search'\n")
+    (tmp_path / "_bootstrap.py").write_text("import sys\n")  # a helper next to the script
     script = tmp_path / "stage.py"
     script.write_text(
         "import _bootstrap  # noqa\nimport os\nfrom terpene_ensembles import helpers\n"
         "from terpene_ensembles.other import X\nimport pandas as pd\npd.read_parquet\n"
     )
-    monkeypatch.setattr(sys.modules[__name__], "PACKAGE_DIR", package)
-    usage = scan(script)
+    usage = scan(script, package)
     assert usage.imports == {"numpy", "pyarrow", "sklearn", "pandas"}
     assert usage.executables == {"mmseqs"}
-    assert usage.pyarrow_calls
+    assert usage.attributes == {"read_parquet"}
     assert package / "helpers.py" in usage.modules
+    assert tmp_path / "_bootstrap.py" in usage.modules
 
 
 def test_env_dependency_parser_reads_conda_and_pip_specs():
@@ -370,3 +310,32 @@ def test_env_dependency_parser_reads_conda_and_pip_specs():
     assert deps["pytorch"].version == "2.13.0"
     assert deps["fair-esm"].pip and deps["fair-esm"].version == "2.0.0"
     assert re.search(r"[<>]", deps["pandas"].spec)
+
+
+def test_pyproject_installs_the_command_line_with_its_pinned_dependencies():
+    """`pip install .`: the package, its console script and what `predict` imports."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"tps-ensembles": "terpene_ensembles.cli:main"}
+    pins = requirements()
+    declared = {}
+    for spec in project["dependencies"]:
+        name, _, version = spec.partition("==")
+        assert version and not re.search(r"[<>!~,]", spec), f"{spec}: not an exact pin"
+        declared[name.strip().lower()] = version.strip()
+        assert pins.get(name.strip().lower()) == version.strip(), (
+            f"pyproject pins {spec}, requirements.txt {pins.get(name.strip().lower())}"
+        )
+    usage = scan(PACKAGE_DIR / "cli.py")
+    imports = set(usage.imports)
+    for name in list(imports):
+        imports |= IMPLIED_IMPORTS.get(name, set())
+    if usage.attributes & PYARROW_CALLS:
+        imports.add("pyarrow")
+    uncovered = sorted(name for name in imports if not IMPORT_TO_PACKAGES[name] & set(declared))
+    assert not uncovered, f"pyproject.toml dependencies lack {uncovered}"
+    unused = sorted(
+        name for name in declared if not any(name in IMPORT_TO_PACKAGES[i] for i in imports)
+    )
+    assert not unused, f"pyproject.toml lists {unused}, which `predict` never imports"

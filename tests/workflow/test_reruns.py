@@ -9,6 +9,7 @@ The cache test at the end runs the real parse and embedding stages on a small su
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -162,6 +163,46 @@ def test_new_marts_file_reruns_from_parse(finished_run):
     changed = write_config(workdir, "marts.yaml", marts_csv=str(marts))
     jobs = scheduled_jobs(workdir, changed)
     assert {"parse", "embed_shard", "features", "split", "train", "report"} <= rules_of(jobs)
+
+
+def jobs_after_editing(workdir: Path, config: Path, relative: str) -> dict[str, int]:
+    """The dry-run job list after editing one source file of the copy (restored after).
+
+    The edit is a real content change: Snakemake 9 compares the checksum of an input that
+    is newer than the outputs with the recorded one, so a bare `touch` reruns nothing.
+    """
+    path = workdir / relative
+    assert path.is_file(), path
+    original, before = path.read_bytes(), path.stat()
+    path.write_bytes(original + b"\n# an edit\n")
+    try:
+        return scheduled_jobs(workdir, config)
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_editing_the_calibration_module_reruns_calibrate_and_below_only(finished_run):
+    workdir, config = finished_run
+    jobs = jobs_after_editing(workdir, config, "workflow/terpene_ensembles/calibration.py")
+    # crossval folds calibrate inside each fold, so they run calibration.py's code too.
+    assert rules_of(jobs) == TRAINING_AND_BELOW - {"train"}, jobs
+    assert jobs["crossval_fold"] == CV_FOLDS
+    assert not rules_of(jobs) & (UPSTREAM | {"split", "train"})
+
+
+def test_editing_a_stage_script_reruns_its_stage_and_below(finished_run):
+    workdir, config = finished_run
+    jobs = jobs_after_editing(workdir, config, "workflow/scripts/train.py")
+    assert rules_of(jobs) == {"train", "calibrate", "model_bundle", "evaluate", "report"}, jobs
+    jobs = jobs_after_editing(workdir, config, "workflow/terpene_ensembles/splitting.py")
+    assert rules_of(jobs) == {"split"} | TRAINING_AND_BELOW, jobs
+
+
+def test_editing_a_module_every_stage_uses_reruns_everything(finished_run):
+    workdir, config = finished_run
+    jobs = jobs_after_editing(workdir, config, "workflow/terpene_ensembles/io_utils.py")
+    assert rules_of(jobs) == UPSTREAM | {"split"} | TRAINING_AND_BELOW, jobs
 
 
 def test_forcerun_train_reruns_train_and_what_depends_on_it(finished_run):

@@ -2,6 +2,7 @@ rule calibrate:
     input:
         predictions=f"{RESULTS}/train/predictions.parquet",
         labels=f"{RESULTS}/parse/labels.parquet",
+        code=stage_code("calibrate.py"),
     output:
         thresholds=f"{RESULTS}/calibrate/thresholds.json",
         calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
@@ -34,6 +35,7 @@ rule model_bundle:
         features=f"{RESULTS}/features/features.parquet",
         identity=f"{RESULTS}/split/pairwise_identity.parquet",
         embeddings=optional_embeddings(),
+        code=stage_code("model_bundle.py"),
     output:
         bundle=f"{RESULTS}/model/bundle.pt",
         manifest=f"{RESULTS}/model/manifest.json",

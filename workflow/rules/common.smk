@@ -1,9 +1,27 @@
 import csv
 import gzip
 import json
+import os
+import sys
 from pathlib import Path
 
 RESULTS = "results"
+WORKFLOW_DIR = Path(workflow.current_basedir).parent
+sys.path.insert(0, str(WORKFLOW_DIR))
+
+from terpene_ensembles.code_deps import code_files
+
+
+def stage_code(script):
+    """A rule's code inputs: its stage script and every project module it can run.
+
+    Computed from the imports (terpene_ensembles.code_deps), so editing a module reruns
+    exactly the stages that use it (and what depends on them); Snakemake's own code
+    trigger does not look into scripts run through shell:.
+    """
+    return [
+        os.path.relpath(path) for path in code_files(WORKFLOW_DIR / "scripts" / script)
+    ]
 
 
 def stage_log(name):

@@ -7,6 +7,7 @@ rule embed_shard:
     input:
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         checkpoint=plm_checkpoint_inputs(),
+        code=stage_code("embed.py"),
     output:
         f"{RESULTS}/embed/shards/{{model}}/{{scatteritem}}.parquet",
     log:
@@ -35,6 +36,7 @@ rule embed_gather:
         shards=gather.embed(
             f"{RESULTS}/embed/shards/{{{{model}}}}/{{scatteritem}}.parquet"
         ),
+        code=stage_code("embed_gather.py"),
     output:
         f"{RESULTS}/embed/{{model}}.parquet",
     log:

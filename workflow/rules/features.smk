@@ -2,6 +2,7 @@ rule features:
     input:
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         pfam_dir=config["features"]["pfam_dir"],
+        code=stage_code("features.py"),
     output:
         features=f"{RESULTS}/features/features.parquet",
         columns=f"{RESULTS}/features/feature_columns.tsv",

@@ -4,6 +4,7 @@ rule parse:
         names=config["parse"]["ensemble_names"],
         # The saved ensembles.tsv in frozen-vocabulary mode (edits to it rerun parse).
         frozen=config["parse"]["frozen_vocabulary"] or [],
+        code=stage_code("parse.py"),
     output:
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         labels=f"{RESULTS}/parse/labels.parquet",

@@ -10,6 +10,7 @@ rule predict:
         bundle=f"{RESULTS}/model/bundle.pt",
         pfam_dir=config["features"]["pfam_dir"],
         checkpoint=plm_checkpoint_inputs(),
+        code=stage_code("predict.py"),
     output:
         **predict_outputs(),
     log:

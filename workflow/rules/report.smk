@@ -12,6 +12,7 @@ rule evaluate:
         train_summary=f"{RESULTS}/train/summary.json",
         # Built (and checked against calibrate's predictions) before metrics are final.
         bundle_manifest=f"{RESULTS}/model/manifest.json",
+        code=stage_code("evaluate.py"),
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.json",
@@ -59,6 +60,7 @@ rule report:
         identity=f"{RESULTS}/split/pairwise_identity.parquet",
         history=f"{RESULTS}/train/history.tsv",
         marts=config["marts_csv"],
+        code=stage_code("report.py"),
     output:
         html=report(
             f"{RESULTS}/report/report.html",

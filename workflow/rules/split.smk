@@ -1,6 +1,7 @@
 rule pairwise_identity:
     input:
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
+        code=stage_code("pairwise_identity.py"),
     output:
         f"{RESULTS}/split/pairwise_identity.parquet",
     log:
@@ -22,6 +23,7 @@ rule split:
     input:
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         labels=f"{RESULTS}/parse/labels.parquet",
+        code=stage_code("split.py"),
     output:
         split=f"{RESULTS}/split/split.tsv",
         folds=f"{RESULTS}/split/cv_folds.tsv",

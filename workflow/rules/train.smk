@@ -1,6 +1,7 @@
 rule train:
     input:
         **training_inputs(),
+        code=stage_code("train.py"),
     output:
         model=f"{RESULTS}/train/model.pt",
         history=f"{RESULTS}/train/history.tsv",
@@ -31,6 +32,7 @@ rule train:
 rule crossval_fold:
     input:
         **training_inputs(),
+        code=stage_code("crossval.py"),
     output:
         f"{RESULTS}/cv/fold{{fold}}/metrics.json",
     log:
@@ -57,10 +59,11 @@ rule crossval_fold:
 
 rule crossval_summary:
     input:
-        expand(
+        folds=expand(
             f"{RESULTS}/cv/fold{{fold}}/metrics.json",
             fold=range(config["split"]["cv_folds"]),
         ),
+        code=stage_code("crossval_summary.py"),
     output:
         f"{RESULTS}/cv/summary.json",
     log:
@@ -74,4 +77,4 @@ rule crossval_summary:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python workflow/scripts/crossval_summary.py --folds {input} --output {output} > {log} 2>&1"
+        "python workflow/scripts/crossval_summary.py --folds {input.folds} --output {output} > {log} 2>&1"

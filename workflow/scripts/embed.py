@@ -18,6 +18,7 @@ from terpene_ensembles.embedding import (
     parse_scatteritem,
     write_embeddings,
 )
+from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import setup_logging, sha256_text
 
 
@@ -36,15 +37,15 @@ def read_enzymes(path) -> pd.DataFrame:
     enzymes = pd.read_parquet(path, columns=None)
     missing = {"id", "sequence"} - set(enzymes.columns)
     if missing:
-        raise ValueError(f"{path} lacks column(s) {sorted(missing)}")
+        raise InputDataError(f"{path} lacks column(s) {sorted(missing)}")
     if enzymes["id"].duplicated().any():
         duplicated = enzymes.loc[enzymes["id"].duplicated(), "id"].tolist()[:5]
-        raise ValueError(f"{path}: duplicated ids, e.g. {duplicated}")
+        raise InputDataError(f"{path}: duplicated ids, e.g. {duplicated}")
     hashes = [sha256_text(seq) for seq in enzymes["sequence"]]
     if "sequence_sha256" in enzymes.columns:
         stale = enzymes["sequence_sha256"].ne(pd.Series(hashes, index=enzymes.index))
         if stale.any():
-            raise ValueError(
+            raise InputDataError(
                 f"{path}: sequence_sha256 does not match the sequence for ids "
                 f"{enzymes.loc[stale, 'id'].tolist()[:5]}"
             )

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from terpene_ensembles.embedding import embeddings_table, read_embeddings, write_embeddings
+from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import setup_logging
 
 # Shard-specific metadata (where and which part ran); the rest must agree across shards.
@@ -43,22 +44,22 @@ def gather(enzymes_path, shard_paths):
             differing = sorted(
                 k for k in set(shared) | set(common) if shared.get(k) != common.get(k)
             )
-            raise ValueError(
+            raise InputDataError(
                 f"{path} was made with other settings than {shard_paths[0]}: {differing}"
             )
         for row, identifier in enumerate(ids):
             if identifier in position:
-                raise ValueError(f"id {identifier!r} appears in more than one shard")
+                raise InputDataError(f"id {identifier!r} appears in more than one shard")
             position[identifier] = (number, row)
         matrices.append(matrix)
     missing = [i for i in enzymes["id"] if i not in position]
     if missing:
-        raise ValueError(
+        raise InputDataError(
             f"{len(missing)} enzymes have no embedding in any shard, e.g. {missing[:5]}"
         )
     extra = set(position) - set(enzymes["id"])
     if extra:
-        raise ValueError(f"shards hold ids not in {enzymes_path}: {sorted(extra)[:5]}")
+        raise InputDataError(f"shards hold ids not in {enzymes_path}: {sorted(extra)[:5]}")
     dim = int(common["embedding_dim"])
     ordered = np.zeros((len(enzymes), dim), dtype=np.float32)
     hashes = []

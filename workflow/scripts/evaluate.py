@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from terpene_ensembles.calibration import call_ensembles, thresholds_vector
+from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json, write_tsv
 from terpene_ensembles.metrics import acceptance, predictor_metrics, substrate_metrics
 from terpene_ensembles.training_data import read_labels
@@ -73,7 +74,7 @@ def main():
     labels, ensemble_ids = read_labels(args.labels)
     ensembles = pd.read_csv(args.ensembles, sep="\t")
     if list(ensembles["ensemble_id"]) != ensemble_ids:
-        raise ValueError("labels columns and ensembles.tsv disagree on the ensemble list")
+        raise InputDataError("labels columns and ensembles.tsv disagree on the ensemble list")
     truth = labels.set_index("id")
     calibrated = pd.read_parquet(args.calibrated)
     calibration = read_json(args.thresholds)

@@ -7,7 +7,7 @@ import _bootstrap  # noqa: F401
 import pandas as pd
 
 from terpene_ensembles.io_utils import setup_logging, write_parquet, write_tsv
-from terpene_ensembles.sequence_features import INPUT_COLUMNS, feature_table
+from terpene_ensembles.sequence_features import feature_table
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
     log = setup_logging()
     started = time.perf_counter()
 
-    enzymes = pd.read_parquet(args.enzymes, columns=INPUT_COLUMNS)
+    enzymes = pd.read_parquet(args.enzymes)  # feature_table names missing columns
     features, documentation = feature_table(enzymes, args.pfam_dir, args.threads)
     write_parquet(features, args.output, metadata={"pfam_dir": args.pfam_dir})
     write_tsv(documentation, args.columns)

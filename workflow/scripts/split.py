@@ -9,6 +9,7 @@ import _bootstrap  # noqa: F401
 import pandas as pd
 
 from terpene_ensembles import homology, splitting
+from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import setup_logging, write_json, write_tsv
 
 SPLITS = ["train", "val", "test"]
@@ -30,7 +31,7 @@ def main() -> None:
     labels = pd.read_parquet(args.labels)
     if list(labels["id"]) != list(enzymes["id"]):
         missing = sorted(set(enzymes["id"]) ^ set(labels["id"]))[:5]
-        raise SystemExit(
+        raise InputDataError(
             f"labels and enzymes must list the same ids in the same order (differences: {missing})"
         )
     label_columns = labels.drop(columns="id").astype("int64")

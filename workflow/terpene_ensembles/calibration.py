@@ -19,6 +19,8 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
+from terpene_ensembles.errors import ConfigError, InputDataError
+
 EPSILON = 1e-6
 MIN_PLATT_SLOPE = 1e-3
 
@@ -84,7 +86,7 @@ def apply_calibrator(method: str, params: dict, scores: np.ndarray) -> np.ndarra
         return _keep_order(np.interp(scores, params["x"], params["y"]), scores)
     if method == "none":
         return scores
-    raise ValueError(f"unknown calibration method {method!r}")
+    raise ConfigError(f"unknown calibration method {method!r}", where="calibrate.method")
 
 
 def _fit(method: str, scores, y) -> dict:
@@ -233,17 +235,17 @@ def calibrate_predictions(
     settings = {**CALIBRATE_DEFAULTS, **settings}
     missing = [c for c in ensemble_ids if c not in predictions.columns]
     if missing:
-        raise ValueError(f"predictions lack ensemble columns {missing[:5]}")
+        raise InputDataError(f"predictions lack ensemble columns {missing[:5]}")
     truth = labels.set_index("id")[ensemble_ids]
     result = {"settings": settings, "predictors": {}}
     calibrated_frames = []
     for predictor, rows in predictions.groupby("predictor", sort=False):
         val = rows[rows["split"] == "val"]
         if val.empty:
-            raise ValueError(f"{predictor}: no validation rows to calibrate on")
+            raise InputDataError(f"{predictor}: no validation rows to calibrate on")
         unknown = set(val["id"]) - set(truth.index)
         if unknown:
-            raise ValueError(
+            raise InputDataError(
                 f"{predictor}: validation ids without labels, e.g. {sorted(unknown)[:3]}"
             )
         fitted = fit_calibration(

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from terpene_ensembles.errors import UserInputError
+
 # Reporting thresholds (bits) for a sequence and for one of its domains; weaker matches are
 # noise for 100-300-residue profiles and count as "no hit" (score 0).
 SEQUENCE_BITS_THRESHOLD = 10.0
@@ -32,22 +34,37 @@ class Profile:
     source: str
 
 
+class PfamFolderError(UserInputError, FileNotFoundError):
+    """The Pfam HMM folder is missing or holds no HMMs."""
+
+    fix = (
+        "point features.pfam_dir (predict: --pfam-dir) at a folder of HMMER3 text profiles "
+        "(*.hmm), e.g. the Pfam TPS families in ../shared/data/pfam"
+    )
+
+
+class PfamProfileError(UserInputError, ValueError):
+    """A Pfam HMM file the features cannot use."""
+
+    fix = "keep one protein HMM per Pfam family in features.pfam_dir"
+
+
 def load_profiles(pfam_dir: str | Path):
     """Read every HMMER3 profile of ``pfam_dir`` (files *.hmm, sorted by name)."""
     import pyhmmer
 
     folder = Path(pfam_dir)
     if not folder.is_dir():
-        raise FileNotFoundError(f"Pfam HMM folder not found: {folder}")
+        raise PfamFolderError(f"Pfam HMM folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.suffix in HMM_SUFFIXES and p.is_file())
     if not files:
-        raise FileNotFoundError(f"no *.hmm files in {folder}")
+        raise PfamFolderError(f"no *.hmm files in {folder}")
     hmms, profiles = [], []
     for path in files:
         with pyhmmer.plan7.HMMFile(path) as handle:
             for hmm in handle:
                 if hmm.alphabet != pyhmmer.easel.Alphabet.amino():
-                    raise ValueError(f"{path}: profile {hmm.name} is not a protein HMM")
+                    raise PfamProfileError(f"{path}: profile {hmm.name} is not a protein HMM")
                 accession = hmm.accession or ""
                 key = re.sub(r"[^A-Za-z0-9_]", "_", accession.split(".")[0] or hmm.name)
                 gathering = hmm.cutoffs.gathering[0] if hmm.cutoffs.gathering_available() else None
@@ -55,7 +72,7 @@ def load_profiles(pfam_dir: str | Path):
                 profiles.append(Profile(key, hmm.name, accession, hmm.M, gathering, path.name))
     keys = [p.key for p in profiles]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"duplicate profiles in {folder}: {sorted(keys)}")
+        raise PfamProfileError(f"duplicate profiles in {folder}: {sorted(keys)}")
     return hmms, profiles
 
 

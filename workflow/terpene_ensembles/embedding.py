@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from terpene_ensembles.errors import ConfigError
+
 LOG = logging.getLogger("terpene_ensembles.embedding")
 
 # ESM2 was trained on 1,024 tokens: BOS + 1,022 residues + EOS.
@@ -65,7 +67,7 @@ class EmbedSettings:
 
     def __post_init__(self):
         if self.long_sequences not in ("windows", "truncate"):
-            raise ValueError(f"long_sequences must be windows or truncate: {self.long_sequences}")
+            raise ConfigError(f"long_sequences must be windows or truncate: {self.long_sequences}")
         if not 0 <= self.window_overlap < self.window_residues:
             raise ValueError(
                 f"window_overlap ({self.window_overlap}) must be in [0, window_residues "
@@ -90,7 +92,10 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("plm.device is 'cuda' but torch sees no CUDA device")
+        raise ConfigError(
+            "plm.device is 'cuda' but torch sees no CUDA device",
+            fix="set plm.device to auto or cpu, or run on a GPU node",
+        )
     return torch.device(device)
 
 
@@ -99,14 +104,16 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if precision == "fp16" and device.type == "cpu":
-        raise ValueError("plm.precision fp16 needs a GPU; use fp32 or bf16 on CPU")
+        raise ConfigError("plm.precision fp16 needs a GPU; use fp32 or bf16 on CPU")
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
 def resolve_layer(layer: int, num_layers: int) -> int:
     """fair-esm's convention: 0 = token embeddings, num_layers = last, negatives count back."""
     if not -(num_layers + 1) <= layer <= num_layers:
-        raise ValueError(f"layer {layer} outside [-{num_layers + 1}, {num_layers}]")
+        raise ConfigError(
+            f"layer {layer} outside [-{num_layers + 1}, {num_layers}]", where="plm.layer"
+        )
     return (layer + num_layers + 1) % (num_layers + 1)
 
 
@@ -425,7 +432,7 @@ def parse_scatteritem(item: str) -> tuple[int, int]:
     try:
         number, total = (int(part) for part in item.split("-of-"))
     except ValueError as error:
-        raise ValueError(f"shard must look like 'i-of-n', got {item!r}") from error
+        raise ConfigError(f"shard must look like 'i-of-n', got {item!r}") from error
     if not 1 <= number <= total:
         raise ValueError(f"shard {item!r}: i must be in 1..n")
     return number - 1, total

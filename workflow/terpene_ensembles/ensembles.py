@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from terpene_ensembles.chemistry import SmilesError, skeleton_of
+from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import sha256_text
 
 ENSEMBLE_COLUMNS = [
@@ -50,7 +51,7 @@ NO_VOCABULARY_PRODUCT = "no_vocabulary_product"
 UNKNOWN_PRODUCT = "unknown_product"
 
 
-class VocabularyError(ValueError):
+class VocabularyError(UserInputError, ValueError):
     """A names table or a saved ensembles.tsv that cannot be used."""
 
 

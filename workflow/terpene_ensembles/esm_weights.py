@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import sha256_file
 
 FAIR_ESM_MODEL_URL = "https://dl.fbaipublicfiles.com/fair-esm/models/{name}.pt"
@@ -34,8 +35,14 @@ ESM2_ARCHITECTURES: dict[str, tuple[int, int, int]] = {
 RANDOM_WEIGHTS_KEY = "random_weights"
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(UserInputError, FileNotFoundError):
     """No checkpoint file where the configuration says to look."""
+
+
+class CheckpointError(UserInputError, ValueError):
+    """A checkpoint file that is not the ESM2 the configuration names."""
+
+    fix = "point plm.checkpoint at a fair-esm ESM2 checkpoint of the architecture plm.model names"
 
 
 @dataclass(frozen=True)
@@ -83,11 +90,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises UnpicklingError or RuntimeError here
-            raise ValueError(
+            raise CheckpointError(
                 f"Could not read {path} as a fair-esm checkpoint with weights_only=True: {error}"
             ) from error
     if not isinstance(data, dict) or "model" not in data:
-        raise ValueError(f"{path} is not a fair-esm checkpoint (no 'model' state dict)")
+        raise CheckpointError(f"{path} is not a fair-esm checkpoint (no 'model' state dict)")
     return data
 
 
@@ -96,7 +103,7 @@ def esm2_config(data: dict, path: str | os.PathLike) -> argparse.Namespace:
         cfg = data["cfg"]["model"]
         _ = (cfg.encoder_layers, cfg.encoder_embed_dim, cfg.encoder_attention_heads)
     except (KeyError, TypeError, AttributeError) as error:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} lacks the ESM2 architecture entry cfg['model'] "
             "(encoder_layers, encoder_embed_dim, encoder_attention_heads)"
         ) from error
@@ -118,7 +125,7 @@ def load_esm(
     expected = ESM2_ARCHITECTURES.get(model_name)
     found = (cfg.encoder_layers, cfg.encoder_embed_dim, cfg.encoder_attention_heads)
     if expected is not None and expected != found:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} holds an ESM2 with (layers, dim, heads) = {found}, "
             f"but plm.model = {model_name} expects {expected}"
         )

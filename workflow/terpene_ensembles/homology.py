@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from terpene_ensembles.errors import UserInputError
+
 PAIRWISE_COLUMNS = [
     "query",
     "target",
@@ -34,7 +36,7 @@ DEFAULT_MAX_SEQS = 200
 DEFAULT_EVALUE = 1e-3
 
 
-class MMseqsError(RuntimeError):
+class MMseqsError(UserInputError, RuntimeError):
     """MMseqs2 is missing or one of its commands failed."""
 
 

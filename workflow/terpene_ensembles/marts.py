@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from terpene_ensembles.chemistry import SmilesError, skeleton_of
+from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import sha256_text
 
 LOGGER = logging.getLogger(__name__)
@@ -115,8 +116,13 @@ REJECTED_COLUMNS = [
 ]
 
 
-class MartsFormatError(ValueError):
+class MartsFormatError(UserInputError, ValueError):
     """The input is not a readable MARTS-DB reactions export."""
+
+    fix = (
+        "give a MARTS-DB reactions export (CSV with at least the columns Enzyme_marts_ID, "
+        "Aminoacid_sequence, Product_smiles; config key marts_csv)"
+    )
 
 
 @dataclass

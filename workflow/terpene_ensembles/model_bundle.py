@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import atomic_path, write_json
 
 FORMAT_VERSION = 1
@@ -35,7 +36,7 @@ MANIFEST_FILE = "manifest.json"
 REFERENCE_FASTA = "reference.fasta"
 
 
-class BundleError(ValueError):
+class BundleError(UserInputError, ValueError):
     """A model bundle that cannot be used as asked."""
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from terpene_ensembles.errors import ConfigError, UserInputError
 from terpene_ensembles.homology import (
     DEFAULT_EVALUE,
     DEFAULT_MAX_SEQS,
@@ -325,9 +326,14 @@ class ScreeningSettings:
 
     def __post_init__(self):
         if self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+            raise ConfigError(
+                f"chunk_size must be >= 1, got {self.chunk_size}", where="predict.chunk_size"
+            )
         if not 0 <= self.identity_floor <= 1:
-            raise ValueError(f"identity_floor must be in [0, 1], got {self.identity_floor}")
+            raise ConfigError(
+                f"identity_floor must be in [0, 1], got {self.identity_floor}",
+                where="predict.identity_floor",
+            )
 
 
 @dataclass
@@ -369,10 +375,12 @@ def screen(
     outdir: str | os.PathLike,
     settings: ScreeningSettings,
     on_chunk: Callable[[pd.DataFrame, ChunkScores, pd.DataFrame], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Predict every record, chunk by chunk; write predictions.parquet/.tsv under ``outdir``.
 
-    ``on_chunk(chunk, scores, predictions)`` sees each chunk (used to collect metrics).
+    ``on_chunk(chunk, scores, predictions)`` sees each chunk (used to collect metrics);
+    ``progress(n)`` is told the number of sequences each finished chunk held.
     Returns counts for the summary.
     """
     outdir = Path(outdir)
@@ -407,13 +415,15 @@ def screen(
             counts["out_of_domain"] += int(predictions["out_of_domain"].sum())
             counts["chunks"] += 1
             log.info("predicted %d sequences", counts["predicted"])
+            if progress is not None:
+                progress(len(predictions))
     return counts
 
 
 # --- the trained model -------------------------------------------------------------------
 
 
-class ModelCompatibilityError(ValueError):
+class ModelCompatibilityError(UserInputError, ValueError):
     """The model directory cannot be used with this code or this configuration."""
 
 
@@ -656,8 +666,11 @@ def run_prediction(
     cache_dir: str | os.PathLike | None = None,
     pfam_dir: str | os.PathLike | None = None,
     featurizer: Featurizer | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Predict a FASTA file or a MARTS-DB export; write every output; return the summary.
+
+    ``progress(n)``, when given, is called after each chunk with its number of sequences.
 
     Raises InputFormatError (input is not FASTA/MARTS) or ModelCompatibilityError before
     any output is written.
@@ -686,7 +699,7 @@ def run_prediction(
                     replace(record, kingdom=settings.kingdom)
                     for record in iter_fasta(input_path, rejected)
                 )
-                counts = screen(records, scorer, outdir, settings)
+                counts = screen(records, scorer, outdir, settings, progress=progress)
                 summary["records_in"] = counts["predicted"] + rejected.total
             else:
                 parsed = label_marts_export(input_path, bundle, Path(workdir))
@@ -697,7 +710,9 @@ def run_prediction(
                     )
                 collector = MetricsCollector(scorer.ensemble_ids)
                 records = marts_records(parsed.enzymes)
-                counts = screen(records, scorer, outdir, settings, on_chunk=collector)
+                counts = screen(
+                    records, scorer, outdir, settings, on_chunk=collector, progress=progress
+                )
                 summary["rows_in"] = parsed.summary["rows_in"]
                 summary["enzymes"] = int(len(parsed.enzymes))
                 write_json(marts_metrics(collector, parsed, scorer), outdir / "metrics.json")

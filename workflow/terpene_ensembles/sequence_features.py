@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from terpene_ensembles.errors import InputDataError
+
 INPUT_COLUMNS = ["id", "sequence", "kingdom"]
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 ABSENT_POSITION = -1.0
@@ -101,12 +103,14 @@ def sequence_feature_table(enzymes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
     """Return (features: id + float columns, columns: column, group, description)."""
     missing = [c for c in INPUT_COLUMNS if c not in enzymes.columns]
     if missing:
-        raise ValueError(f"enzymes table lacks columns {missing}")
+        raise InputDataError(f"enzymes table lacks columns {missing}")
     frame = enzymes[INPUT_COLUMNS]
     sequences = frame["sequence"].astype(str).tolist()
     bad = [i for i, s in zip(frame["id"], sequences, strict=True) if not re.fullmatch("[A-Z]+", s)]
     if bad:
-        raise ValueError(f"empty sequences or ones with other than capital letters: ids {bad[:5]}")
+        raise InputDataError(
+            f"empty sequences or ones with other than capital letters: ids {bad[:5]}"
+        )
 
     columns: dict[str, np.ndarray] = {}
     described: list[tuple[str, str, str]] = []
@@ -202,6 +206,9 @@ def feature_table(
     """
     from terpene_ensembles.domains import domain_feature_table
 
+    missing = [c for c in INPUT_COLUMNS if c not in enzymes.columns]
+    if missing:
+        raise InputDataError(f"enzymes table lacks columns {missing}")
     enzymes = enzymes[INPUT_COLUMNS]
     sequence_part, sequence_doc = sequence_feature_table(enzymes)
     domain_part, domain_doc = domain_feature_table(

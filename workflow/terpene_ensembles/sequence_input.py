@@ -17,6 +17,7 @@ from pathlib import Path
 
 from Bio import SeqIO
 
+from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import sha256_text
 from terpene_ensembles.marts import invalid_residues, normalize_sequence
 
@@ -33,8 +34,10 @@ MARTS_SIGNATURE_COLUMNS = ("Enzyme_marts_ID", "Aminoacid_sequence", "Product_smi
 REJECTION_COLUMNS = ["record", "id", "reason", "detail"]
 
 
-class InputFormatError(ValueError):
+class InputFormatError(UserInputError, ValueError):
     """The input file as a whole cannot be read as FASTA or as a MARTS-DB export."""
+
+    fix = "give a FASTA file (plain or .gz) or a MARTS-DB reactions export (CSV)"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from terpene_ensembles.errors import ConfigError
+
 # A cluster larger than this share of the smallest split's target size is placed up front.
 LARGE_CLUSTER_SHARE = 0.5
 # A split may overshoot its target size by this share before it stops taking clusters.
@@ -51,7 +53,7 @@ def assign_grouped_stratified(
             f"labels must be (items x labels); got {labels.shape} for {len(groups)} items"
         )
     if not fractions or any(f <= 0 for f in fractions.values()):
-        raise ValueError(f"every split fraction must be positive: {dict(fractions)}")
+        raise ConfigError(f"every split fraction must be positive: {dict(fractions)}")
     split_names = list(fractions)
     shares = np.array([fractions[s] for s in split_names], dtype=float)
     shares = shares / shares.sum()
@@ -156,7 +158,7 @@ def train_val_test_split(
 ) -> np.ndarray:
     train_fraction = 1.0 - val_fraction - test_fraction
     if train_fraction <= 0:
-        raise ValueError(
+        raise ConfigError(
             f"val_fraction + test_fraction must be < 1: {val_fraction} + {test_fraction}"
         )
     fractions = {"train": train_fraction, "val": val_fraction, "test": test_fraction}
@@ -166,7 +168,7 @@ def train_val_test_split(
 def grouped_folds(groups: Sequence, labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     """Fold number (0..n_folds-1) per item, groups never shared between folds."""
     if n_folds < 2:
-        raise ValueError(f"n_folds must be at least 2: {n_folds}")
+        raise ConfigError(f"n_folds must be at least 2: {n_folds}", where="split.cv_folds")
     fractions = {str(fold): 1.0 for fold in range(n_folds)}
     return assign_grouped_stratified(groups, labels, fractions, seed).astype(int)
 

@@ -11,11 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import parquet_metadata
 
 
-class TrainingInputError(ValueError):
+class TrainingInputError(UserInputError, ValueError):
     """Inputs of the learning stages that do not fit together."""
+
+    fix = (
+        "these files come from the parse, features, embed and split stages of one run: "
+        "rerun them (snakemake --forcerun parse) rather than mixing runs"
+    )
 
 
 @dataclass
