@@ -627,8 +627,7 @@ def test_installed_command_predicts_like_snakemake_predict(small_training_run, t
     shutil.copytree(run["model_dir"], workdir / "results" / "model")
     config = workdir / "config.yaml"
     config.write_text(
-        f"marts_csv: {DEMO_MARTS}\n"
-        f"plm: {{enabled: false}}\nfeatures: {{pfam_dir: {DEMO_PFAM}}}\n"
+        f"marts_csv: {DEMO_MARTS}\nplm: {{enabled: false}}\nfeatures: {{pfam_dir: {DEMO_PFAM}}}\n"
     )
 
     result = run_snakemake(
