@@ -5,8 +5,27 @@ import pandas as pd
 
 from terpene_ensembles.training_data import TrainingData
 
+# Column names of real feature groups, so group-wise ablations have something to remove.
+FEATURE_NAMES = ("aa_A", "motif_ddxxd_count", "pfam_PF01397_bits", "kingdom_fungi", "class_polar")
 
-def make_dataset(n: int = 120, n_classes: int = 4, n_features: int = 6, plm_dim=None, seed=0):
+
+def make_positions(labels: np.ndarray, ids, seed: int = 0, states: int = 30) -> pd.DataFrame:
+    """Aligned strings (two profiles) whose first states spell each enzyme's labels."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for row in labels:
+        letters = rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), size=states)
+        letters[: len(row)] = ["W" if v else "A" for v in row]
+        letters[rng.random(states) < 0.1] = "-"
+        rows.append("".join(letters))
+    return pd.DataFrame(
+        {"id": list(ids), "aln_PF00001": rows, "aln_PF00002": [r[::-1] for r in rows]}
+    )
+
+
+def make_dataset(
+    n: int = 120, n_classes: int = 4, n_features: int = 6, plm_dim=None, seed=0, positions=False
+):
     """Features carry the labels (noisy linear signal); ids e0..e{n-1}."""
     rng = np.random.default_rng(seed)
     features = rng.normal(size=(n, n_features))
@@ -14,14 +33,16 @@ def make_dataset(n: int = 120, n_classes: int = 4, n_features: int = 6, plm_dim=
     logits = features @ weights - 1.0
     labels = (logits + rng.normal(scale=0.5, size=logits.shape) > 0).astype(np.float32)
     embeddings = None if plm_dim is None else rng.normal(size=(n, plm_dim)).astype(np.float32)
+    ids = np.array([f"e{i}" for i in range(n)])
     return TrainingData(
-        ids=np.array([f"e{i}" for i in range(n)]),
+        ids=ids,
         labels=labels,
         ensemble_ids=[f"class_{j}" for j in range(n_classes)],
         features=features,
-        feature_columns=[f"f{j}" for j in range(n_features)],
+        feature_columns=[f"{FEATURE_NAMES[j % len(FEATURE_NAMES)]}_{j}" for j in range(n_features)],
         embeddings=embeddings,
         plm={"model": "none"} if plm_dim is None else {"model": "esm2_t6_8M_UR50D"},
+        positions=make_positions(labels, ids, seed) if positions else None,
     )
 
 
@@ -37,4 +58,11 @@ def make_hits(data: TrainingData, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["query", "target", "identity"])
 
 
-FAST_TRAIN = {"max_epochs": 8, "patience": 3, "batch_size": 32, "learning_rate": 1e-3, "seed": 1}
+FAST_TRAIN = {
+    "max_epochs": 8,
+    "patience": 3,
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+    "seed": 1,
+    "members": ["knn_identity", "logistic_regression", "positions", "plm"],
+}

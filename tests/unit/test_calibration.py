@@ -59,7 +59,7 @@ def test_few_validation_positives_fall_back_to_the_global_threshold():
     labels = np.zeros((100, 2), dtype=int)
     labels[:, 0] = scores[:, 0] > 0.6
     labels[[5, 7], 1] = 1  # only 2 positives in class 1
-    result = fit_calibration(scores, labels, ["rich", "rare"], min_val_positives=3)
+    result = fit_calibration(scores, labels, ["rich", "rare"], min_positives=3)
     rare = result["classes"]["rare"]
     assert rare["fallback"] is True
     assert rare["threshold"] == pytest.approx(result["global_threshold"])
@@ -145,6 +145,6 @@ def test_a_class_without_skill_does_not_flood_the_calls():
     assert not fitted["classes"]["skilled"]["broad_threshold_raised"]
     assert f1_score(skilled_y, calls[:, 0]) > 0.9
     loose = fit_calibration(
-        scores, labels, ["skilled", "unskilled"], method="none", max_called_fraction=1.0
+        scores, labels, ["skilled", "unskilled"], method="none", max_calls_per_positive=None
     )
     assert not loose["classes"]["unskilled"]["broad_threshold_raised"]

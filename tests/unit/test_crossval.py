@@ -3,44 +3,82 @@ import pytest
 from learning_synthetic import FAST_TRAIN, make_dataset, make_hits
 
 from terpene_ensembles import learner
-from terpene_ensembles.crossval import fold_roles, run_fold, summarise
+from terpene_ensembles.crossval import fold_partition, run_fold, summarise
+from terpene_ensembles.metrics import mean_average_precision
 from terpene_ensembles.training_data import TrainingInputError
 
 
-def test_fold_roles_use_the_next_fold_for_validation():
+def test_fold_partition_marks_the_test_fold():
     folds = np.array([0, 1, 2, 0, 1, 2])
-    assert fold_roles(folds, 2).tolist() == ["val", "train", "test", "val", "train", "test"]
+    assert fold_partition(folds, 2).tolist() == [False, False, True, False, False, True]
     with pytest.raises(TrainingInputError):
-        fold_roles(folds, 3)
+        fold_partition(folds, 3)
 
 
-def test_combination_is_chosen_on_validation_and_never_below_its_best_member():
-    data = make_dataset(n=150)
+def test_out_of_fold_scores_never_see_their_own_fold():
+    """Changing the labels of one inner fold leaves that fold's OOF member scores as they
+    were: each enzyme is scored by members fitted without its fold."""
+    data = make_dataset(n=120, positions=True)
+    folds = np.arange(120) % 4
     hits = make_hits(data)
-    train, val = data.subset(np.arange(150) < 100), data.subset(np.arange(150) >= 100)
-    fitted, _ = learner.fit_predictors(train, val, hits, FAST_TRAIN)
-    scores = learner.score_predictors(fitted, val, hits)
-    from terpene_ensembles.metrics import mean_average_precision
+    settings = learner.LearnerSettings.from_dict(FAST_TRAIN)
+    altered = data.subset(np.ones(120, bool))
+    altered.labels = data.labels.copy()
+    altered.labels[folds == 2] = 1 - altered.labels[folds == 2]
+    for member, c in (("logistic_regression", 0.1), ("positions", 0.1), ("knn_identity", None)):
+        before, _ = learner.out_of_fold_member(member, data, folds, hits, settings, (c,))
+        after, _ = learner.out_of_fold_member(member, altered, folds, hits, settings, (c,))
+        held = folds == 2
+        np.testing.assert_allclose(before[c][held], after[c][held])
+        assert not np.allclose(before[c][~held], after[c][~held])
 
-    model_map = mean_average_precision(val.labels, scores["model"])
-    assert model_map == pytest.approx(fitted["combination"]["val_map"])
-    for member in learner.ENSEMBLE_MEMBERS:
-        # every member alone is a grid point (gate 0 or 1 with a window at 0)
-        if member != "knn_identity":
-            assert model_map >= mean_average_precision(val.labels, scores[member]) - 1e-9
+
+def test_procedure_chooses_on_out_of_fold_scores_and_stacks_the_members():
+    data = make_dataset(n=160, positions=True, plm_dim=8)
+    folds = np.arange(160) % 4
+    hits = make_hits(data)
+    cross_fit = learner.fit_predictors(data, folds, hits, FAST_TRAIN)
+    selection = cross_fit.selection["logistic_regression"]
+    assert selection["c"] == max(
+        learner.LR_C_GRID, key=lambda c: (selection["oof_map"][str(c)], -c)
+    )
+    assert set(cross_fit.fitted["combiner"]["members"]) == {
+        "knn_identity",
+        "logistic_regression",
+        "positions",
+        "plm",
+    }
+    for name in ("model", "knn_identity", "logistic_regression", "positions", "plm"):
+        assert cross_fit.oof[name].shape == data.labels.shape
+    # the positions spell the labels: that member, and the stack, rank far above chance
+    assert mean_average_precision(data.labels, cross_fit.oof["positions"]) > 0.9
+    assert mean_average_precision(data.labels, cross_fit.oof["model"]) > 0.9
+    scores = learner.score_predictors(cross_fit.fitted, data, hits)
+    assert scores["model"].shape == data.labels.shape
+    assert ((scores["model"] > 0) & (scores["model"] < 1)).all()
+
+
+def test_members_without_their_input_are_left_out():
+    data = make_dataset(n=80)
+    settings = learner.LearnerSettings.from_dict(FAST_TRAIN)
+    assert learner.active_members(settings, data) == ["knn_identity", "logistic_regression"]
+    with pytest.raises(TrainingInputError, match="unknown members"):
+        learner.LearnerSettings.from_dict({"members": ["oracle"]})
+    with pytest.raises(TrainingInputError, match="unknown keys"):
+        learner.LearnerSettings.from_dict({"combination_grid": 3})
 
 
 def test_run_fold_and_summary_on_synthetic_folds():
-    data = make_dataset(n=150)
+    data = make_dataset(n=150, positions=True)
     folds = np.arange(150) % 3
     hits = make_hits(data)
     families = {i: ("C10" if data.labels[k, 0] else "C15") for k, i in enumerate(data.ids)}
     results = [
-        run_fold(data, folds, fold, hits, families, FAST_TRAIN, {"min_val_positives": 3})
+        run_fold(data, folds, fold, hits, families, FAST_TRAIN, {"min_positives": 3})
         for fold in range(3)
     ]
     for result in results:
-        assert result["n_test"] == 50 and result["n_val"] == 50 and result["n_train"] == 50
+        assert result["n_test"] == 50 and result["n_dev"] == 100
         assert set(result["test"]["baselines"]) == {
             "knn_identity",
             "logistic_regression",
@@ -48,11 +86,19 @@ def test_run_fold_and_summary_on_synthetic_folds():
             "random",
         }
         assert result["substrate"]["model"]["map"] is not None
+        ablations = result["ablations"]
+        assert {"model", "only:positions", "without:positions", "without_group:pfam"} <= set(
+            ablations
+        )
+        # the ablation's full model is the reported model (same recipe, same numbers)
+        assert ablations["model"]["map"] == pytest.approx(result["test"]["model"]["map"])
     summary = summarise(results)
     assert summary["n_folds"] == 3
     values = summary["model"]["map"]["values"]
     assert summary["model"]["map"]["mean"] == pytest.approx(np.mean(values), abs=1e-6)
     assert summary["model"]["map"]["std"] == pytest.approx(np.std(values, ddof=1), abs=1e-6)
     assert "substrate_map" in summary["model"]
+    assert summary["ablations"]["without:positions"]["map"]["mean"] is not None
+    assert set(summary["acceptance"]) >= {"precision_at_1_minus_best_baseline", "passed"}
     # the features carry the labels: the model must clearly beat random on every fold
     assert summary["model"]["map"]["mean"] > summary["random"]["map"]["mean"] + 0.1

@@ -23,7 +23,7 @@ rule calibrate:
         " --settings {params.settings:q} --outdir results/calibrate > {log} 2>&1"
 
 
-# The trained-model bundle for `snakemake predict`; the job re-scores the val/test enzymes
+# The trained-model bundle for `snakemake predict`; the job re-scores the test enzymes
 # from the bundle alone and fails unless that reproduces calibrate's predictions.
 rule model_bundle:
     input:
@@ -33,13 +33,13 @@ rule model_bundle:
         enzymes=f"{RESULTS}/parse/enzymes.parquet",
         ensembles=f"{RESULTS}/parse/ensembles.tsv",
         features=f"{RESULTS}/features/features.parquet",
+        positions=f"{RESULTS}/features/positions.parquet",
         identity=f"{RESULTS}/split/pairwise_identity.parquet",
         embeddings=optional_embeddings(),
         code=stage_code("model_bundle.py"),
     output:
         bundle=f"{RESULTS}/model/bundle.pt",
         manifest=f"{RESULTS}/model/manifest.json",
-        reference=f"{RESULTS}/model/reference.fasta",
     log:
         stage_log("model_bundle"),
     benchmark:
@@ -56,5 +56,6 @@ rule model_bundle:
         "python workflow/scripts/model_bundle.py --model {input.model}"
         " --thresholds {input.thresholds} --calibrated {input.calibrated}"
         " --enzymes {input.enzymes} --ensembles {input.ensembles}"
-        " --features {input.features} --identity {input.identity} {params.embeddings}"
+        " --features {input.features} --positions {input.positions}"
+        " --identity {input.identity} {params.embeddings}"
         " --outdir results/model > {log} 2>&1"

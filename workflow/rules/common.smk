@@ -68,6 +68,7 @@ def training_inputs():
         "labels": f"{RESULTS}/parse/labels.parquet",
         "enzymes": f"{RESULTS}/parse/enzymes.parquet",
         "features": f"{RESULTS}/features/features.parquet",
+        "positions": f"{RESULTS}/features/positions.parquet",
         "split": f"{RESULTS}/split/split.tsv",
         "folds": f"{RESULTS}/split/cv_folds.tsv",
         "identity": f"{RESULTS}/split/pairwise_identity.parquet",

@@ -6,6 +6,7 @@ rule features:
     output:
         features=f"{RESULTS}/features/features.parquet",
         columns=f"{RESULTS}/features/feature_columns.tsv",
+        positions=f"{RESULTS}/features/positions.parquet",
     log:
         stage_log("features"),
     benchmark:
@@ -19,4 +20,5 @@ rule features:
     shell:
         "python workflow/scripts/features.py --enzymes {input.enzymes} --pfam-dir {input.pfam_dir}"
         " --threads {threads} --output {output.features} --columns {output.columns}"
+        " --positions {output.positions}"
         " > {log} 2>&1"

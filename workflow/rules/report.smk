@@ -58,7 +58,6 @@ rule report:
         split=f"{RESULTS}/split/split.tsv",
         split_summary=f"{RESULTS}/split/summary.json",
         identity=f"{RESULTS}/split/pairwise_identity.parquet",
-        history=f"{RESULTS}/train/history.tsv",
         marts=config["marts_csv"],
         code=stage_code("report.py"),
     output:
@@ -94,7 +93,7 @@ rule report:
         " --labels {input.labels} --enzymes {input.enzymes}"
         " --ensembles {input.ensembles} --parse-summary {input.parse_summary}"
         " --split {input.split} --split-summary {input.split_summary}"
-        " --identity {input.identity} --history {input.history} --marts {input.marts}"
+        " --identity {input.identity} --marts {input.marts}"
         " --benchmarks {params.benchmarks} --own-benchmark {params.own_benchmark}"
         " --config {params.config:q} --output {output.html} --figures-dir {output.figures}"
         " > {log} 2>&1"

@@ -4,7 +4,6 @@ rule train:
         code=stage_code("train.py"),
     output:
         model=f"{RESULTS}/train/model.pt",
-        history=f"{RESULTS}/train/history.tsv",
         predictions=f"{RESULTS}/train/predictions.parquet",
         substrate=f"{RESULTS}/train/substrate_predictions.parquet",
         summary=f"{RESULTS}/train/summary.json",
@@ -14,7 +13,7 @@ rule train:
         stage_benchmark("train")
     conda:
         "../../envs/train.yaml"
-    # One thread: the network is tiny and thread hand-offs cost more than they save.
+    # One thread: the linear members are small and thread hand-offs cost more than they save.
     threads: 1
     resources:
         mem_mb=4000,
@@ -24,9 +23,11 @@ rule train:
         embeddings=embeddings_argument,
     shell:
         "python workflow/scripts/train.py --labels {input.labels} --features {input.features}"
-        " --split {input.split} --identity {input.identity} --enzymes {input.enzymes}"
-        " {params.embeddings} --settings {params.settings:q} --threads {threads}"
-        " --outdir results/train > {log} 2>&1"
+        " --positions {input.positions} --split {input.split} --folds {input.folds}"
+        " --identity {input.identity} --enzymes {input.enzymes} {params.embeddings}"
+        " --settings {params.settings:q} --threads {threads} --model {output.model}"
+        " --predictions {output.predictions} --substrate {output.substrate}"
+        " --summary {output.summary} > {log} 2>&1"
 
 
 rule crossval_fold:
@@ -51,7 +52,8 @@ rule crossval_fold:
         embeddings=embeddings_argument,
     shell:
         "python workflow/scripts/crossval.py --fold {wildcards.fold} --labels {input.labels}"
-        " --features {input.features} --folds {input.folds} --identity {input.identity}"
+        " --features {input.features} --positions {input.positions} --folds {input.folds}"
+        " --identity {input.identity}"
         " --enzymes {input.enzymes} {params.embeddings} --train-settings {params.train:q}"
         " --calibrate-settings {params.calibrate:q} --threads {threads} --output {output}"
         " > {log} 2>&1"

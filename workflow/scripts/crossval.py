@@ -1,4 +1,5 @@
-"""Cross-validation fold: train, calibrate and score one grouped fold -> fold metrics.json."""
+"""Cross-validation fold: the whole learning procedure (cross-fitting, stacking, calibration,
+thresholds) on one grouped outer fold, plus the ablations -> fold metrics.json."""
 
 import argparse
 import json
@@ -22,6 +23,7 @@ def parse_args():
     parser.add_argument("--fold", type=int, required=True)
     parser.add_argument("--labels", required=True)
     parser.add_argument("--features", required=True)
+    parser.add_argument("--positions", required=True, help="features/positions.parquet")
     parser.add_argument("--folds", required=True, help="split/cv_folds.tsv")
     parser.add_argument("--identity", required=True)
     parser.add_argument("--enzymes", required=True, help="for the substrate-level view")
@@ -38,7 +40,7 @@ def main():
     log = setup_logging()
     torch.set_num_threads(max(1, args.threads))
     started = time.time()
-    data = load_training_data(args.labels, args.features, args.embeddings)
+    data = load_training_data(args.labels, args.features, args.embeddings, args.positions)
     folds = read_assignment(args.folds, "fold", data.ids).astype(int)
     enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
     families = dict(zip(enzymes["id"].astype(str), enzymes["substrate_family"], strict=True))

@@ -21,9 +21,9 @@ from terpene_ensembles.training_data import read_labels
 
 SUBSTRATE_METHOD = (
     "Chain-length family (C5/C10/C15/...) from the MARTS Type column, used only as the label "
-    "(never a feature). Scored by the same recipe as the ensemble model without the network: "
+    "(never a feature). Scored by the same procedure as the ensemble model with two members: "
     "one-vs-rest logistic regression on the sequence features plus identity-weighted kNN over "
-    "the MMseqs2 hits to training enzymes, combined with a weight chosen on validation mAP; "
+    "the MMseqs2 hits to training enzymes, cross-fitted and stacked like the ensemble model; "
     "mAP = mean over families present in the test enzymes of the one-vs-rest average precision. "
     "Enzymes whose family is 'none' (inactive only / unknown Type) are left out."
 )
@@ -96,13 +96,13 @@ def main():
         "training": {
             k: train_summary[k]
             for k in (
-                "n_train",
-                "n_val",
+                "n_dev",
                 "n_test",
+                "n_inner_folds",
                 "n_features",
-                "fusion_epochs",
-                "fusion_best_epoch",
-                "combination",
+                "members",
+                "combiner_members",
+                "selection",
                 "device",
             )
             if k in train_summary

@@ -1,4 +1,5 @@
-"""Sequence-derived feature table: length, composition, TPS motifs, Pfam domains, kingdom."""
+"""Sequence-derived feature table (length, composition, TPS motifs, Pfam domains, kingdom)
+and the alignment-position table (residue per match state of each TPS Pfam profile)."""
 
 import argparse
 import time
@@ -6,6 +7,7 @@ import time
 import _bootstrap  # noqa: F401
 import pandas as pd
 
+from terpene_ensembles.alignment_positions import position_table
 from terpene_ensembles.io_utils import setup_logging, write_parquet, write_tsv
 from terpene_ensembles.sequence_features import feature_table
 
@@ -17,6 +19,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", required=True, help="features.parquet")
     parser.add_argument("--columns", required=True, help="feature_columns.tsv")
+    parser.add_argument("--positions", required=True, help="positions.parquet")
     args = parser.parse_args()
     log = setup_logging()
     started = time.perf_counter()
@@ -25,9 +28,14 @@ def main() -> None:
     features, documentation = feature_table(enzymes, args.pfam_dir, args.threads)
     write_parquet(features, args.output, metadata={"pfam_dir": args.pfam_dir})
     write_tsv(documentation, args.columns)
+    positions = position_table(
+        enzymes["id"].tolist(), enzymes["sequence"].tolist(), args.pfam_dir, args.threads
+    )
+    write_parquet(positions, args.positions, metadata={"pfam_dir": args.pfam_dir})
     log.info(
-        "%d enzymes x %d features in %.1f s",
-        len(features), features.shape[1] - 1, time.perf_counter() - started,
+        "%d enzymes x %d features, %d aligned profiles in %.1f s",
+        len(features), features.shape[1] - 1, positions.shape[1] - 1,
+        time.perf_counter() - started,
     )  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """Assemble the trained-model bundle (results/model/) for screening new sequences.
 
-After writing it, the val/test enzymes are re-scored from the bundle alone (as the predict
+After writing it, the test enzymes are re-scored from the bundle alone (as the predict
 stage will) and the job fails unless the calibrated model probabilities and calls match
-calibrate's output.
+calibrate's output. (The out-of-fold rows come from the cross-fitted members, not from the
+final model, so they are not expected to match.)
 """
 
 import argparse
@@ -34,6 +35,7 @@ def parse_args():
     parser.add_argument("--enzymes", required=True)
     parser.add_argument("--ensembles", required=True)
     parser.add_argument("--features", required=True)
+    parser.add_argument("--positions", required=True)
     parser.add_argument("--identity", required=True)
     parser.add_argument("--embeddings", default=None)
     parser.add_argument("--outdir", required=True)
@@ -54,11 +56,18 @@ def main():
     bundle = load_bundle(args.outdir)
     classes = list(bundle["ensemble_ids"])
     calibrated = pd.read_parquet(args.calibrated)
-    expected = calibrated[calibrated["predictor"] == "model"].set_index("id")[classes]
+    rows = calibrated[(calibrated["predictor"] == "model") & (calibrated["split"] == "test")]
+    expected = rows.set_index("id")[classes]
     features = pd.read_parquet(args.features)
     features = features[features["id"].isin(expected.index)]
     embeddings = read_embeddings(args.embeddings)[0] if args.embeddings else None
-    scored = score(bundle, features, embeddings, read_identity_hits(args.identity))
+    scored = score(
+        bundle,
+        features,
+        embeddings,
+        read_identity_hits(args.identity),
+        pd.read_parquet(args.positions),
+    )
     got = scored["calibrated/model"].loc[expected.index]
     difference = float(np.abs(got.to_numpy() - expected.to_numpy()).max())
     expected_calls = call_ensembles(

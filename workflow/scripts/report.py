@@ -22,7 +22,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--split", required=True, help="split/split.tsv")
     parser.add_argument("--split-summary", help="split/summary.json")
     parser.add_argument("--identity", required=True, help="split/pairwise_identity.parquet")
-    parser.add_argument("--history", help="train/history.tsv")
     parser.add_argument("--benchmarks", help="folder of Snakemake benchmark files")
     parser.add_argument(
         "--own-benchmark", help="this rule's benchmark file (left out: it is being measured)"
@@ -48,7 +47,6 @@ def main() -> None:
         calibrated=args.calibrated,
         identity=args.identity,
         test_predictions=args.test_predictions,
-        history=args.history,
         benchmarks=args.benchmarks,
         benchmark_exclude=[args.own_benchmark] if args.own_benchmark else [],
         config=json.loads(args.config),

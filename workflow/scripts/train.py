@@ -1,7 +1,11 @@
-"""Train stage: fit the fusion network, the baselines and their validation-chosen combination."""
+"""Train stage: cross-fit the members and the stacked combiner on the development enzymes.
+
+Development = every labelled enzyme outside the test split; inner folds = the grouped CV
+folds restricted to them. Writes the fitted model, the out-of-fold (``oof``) and test
+scores of every predictor, and the substrate-level test scores.
+"""
 
 import argparse
-import json
 import time
 
 import _bootstrap  # noqa: F401
@@ -9,8 +13,10 @@ import pandas as pd
 import torch
 
 from terpene_ensembles import learner
-from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet, write_tsv
+from terpene_ensembles.crossval import long_predictions
+from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet
 from terpene_ensembles.model_bundle import save_payload
+from terpene_ensembles.substrate import substrate_predictions
 from terpene_ensembles.training_data import (
     TrainingInputError,
     load_training_data,
@@ -23,7 +29,9 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--labels", required=True)
     parser.add_argument("--features", required=True)
+    parser.add_argument("--positions", required=True, help="features/positions.parquet")
     parser.add_argument("--split", required=True)
+    parser.add_argument("--folds", required=True, help="split/cv_folds.tsv (inner folds)")
     parser.add_argument("--identity", required=True)
     parser.add_argument(
         "--enzymes", required=True, help="for the substrate-level view (labels only)"
@@ -31,7 +39,10 @@ def parse_args():
     parser.add_argument("--embeddings", default=None, help="omit when the PLM is disabled")
     parser.add_argument("--settings", default="{}", help="config `train` section as JSON")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--outdir", required=True)
+    parser.add_argument("--model", required=True, help="fitted model (model.pt)")
+    parser.add_argument("--predictions", required=True, help="predictions.parquet")
+    parser.add_argument("--substrate", required=True, help="substrate_predictions.parquet")
+    parser.add_argument("--summary", required=True, help="summary.json")
     return parser.parse_args()
 
 
@@ -42,81 +53,66 @@ def pick_device(settings: dict) -> str:
 
 
 def main():
+    import json
+
     args = parse_args()
     log = setup_logging()
     torch.set_num_threads(max(1, args.threads))
     started = time.time()
     settings = json.loads(args.settings)
-    data = load_training_data(args.labels, args.features, args.embeddings)
+    data = load_training_data(args.labels, args.features, args.embeddings, args.positions)
     split = read_assignment(args.split, "split", data.ids)
     unknown = sorted(set(split) - {"train", "val", "test"})
     if unknown:
         raise TrainingInputError(f"split.tsv: unknown split names {unknown}")
-    parts = {name: data.subset(split == name) for name in ("train", "val", "test")}
-    for name, part in parts.items():
-        if len(part.ids) == 0:
-            raise TrainingInputError(f"split.tsv: no {name} enzymes")
+    folds = read_assignment(args.folds, "fold", data.ids).astype(int)
+    is_test = split == "test"
+    if not is_test.any() or is_test.all():
+        raise TrainingInputError("split.tsv: need both test and non-test enzymes")
     hits = read_identity_hits(args.identity)
     device = pick_device(settings)
+    dev, test = data.subset(~is_test), data.subset(is_test)
     log.info(
-        "train %d / val %d / test %d enzymes, %d classes, %d features, PLM %s, device %s",
-        *(len(p.ids) for p in parts.values()),
+        "development %d / test %d enzymes, %d inner folds, %d classes, %d features, PLM %s, %s",
+        len(dev.ids),
+        len(test.ids),
+        len(set(folds[~is_test])),
         len(data.ensemble_ids),
         len(data.feature_columns),
         data.plm["model"],
         device,
     )
-    fitted, history = learner.fit_predictors(parts["train"], parts["val"], hits, settings, device)
-    frames = []
-    for name in ("val", "test"):
-        scores = learner.score_predictors(fitted, parts[name], hits)
-        frames.append(learner.predictions_frame(parts[name].ids, name, scores, data.ensemble_ids))
-    predictions = pd.concat(frames, ignore_index=True)
-
+    cross_fit = learner.fit_predictors(dev, folds[~is_test], hits, settings, device)
+    test_scores = learner.score_predictors(cross_fit.fitted, test, hits)
     enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
-    families, substrate = learner.fit_and_score_substrate(
-        parts["train"],
-        parts["val"],
-        {"test": parts["test"]},
-        dict(zip(enzymes["id"].astype(str), enzymes["substrate_family"].astype(str), strict=True)),
-        hits,
-        settings,
+    families = dict(
+        zip(enzymes["id"].astype(str), enzymes["substrate_family"].astype(str), strict=True)
     )
-    substrate_rows = []
-    for set_name, scores in substrate.items():
-        for predictor in learner.PREDICTORS:
-            if predictor in scores:
-                frame = pd.DataFrame(scores[predictor], columns=families)
-                frame.insert(0, "predictor", predictor)
-                frame.insert(0, "split", set_name)
-                frame.insert(0, "id", scores["ids"])
-                substrate_rows.append(frame)
+    substrate = substrate_predictions(data, is_test, folds, families, hits, settings, device)
 
-    outdir = args.outdir
-    save_payload(fitted, f"{outdir}/model.pt")
-    write_tsv(pd.DataFrame(history), f"{outdir}/history.tsv")
-    write_parquet(predictions, f"{outdir}/predictions.parquet")
-    write_parquet(
-        pd.concat(substrate_rows, ignore_index=True), f"{outdir}/substrate_predictions.parquet"
-    )
+    save_payload(cross_fit.fitted, args.model)
+    write_parquet(long_predictions(cross_fit, dev, test_scores, test), args.predictions)
+    write_parquet(substrate, args.substrate)
     write_json(
         {
             "plm": data.plm,
-            "n_train": len(parts["train"].ids),
-            "n_val": len(parts["val"].ids),
-            "n_test": len(parts["test"].ids),
+            "n_dev": len(dev.ids),
+            "n_test": len(test.ids),
+            "n_inner_folds": len(set(folds[~is_test])),
             "n_classes": len(data.ensemble_ids),
             "n_features": len(data.feature_columns),
             "device": device,
-            "fusion_epochs": len(history),
-            "fusion_best_epoch": int(max(history, key=lambda r: r["val_map"])["epoch"]),
-            "combination": fitted["combination"],
-            "substrate_families": families,
+            "members": list(cross_fit.fitted["members"]),
+            "combiner_members": list(cross_fit.fitted["combiner"]["members"]),
+            "selection": cross_fit.selection,
+            "substrate_families": [
+                c for c in substrate.columns if c not in ("id", "split", "predictor")
+            ],
             "seconds": round(time.time() - started, 2),
         },
-        f"{outdir}/summary.json",
+        args.summary,
     )
-    log.info("done in %.1f s; combination %s", time.time() - started, fitted["combination"])
+    log.info("done in %.1f s", time.time() - started)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -87,40 +88,69 @@ def score_knn_identity(
 
 
 def fit_logistic_regression(
-    features: np.ndarray, labels: np.ndarray, c: float = 0.1, seed: int = 0
+    features, labels: np.ndarray, c: float = 0.1, standardise: bool = True
 ) -> dict:
-    """One-vs-rest L2 logistic regression on standardised features.
+    """One-vs-rest L2 logistic regression on standardised features (one C)."""
+    return fit_logistic_regression_path(features, labels, (c,), standardise)[c]
+
+
+def fit_logistic_regression_path(
+    features, labels: np.ndarray, cs, standardise: bool = True
+) -> dict:
+    """{c: params} of one-vs-rest L2 logistic regression on standardised features.
 
     Classes without training positives (or all positive) get a constant score equal to the
-    training frequency. Returns plain arrays: mean, scale, coef (K, F), intercept (K,).
+    training frequency. params: plain arrays mean, scale, coef (K, F), intercept (K,), c.
+    ``standardise=False`` takes ``features`` as they are (mean 0 and scale 1 are stored).
     """
-    scaler = StandardScaler().fit(features)
-    standardised = scaler.transform(features)
-    n_classes = labels.shape[1]
-    coef = np.zeros((n_classes, features.shape[1]))
-    intercept = np.zeros(n_classes)
-    for j in range(n_classes):
-        y = labels[:, j].astype(int)
-        frequency = y.mean()
-        if y.min() == y.max():
-            intercept[j] = np.log(
-                np.clip(frequency, 1e-6, 1 - 1e-6) / np.clip(1 - frequency, 1e-6, 1)
-            )
-            continue
-        model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-        model.fit(standardised, y)
-        coef[j] = model.coef_[0]
-        intercept[j] = model.intercept_[0]
+    if standardise:
+        scaler = StandardScaler().fit(features)
+        mean, scale = scaler.mean_, scaler.scale_
+        standardised = scaler.transform(features)
+    else:
+        mean, scale = np.zeros(features.shape[1]), np.ones(features.shape[1])
+        standardised = features
     return {
-        "mean": scaler.mean_.astype(np.float64),
-        "scale": scaler.scale_.astype(np.float64),
-        "coef": coef,
-        "intercept": intercept,
-        "c": float(c),
+        c: {
+            "mean": np.asarray(mean, dtype=np.float64),
+            "scale": np.asarray(scale, dtype=np.float64),
+            "coef": coef,
+            "intercept": intercept,
+            "c": float(c),
+        }
+        for c, (coef, intercept) in fit_one_vs_rest(standardised, labels, cs).items()
     }
 
 
-def score_logistic_regression(params: dict, features: np.ndarray) -> np.ndarray:
-    standardised = (features - np.asarray(params["mean"])) / np.asarray(params["scale"])
-    logits = standardised @ np.asarray(params["coef"]).T + np.asarray(params["intercept"])
+def fit_one_vs_rest(x, labels: np.ndarray, cs) -> dict:
+    """One scikit-learn L2 logistic regression per class for every C of ``cs``.
+
+    Returns {c: (coef (K, F), intercept (K,))}. Each class walks the C values in increasing
+    order with warm starts (the regularisation path), which saves most solver iterations.
+    Classes without positives (or negatives) get weight 0 and the logit of their frequency.
+    """
+    y = np.asarray(labels).astype(int)
+    k, d = y.shape[1], x.shape[1]
+    frequency = y.mean(axis=0)
+    constant = np.log(np.clip(frequency, 1e-6, 1 - 1e-6) / np.clip(1 - frequency, 1e-6, 1))
+    path = {c: (np.zeros((k, d)), constant.copy()) for c in cs}
+    for j in range(k):
+        if y[:, j].min() == y[:, j].max():
+            continue
+        model = LogisticRegression(max_iter=2000, warm_start=True)
+        for c in sorted(cs):
+            model.set_params(C=c).fit(x, y[:, j])
+            path[c][0][j] = model.coef_[0]
+            path[c][1][j] = model.intercept_[0]
+    return path
+
+
+def score_logistic_regression(params: dict, features) -> np.ndarray:
+    if sparse.issparse(features):  # fitted with standardise=False: mean 0, scale 1
+        standardised = features
+    else:
+        standardised = (features - np.asarray(params["mean"])) / np.asarray(params["scale"])
+    logits = np.asarray(standardised @ np.asarray(params["coef"]).T) + np.asarray(
+        params["intercept"]
+    )
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))

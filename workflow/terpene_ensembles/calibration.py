@@ -1,14 +1,15 @@
-"""Per-class probability calibration and decision thresholds, fitted on validation only.
+"""Per-class probability calibration and decision thresholds, fitted on out-of-fold rows.
 
+The rows are the development enzymes' out-of-fold (cross-fitted) scores, never test rows.
 For each class: Platt scaling (logistic regression on the logit of the raw score) or
-isotonic regression, chosen by cross-validated Brier score *within* the validation set
-(scoring a method on the data it was fitted on would always favour isotonic). The
-threshold then maximises validation F1 of the calibrated probabilities.
+isotonic regression, chosen by cross-validated Brier score *within* those rows (scoring a
+method on the data it was fitted on would always favour isotonic). The threshold then
+maximises the out-of-fold F1 of the calibrated probabilities.
 
-Classes with fewer than ``min_val_positives`` validation positives (too few to trust a
-per-class fit) share one Platt calibrator fitted on all (enzyme, class) validation pairs
-pooled (``params.pooled = true``) and the global threshold that maximises pooled (micro)
-F1. Calibrators are plain numbers (Platt: a, b; isotonic: x/y knots interpolated by
+Classes with fewer than ``min_positives`` positives (too few to trust a per-class fit)
+share one Platt calibrator fitted on all (enzyme, class) pairs pooled
+(``params.pooled = true``) and the global threshold that maximises pooled (micro) F1.
+Calibrators are plain numbers (Platt: a, b; isotonic: x/y knots interpolated by
 ``np.interp``), so model bundles load with ``torch.load(weights_only=True)``.
 """
 
@@ -17,11 +18,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
 from terpene_ensembles.errors import ConfigError, InputDataError
 
 EPSILON = 1e-6
+CALLABLE_AP = 0.5
 MIN_PLATT_SLOPE = 1e-3
 
 
@@ -33,7 +36,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def fit_platt(scores: np.ndarray, y: np.ndarray, iterations: int = 50) -> dict:
     """Platt scaling p = sigmoid(a * logit(score) + b), by Newton's method.
 
-    A tiny ridge (1e-6) keeps perfectly separable validation data finite. Written out
+    A tiny ridge (1e-6) keeps perfectly separable data finite. Written out
     because it runs for every (predictor, class, CV split): thousands of 2-parameter fits.
     """
     x = _logit(scores)
@@ -51,7 +54,7 @@ def fit_platt(scores: np.ndarray, y: np.ndarray, iterations: int = 50) -> dict:
             break
     if theta[0] < MIN_PLATT_SLOPE:
         # A calibrator must never reverse the ranking (a flat or negative slope on a few
-        # validation positives is noise): fix the slope, refit the intercept alone.
+        # positives is noise): fix the slope, refit the intercept alone.
         theta[0] = MIN_PLATT_SLOPE
         theta[1] = float(_logit(np.array([y.mean()]))[0] - MIN_PLATT_SLOPE * x.mean())
         for _ in range(iterations):
@@ -94,7 +97,7 @@ def _fit(method: str, scores, y) -> dict:
 
 
 def choose_method(scores: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[str, dict]:
-    """Platt or isotonic by cross-validated Brier score on validation data."""
+    """Platt or isotonic by cross-validated Brier score on out-of-fold rows."""
     n_splits = int(min(3, y.sum(), len(y) - y.sum()))
     if n_splits < 2:
         return "platt", {}
@@ -111,57 +114,98 @@ def choose_method(scores: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[str
     return best, brier
 
 
-def best_f1_threshold(probabilities: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Threshold maximising F1 (midpoint between neighbouring distinct scores)."""
-    order = np.argsort(-probabilities, kind="stable")
-    sorted_p, sorted_y = probabilities[order], y[order]
-    true_positives = np.cumsum(sorted_y)
-    called = np.arange(1, len(y) + 1)
-    f1 = 2 * true_positives / (called + y.sum())
+NO_EXTRA_CALLS = 1.0  # a threshold no calibrated probability exceeds
+
+
+def best_f1_threshold(
+    probabilities: np.ndarray,
+    y: np.ndarray,
+    already_called: np.ndarray | None = None,
+    max_calls: float | None = None,
+) -> tuple[float, float]:
+    """Threshold maximising F1 (midpoint between neighbouring distinct scores).
+
+    ``already_called`` rows are called whatever the threshold (the top call of each
+    enzyme): the threshold then decides only the extra calls, and :data:`NO_EXTRA_CALLS`
+    is chosen when no extra call improves F1. ``max_calls`` caps the number of calls
+    (those already made included) a threshold may give.
+    """
+    probabilities, y = np.asarray(probabilities, dtype=np.float64), np.asarray(y)
+    fixed = np.zeros(len(y), bool) if already_called is None else np.asarray(already_called)
+    base_tp, base_called, positives = float(y[fixed].sum()), float(fixed.sum()), float(y.sum())
+    rest_p, rest_y = probabilities[~fixed], y[~fixed]
+    order = np.argsort(-rest_p, kind="stable")
+    sorted_p, sorted_y = rest_p[order], rest_y[order]
+    true_positives = base_tp + np.cumsum(sorted_y)
+    called = base_called + np.arange(1, len(sorted_y) + 1)
+    f1 = 2 * true_positives / np.maximum(called + positives, 1)
     # Only cut where the score changes, so every enzyme at one score is on the same side.
     cut_ok = np.append(sorted_p[:-1] > sorted_p[1:], True)
     f1 = np.where(cut_ok, f1, -1.0)
+    if max_calls is not None:
+        f1 = np.where(called <= max_calls, f1, -1.0)
+    no_extra = 2 * base_tp / max(base_called + positives, 1)
+    if not len(f1) or f1.max() < 0 or (already_called is not None and no_extra >= f1.max()):
+        return NO_EXTRA_CALLS, float(no_extra)
     best = int(np.argmax(f1))
     below = sorted_p[best + 1] if best + 1 < len(sorted_p) else 0.0
     return float((sorted_p[best] + below) / 2), float(f1[best])
 
 
-def global_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    threshold, _ = best_f1_threshold(probabilities.ravel(), labels.ravel())
+def top_calls(probabilities: np.ndarray) -> np.ndarray:
+    """Boolean mask of each enzyme's most probable ensemble."""
+    mask = np.zeros(probabilities.shape, dtype=bool)
+    if len(probabilities):
+        mask[np.arange(len(probabilities)), np.argmax(probabilities, axis=1)] = True
+    return mask
+
+
+def global_threshold(
+    probabilities: np.ndarray, labels: np.ndarray, already_called: np.ndarray | None = None
+) -> float:
+    threshold, _ = best_f1_threshold(
+        probabilities.ravel(),
+        labels.ravel(),
+        None if already_called is None else already_called.ravel(),
+    )
     return threshold
 
 
 def fit_calibration(
-    val_scores: np.ndarray,
-    val_labels: np.ndarray,
+    fit_scores: np.ndarray,
+    fit_labels: np.ndarray,
     class_ids: list[str],
     method: str = "auto",
-    min_val_positives: int = 3,
+    min_positives: int = 3,
     seed: int = 0,
-    max_called_fraction: float = 0.25,
+    max_calls_per_positive: float | None = 1.5,
+    always_call_top: bool = True,
 ) -> dict:
-    """Per-class calibrators and thresholds of one predictor from its validation scores.
+    """Per-class calibrators and thresholds of one predictor from its out-of-fold scores.
 
-    A class whose F1-optimal threshold calls more than ``max_called_fraction`` of the
-    validation enzymes shows no skill beyond "call everything" (the F1 optimum of a weak
-    scorer sits at about half its F1, far down the ranking); its threshold is raised to the
-    global one so that it does not flood every enzyme's calls (``broad_threshold_raised``).
+    With ``always_call_top`` each enzyme's most probable ensemble is called anyway, so the
+    thresholds are chosen for the calls beyond it (F1 of "top or above threshold").
+    The F1 optimum of a weak scorer sits far down its ranking and would call the class for
+    many enzymes; a class's threshold may therefore call it at most
+    ``max_calls_per_positive`` times as often as it truly occurs out of fold (None: no
+    cap). A class that ranks well out of fold (AP >= :data:`CALLABLE_AP`) but would never
+    be called gets its plain F1-optimal threshold (``callable_threshold``).
     """
-    val_labels = np.asarray(val_labels).astype(int)
-    val_scores = np.asarray(val_scores, dtype=np.float64)
-    n_classes = val_labels.shape[1]
+    fit_labels = np.asarray(fit_labels).astype(int)
+    fit_scores = np.asarray(fit_scores, dtype=np.float64)
+    n_classes = fit_labels.shape[1]
     # Pooled Platt over every (enzyme, class) pair: the shared scale of the fallback classes.
     pooled = (
-        fit_platt(val_scores.ravel(), val_labels.ravel())
-        if method != "none" and 0 < val_labels.sum() < val_labels.size
+        fit_platt(fit_scores.ravel(), fit_labels.ravel())
+        if method != "none" and 0 < fit_labels.sum() < fit_labels.size
         else None
     )
-    calibrated = np.array(val_scores, copy=True)
+    calibrated = np.array(fit_scores, copy=True)
     classes = {}
     for j in range(n_classes):
-        y, scores = val_labels[:, j], val_scores[:, j]
+        y, scores = fit_labels[:, j], fit_scores[:, j]
         positives = int(y.sum())
-        entry = {"val_positives": positives, "fallback": positives < min_val_positives}
+        entry = {"positives": positives, "fallback": positives < min_positives}
         chosen, params, brier = "none", {}, {}
         if method == "none":
             pass
@@ -174,19 +218,24 @@ def fit_calibration(
         entry.update(method=chosen, params=params, cv_brier=brier)
         calibrated[:, j] = apply_calibrator(chosen, params, scores)
         classes[class_ids[j]] = entry
+    top = top_calls(calibrated) if always_call_top else np.zeros(calibrated.shape, bool)
     # Global threshold: best pooled (micro) F1 over all classes' calibrated probabilities.
-    shared_threshold = global_threshold(calibrated, val_labels)
+    shared_threshold = global_threshold(calibrated, fit_labels, top)
     for j, class_id in enumerate(class_ids):
         entry = classes[class_id]
+        y, p = fit_labels[:, j], calibrated[:, j]
         if entry["fallback"]:
-            entry["threshold"], entry["val_f1"] = shared_threshold, None
+            threshold, oof_f1 = shared_threshold, None
         else:
-            threshold, val_f1 = best_f1_threshold(calibrated[:, j], val_labels[:, j])
-            called = float((calibrated[:, j] > threshold).mean())
-            entry["broad_threshold_raised"] = called > max_called_fraction
-            if entry["broad_threshold_raised"]:
-                threshold = max(threshold, shared_threshold)
-            entry["threshold"], entry["val_f1"] = threshold, val_f1
+            cap = None if max_calls_per_positive is None else max_calls_per_positive * y.sum()
+            threshold, oof_f1 = best_f1_threshold(p, y, top[:, j], cap)
+        never_called = not ((p >= threshold) | top[:, j]).any()
+        entry["callable_threshold"] = bool(
+            never_called and y.any() and average_precision_score(y, p) >= CALLABLE_AP
+        )
+        if entry["callable_threshold"]:
+            threshold, oof_f1 = best_f1_threshold(p, y)
+        entry["threshold"], entry["oof_f1"] = threshold, oof_f1
     return {"global_threshold": shared_threshold, "classes": classes}
 
 
@@ -205,29 +254,53 @@ def thresholds_vector(calibration: dict, class_ids: list[str]) -> np.ndarray:
 def call_ensembles(
     probabilities: np.ndarray, thresholds: np.ndarray, always_call_top: bool
 ) -> np.ndarray:
-    """Boolean calls; with ``always_call_top`` every enzyme gets at least its top ensemble."""
+    """Boolean calls; with ``always_call_top`` every enzyme gets at least its most probable
+    ensemble (the top of the calibrated probabilities, whatever the thresholds)."""
     calls = probabilities >= thresholds[None, :]
-    if always_call_top and len(probabilities):
-        # Top by margin over the class threshold, so the call is the closest to being made.
-        margin = probabilities - thresholds[None, :]
-        top = np.argmax(margin, axis=1)
-        calls[np.arange(len(calls)), top] = True
+    if always_call_top:
+        calls |= top_calls(probabilities)
     return calls
 
 
 CALIBRATE_DEFAULTS = {
     "method": "auto",
-    "min_val_positives": 3,
-    "max_called_fraction": 0.25,
+    "min_positives": 3,
+    "max_calls_per_positive": 1.5,
+    "model_method": "none",
     "always_call_top": True,
     "seed": 0,
 }
 
 
+FIT_SPLIT = "oof"
+
+
+def calibration_with_settings(
+    scores, labels, class_ids: list[str], settings: dict, predictor: str = "model"
+) -> dict:
+    """:func:`fit_calibration` with the ``calibrate`` config section (defaults filled in).
+
+    The model's probabilities come from the stacked combiner, itself a logistic model
+    fitted on out-of-fold scores, so they get ``model_method`` (default none); members and
+    baselines get ``method``.
+    """
+    settings = {**CALIBRATE_DEFAULTS, **settings}
+    return fit_calibration(
+        scores,
+        labels,
+        class_ids,
+        method=settings["model_method" if predictor == "model" else "method"],
+        min_positives=int(settings["min_positives"]),
+        seed=int(settings["seed"]),
+        max_calls_per_positive=settings["max_calls_per_positive"],
+        always_call_top=bool(settings["always_call_top"]),
+    )
+
+
 def calibrate_predictions(
     predictions: pd.DataFrame, labels: pd.DataFrame, ensemble_ids: list[str], settings: dict
 ) -> tuple[dict, pd.DataFrame]:
-    """Fit on the ``val`` rows of every predictor; apply to all rows (val and test).
+    """Fit on the ``oof`` rows of every predictor; apply to all rows (oof and test).
 
     Returns (thresholds.json content, calibrated predictions in the same long layout).
     Test rows are never looked at when fitting.
@@ -240,22 +313,20 @@ def calibrate_predictions(
     result = {"settings": settings, "predictors": {}}
     calibrated_frames = []
     for predictor, rows in predictions.groupby("predictor", sort=False):
-        val = rows[rows["split"] == "val"]
-        if val.empty:
-            raise InputDataError(f"{predictor}: no validation rows to calibrate on")
-        unknown = set(val["id"]) - set(truth.index)
+        fit_rows = rows[rows["split"] == FIT_SPLIT]
+        if fit_rows.empty:
+            raise InputDataError(f"{predictor}: no {FIT_SPLIT!r} rows to calibrate on")
+        unknown = set(fit_rows["id"]) - set(truth.index)
         if unknown:
             raise InputDataError(
-                f"{predictor}: validation ids without labels, e.g. {sorted(unknown)[:3]}"
+                f"{predictor}: {FIT_SPLIT} ids without labels, e.g. {sorted(unknown)[:3]}"
             )
-        fitted = fit_calibration(
-            val[ensemble_ids].to_numpy(dtype=np.float64),
-            truth.loc[val["id"]].to_numpy(),
+        fitted = calibration_with_settings(
+            fit_rows[ensemble_ids].to_numpy(dtype=np.float64),
+            truth.loc[fit_rows["id"]].to_numpy(),
             ensemble_ids,
-            method=settings["method"],
-            min_val_positives=int(settings["min_val_positives"]),
-            seed=int(settings["seed"]),
-            max_called_fraction=float(settings["max_called_fraction"]),
+            settings,
+            predictor,
         )
         result["predictors"][predictor] = fitted
         out = rows.copy()

@@ -76,10 +76,12 @@ def load_profiles(pfam_dir: str | Path):
     return hmms, profiles
 
 
-def domain_feature_table(
-    ids: list[str], sequences: list[str], pfam_dir: str | Path, threads: int = 1
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (features: id + float columns, columns: column, group, description)."""
+def search_profiles(sequences: list[str], pfam_dir: str | Path, threads: int = 1):
+    """hmmsearch of every profile of ``pfam_dir`` against ``sequences``.
+
+    Returns (profiles, per profile a list of (row index, hit)) for hits of at least
+    :data:`SEQUENCE_BITS_THRESHOLD` bits.
+    """
     import pyhmmer
 
     hmms, profiles = load_profiles(pfam_dir)
@@ -94,8 +96,22 @@ def domain_feature_table(
         raise ValueError(f"a sequence has letters outside the protein alphabet: {error}") from error
     block = pyhmmer.easel.DigitalSequenceBlock(alphabet, digital)
     row_of = {name: row for row, name in enumerate(names)}
-    lengths = np.array([len(s) for s in sequences], dtype=float)
+    searches = pyhmmer.hmmer.hmmsearch(
+        hmms,
+        block,
+        cpus=max(1, int(threads)),
+        T=SEQUENCE_BITS_THRESHOLD,
+        domT=DOMAIN_BITS_THRESHOLD,
+    )
+    return profiles, [[(row_of[hit.name], hit) for hit in hits] for hits in searches]
 
+
+def domain_feature_table(
+    ids: list[str], sequences: list[str], pfam_dir: str | Path, threads: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (features: id + float columns, columns: column, group, description)."""
+    profiles, hits_by_profile = search_profiles(sequences, pfam_dir, threads)
+    lengths = np.array([len(s) for s in sequences], dtype=float)
     n = len(sequences)
     values: dict[str, np.ndarray] = {}
     described: list[tuple[str, str, str]] = []
@@ -116,17 +132,9 @@ def domain_feature_table(
             values[f"{stem}_{suffix}"] = np.full(n, default, dtype=np.float64)
             described.append((f"{stem}_{suffix}", "pfam", f"{label}: {description}"))
 
-    searches = pyhmmer.hmmer.hmmsearch(
-        hmms,
-        block,
-        cpus=max(1, int(threads)),
-        T=SEQUENCE_BITS_THRESHOLD,
-        domT=DOMAIN_BITS_THRESHOLD,
-    )
-    for profile, hits in zip(profiles, searches, strict=True):
+    for profile, hits in zip(profiles, hits_by_profile, strict=True):
         stem = f"pfam_{profile.key}"
-        for hit in hits:
-            row = row_of[hit.name]
+        for row, hit in hits:
             domains = [d for d in hit.domains if d.score >= DOMAIN_BITS_THRESHOLD]
             values[f"{stem}_bits"][row] = hit.score
             if profile.gathering is not None:

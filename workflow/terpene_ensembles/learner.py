@@ -1,178 +1,378 @@
-"""Fit every predictor on training enzymes and score any set of enzymes with them.
+"""Fit every predictor on the development enzymes by cross-fitting, and score any enzymes.
 
-Predictors: fusion (network), knn_identity (homology), logistic_regression (features),
-label_prior, random, and ``model``, a homology-gated combination:
+The procedure (:func:`fit_predictors`), identical for the final model and inside every
+outer cross-validation fold:
 
-    learned = w_fusion * fusion + (1 - w_fusion) * logistic_regression
-    gate    = w_knn * clip((best_identity - low) / (high - low), 0, 1)
-    model   = gate * knn_identity + (1 - gate) * learned
+1. Inner folds are whole MMseqs2 clusters of the development enzymes (the grouped CV folds
+   of the split stage restricted to them), so no cluster straddles an inner fold.
+2. Every member is fitted on all inner folds but one and scores the held-out fold: the
+   out-of-fold (OOF) scores of every development enzyme. A member's hyper-parameter (the
+   L2 strength of a linear member) is the grid value with the best OOF mAP.
+3. The members are refitted on all development enzymes with their chosen values.
+4. The stacked combiner (:mod:`stacking`) is fitted on the OOF member scores; its own OOF
+   probabilities (combiner cross-fitted over the same inner folds) are what calibration and
+   thresholds are chosen on downstream.
 
-``best_identity`` is the enzyme's highest MMseqs2 identity to a training enzyme: close
-homologs make annotation transfer trustworthy, remote ones leave it to the learned
-scorers. (w_fusion, w_knn, low, high) are picked on validation mAP only, from a small
-grid. With random PLM weights the search can give the fusion network zero weight, so an
-uninformative branch cannot drag the model down.
+Members:
+- ``knn_identity``: identity-weighted labels of the nearest training enzymes (MMseqs2).
+- ``logistic_regression``: one-vs-rest L2 logistic regression on the engineered features
+  (length, composition, motifs, Pfam scores, kingdom), also reported as a baseline.
+- ``positions``: one-vs-rest L2 logistic regression on the alignment-position one-hot
+  (:mod:`alignment_positions`) plus the engineered features.
+- ``plm``: one-vs-rest L2 logistic regression on the PLM mean embeddings.
+- ``fusion``: the fusion network (PLM branch + feature branch), optional.
+
+Which members the model combines is ``train.members``; a listed member whose input is
+absent (``plm`` without embeddings) is left out and logged.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
-from terpene_ensembles import baselines
-from terpene_ensembles.fusion_model import TrainSettings, export_fusion, predict_proba, train_fusion
+from terpene_ensembles import baselines, stacking
+from terpene_ensembles.alignment_positions import PositionEncoder
 from terpene_ensembles.metrics import mean_average_precision
-from terpene_ensembles.training_data import TrainingData
+from terpene_ensembles.sequence_features import feature_group
+from terpene_ensembles.training_data import TrainingData, TrainingInputError
 
 log = logging.getLogger("terpene_ensembles.learner")
 
-ENSEMBLE_MEMBERS = ("fusion", "knn_identity", "logistic_regression")
-PREDICTORS = ("model", "fusion", "knn_identity", "logistic_regression", "label_prior", "random")
-DEFAULTS = {"knn_k": 5, "knn_power": 3.0, "lr_c": "auto"}
+MEMBERS = ("knn_identity", "logistic_regression", "positions", "plm", "fusion")
+BASELINES = ("knn_identity", "logistic_regression", "label_prior", "random")
+PREDICTORS = ("model", *MEMBERS, "label_prior", "random")
 LR_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+POSITIONS_C_GRID = (0.03, 0.1, 0.3)
+PLM_C_GRID = (0.01, 0.1)
+POSITION_COMPONENTS = 256
 
 
-def fit_logistic_regression_on_validation(train, val, lr_c, seed: int) -> dict:
-    """Logistic regression with C fixed, or (``"auto"``) the C of LR_C_GRID that gives the
-    best validation mAP."""
-    if lr_c != "auto":
-        return baselines.fit_logistic_regression(train.features, train.labels, float(lr_c), seed)
-    best, best_map = None, -1.0
-    for c in LR_C_GRID:
-        params = baselines.fit_logistic_regression(train.features, train.labels, c, seed)
-        value = mean_average_precision(
-            val.labels, baselines.score_logistic_regression(params, val.features)
-        )
-        if value > best_map + 1e-9:
-            best, best_map = params, value
-    log.info("logistic regression: C = %s (validation mAP %.4f)", best["c"], best_map)
-    return best
+@dataclass
+class LearnerSettings:
+    """The ``train`` config section (defaults equal the schema's)."""
 
-
-COMBINATION_GRID = {
-    "fusion_weight": (0.0, 0.25, 0.5, 0.75, 1.0),
-    "knn_weight": (0.0, 0.25, 0.5, 0.75, 1.0),
-    "identity_window": ((0.0, 0.2), (0.0, 0.4), (0.3, 0.5), (0.3, 0.7), (0.5, 0.7), (0.5, 0.9)),
-}
-
-
-def combine(members: dict[str, np.ndarray], best_identity: np.ndarray, params: dict) -> np.ndarray:
-    """The gated combination of the module docstring (rows aligned with best_identity)."""
-    learned = (
-        params["fusion_weight"] * members["fusion"]
-        + (1 - params["fusion_weight"]) * (members["logistic_regression"])
+    seed: int = 42
+    members: list[str] = field(
+        default_factory=lambda: ["knn_identity", "logistic_regression", "positions", "plm"]
     )
-    low, high = params["identity_low"], params["identity_high"]
-    gate = params["knn_weight"] * np.clip((best_identity - low) / (high - low), 0.0, 1.0)
-    return gate[:, None] * members["knn_identity"] + (1 - gate[:, None]) * learned
+    knn_k: int = 5
+    knn_power: float = 3.0
+    lr_c: float | str = "auto"
+    position_min_coverage: float = 0.05
+    exclude_feature_groups: list[str] = field(default_factory=list)
+    fusion: dict = field(default_factory=dict)  # the network's settings (fusion_model)
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> LearnerSettings:
+        from terpene_ensembles.fusion_model import TrainSettings
+
+        fusion_keys = set(TrainSettings.__dataclass_fields__) - {"seed"}
+        known = set(cls.__dataclass_fields__) - {"fusion"} | fusion_keys | {"device"}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise TrainingInputError(f"train settings: unknown keys {unknown}")
+        own = {k: v for k, v in settings.items() if k in cls.__dataclass_fields__}
+        own["fusion"] = {k: v for k, v in settings.items() if k in fusion_keys}
+        bad = sorted(set(own.get("members", [])) - set(MEMBERS))
+        if bad:
+            raise TrainingInputError(f"train.members: unknown members {bad}; known {MEMBERS}")
+        return cls(**own)
 
 
-def choose_combination(
-    members: dict[str, np.ndarray], best_identity: np.ndarray, labels: np.ndarray
+def active_members(settings: LearnerSettings, data: TrainingData) -> list[str]:
+    members = []
+    for name in settings.members:
+        if name in ("plm", "fusion") and name == "plm" and data.embeddings is None:
+            log.info("member plm left out: no PLM embeddings (plm.enabled is false)")
+            continue
+        if name == "positions" and data.positions is None:
+            log.info("member positions left out: no positions table")
+            continue
+        members.append(name)
+    if not members:
+        raise TrainingInputError("train.members: no member has its input")
+    return members
+
+
+# --- member inputs --------------------------------------------------------------------------
+
+
+def engineered_columns(columns: list[str], exclude: list[str]) -> np.ndarray:
+    """Indices of the feature columns whose group is not excluded."""
+    kept = [i for i, c in enumerate(columns) if feature_group(c) not in set(exclude)]
+    return np.array(kept, dtype=np.int64)
+
+
+def _standardise(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return (x - mean) / scale
+
+
+def _scaler(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+# --- members --------------------------------------------------------------------------------
+
+
+def _c_grid(name: str, settings: LearnerSettings) -> tuple:
+    if name == "logistic_regression":
+        return LR_C_GRID if settings.lr_c == "auto" else (float(settings.lr_c),)
+    if name == "positions":
+        return POSITIONS_C_GRID
+    if name == "plm":
+        return PLM_C_GRID
+    return (None,)
+
+
+def _columns(data: TrainingData, settings: LearnerSettings) -> np.ndarray:
+    return engineered_columns(data.feature_columns, settings.exclude_feature_groups)
+
+
+def fit_member_grid(
+    name: str, train: TrainingData, cs, settings: LearnerSettings, device: str = "cpu"
 ) -> dict:
-    """Grid point with the best validation mAP; ties -> the first (simplest) point."""
-    best_params, best_map = None, -1.0
-    for fusion_weight, knn_weight, (low, high) in itertools.product(
-        COMBINATION_GRID["fusion_weight"],
-        COMBINATION_GRID["knn_weight"],
-        COMBINATION_GRID["identity_window"],
-    ):
-        if knn_weight == 0 and (low, high) != COMBINATION_GRID["identity_window"][0]:
-            continue  # the window is irrelevant without the kNN term
-        params = {
-            "fusion_weight": fusion_weight,
-            "knn_weight": knn_weight,
-            "identity_low": low,
-            "identity_high": high,
+    """Fitted parameters of one member for every value of its grid ``cs`` ({c: params})."""
+    if name == "positions":
+        return _fit_positions(train, cs, settings)
+    if name == "logistic_regression":
+        columns = _columns(train, settings)
+        path = baselines.fit_logistic_regression_path(train.features[:, columns], train.labels, cs)
+        return {c: {**params, "columns": columns} for c, params in path.items()}
+    if name == "plm":
+        return baselines.fit_logistic_regression_path(train.embeddings, train.labels, cs)
+    return {c: fit_member(name, train, c, settings, device) for c in cs}
+
+
+def fit_member(
+    name: str, train: TrainingData, c, settings: LearnerSettings, device: str = "cpu"
+) -> dict:
+    if name == "knn_identity":
+        return {
+            "k": int(settings.knn_k),
+            "power": float(settings.knn_power),
+            "reference_ids": [str(i) for i in train.ids],
+            "reference_labels": train.labels.astype(np.int8),
+            "prior": baselines.label_prior(train.labels),
         }
-        value = mean_average_precision(labels, combine(members, best_identity, params))
-        if value > best_map + 1e-9:
-            best_params, best_map = params, value
-    return {**best_params, "val_map": best_map}
+    if name in ("logistic_regression", "positions", "plm"):
+        return fit_member_grid(name, train, (c,), settings, device)[c]
+    if name == "fusion":
+        return _fit_fusion(train, settings, device)
+    raise ValueError(f"unknown member {name!r}")
+
+
+def _position_design(encoder: PositionEncoder, data: TrainingData, columns, mean, scale):
+    """[alignment one-hot | standardised engineered features] as a sparse matrix."""
+    onehot = encoder.transform(data.positions)
+    dense = _standardise(data.features[:, columns], mean, scale)
+    return sparse.hstack([onehot, sparse.csr_matrix(dense)]).tocsr()
+
+
+def _fit_positions(train: TrainingData, cs, settings: LearnerSettings) -> dict:
+    """Logistic regression on the leading principal components of the positions design.
+
+    The design (about 15k one-hot columns + the engineered features) is projected on its
+    :data:`POSITION_COMPONENTS` leading principal components (eigenvectors of the enzymes'
+    Gram matrix: cheap with a few hundred enzymes); one-vs-rest L2 logistic regression is
+    fitted there. The PCA and the regression are linear, so they fold into one weight
+    vector per class over the original columns, which is what is stored and applied.
+    """
+    encoder = PositionEncoder.fit(train.positions, settings.position_min_coverage)
+    columns = _columns(train, settings)
+    mean, scale = _scaler(train.features[:, columns])
+    design = _position_design(encoder, train, columns, mean, scale).toarray()
+    centre = design.mean(axis=0)
+    centred = design - centre
+    eigenvalues, eigenvectors = np.linalg.eigh(centred @ centred.T)
+    order = np.argsort(-eigenvalues, kind="stable")[: min(POSITION_COMPONENTS, len(design) - 1)]
+    keep = order[eigenvalues[order] > 1e-9 * max(eigenvalues.max(), 1e-12)]
+    root = np.sqrt(eigenvalues[keep])
+    scores = eigenvectors[:, keep] * root  # principal-component scores of the training rows
+    unit = scores.std() or 1.0
+    projection = centred.T @ (eigenvectors[:, keep] / root) / unit  # column space -> z
+    fitted = {}
+    path = baselines.fit_logistic_regression_path(scores / unit, train.labels, cs, False)
+    for c, params in path.items():
+        coef = np.asarray(params["coef"]) @ projection.T  # (K, columns of the design)
+        fitted[c] = {
+            "coef": coef,
+            "intercept": np.asarray(params["intercept"]) - coef @ centre,
+            "c": float(c),
+            "encoder": encoder.to_dict(),
+            "columns": columns,
+            "feature_mean": mean,
+            "feature_scale": scale,
+        }
+    return fitted
+
+
+def score_member(name: str, params: dict, data: TrainingData, hits: pd.DataFrame):
+    """Scores (n, K) of one member; for knn_identity also the best identity (n,)."""
+    if name == "knn_identity":
+        return baselines.score_knn_identity(
+            data.ids,
+            hits,
+            params["reference_ids"],
+            np.asarray(params["reference_labels"], dtype=np.float64),
+            params["prior"],
+            k=params["k"],
+            power=params["power"],
+        )
+    if name == "logistic_regression":
+        columns = np.asarray(params["columns"], dtype=np.int64)
+        return baselines.score_logistic_regression(params, data.features[:, columns])
+    if name == "positions":
+        design = _position_design(
+            PositionEncoder.from_dict(params["encoder"]),
+            data,
+            np.asarray(params["columns"], dtype=np.int64),
+            np.asarray(params["feature_mean"]),
+            np.asarray(params["feature_scale"]),
+        )
+        return baselines.score_logistic_regression(params, design)
+    if name == "plm":
+        return baselines.score_logistic_regression(params, data.embeddings)
+    if name == "fusion":
+        return _score_fusion(params, data)
+    raise ValueError(f"unknown member {name!r}")
+
+
+def _fit_fusion(train: TrainingData, settings: LearnerSettings, device: str) -> dict:
+    """The network, early-stopped on a seeded tenth of its own training enzymes."""
+    from terpene_ensembles.fusion_model import TrainSettings, export_fusion, train_fusion
+
+    rng = np.random.default_rng(settings.seed)
+    held = rng.random(len(train.ids)) < 0.1
+    fit, stop = train.subset(~held), train.subset(held)
+    net, scaler, history = train_fusion(
+        fit.features,
+        fit.labels,
+        stop.features,
+        stop.labels,
+        TrainSettings.from_dict({**settings.fusion, "seed": settings.seed}),
+        train_embeddings=fit.embeddings,
+        val_embeddings=stop.embeddings,
+        device=device,
+    )
+    return {"network": export_fusion(net.cpu(), scaler), "epochs": len(history)}
+
+
+def _score_fusion(params: dict, data: TrainingData) -> np.ndarray:
+    from terpene_ensembles.fusion_model import import_fusion, predict_proba
+
+    net, scaler = import_fusion(params["network"])
+    embeddings = data.embeddings if net.plm_branch is not None else None
+    return predict_proba(net, scaler.transform(data.features), embeddings)
+
+
+# --- the procedure --------------------------------------------------------------------------
+
+
+@dataclass
+class CrossFit:
+    fitted: dict  # the bundle-ready fitted state (members refitted on all dev enzymes)
+    oof: dict[str, np.ndarray]  # out-of-fold scores of every predictor on the dev enzymes
+    best_identity: np.ndarray  # OOF best identity of each dev enzyme
+    selection: dict  # per member: chosen C and OOF mAP per grid value
+
+
+def out_of_fold_member(
+    name: str,
+    dev: TrainingData,
+    folds: np.ndarray,
+    hits: pd.DataFrame,
+    settings: LearnerSettings,
+    cs=(None,),
+    device: str = "cpu",
+) -> tuple[dict, np.ndarray]:
+    """OOF scores of one member for every value of ``cs`` ({c: scores}), and the OOF best
+    identity (filled by knn_identity only)."""
+    scores = {c: np.zeros(dev.labels.shape, dtype=np.float64) for c in cs}
+    identity = np.zeros(len(dev.ids), dtype=np.float64)
+    for fold in np.unique(folds):
+        held = folds == fold
+        held_data = dev.subset(held)
+        for c, params in fit_member_grid(name, dev.subset(~held), cs, settings, device).items():
+            result = score_member(name, params, held_data, hits)
+            if name == "knn_identity":
+                scores[c][held], identity[held] = result
+            else:
+                scores[c][held] = result
+    return scores, identity
 
 
 def fit_predictors(
-    train: TrainingData,
-    val: TrainingData,
+    dev: TrainingData,
+    folds: np.ndarray,
     hits: pd.DataFrame,
-    settings: dict,
+    settings: dict | LearnerSettings,
     device: str = "cpu",
-) -> tuple[dict, list[dict]]:
-    """Fit all predictors; returns (fitted state as plain python/tensors, fusion history)."""
-    options = {**DEFAULTS, **{k: settings[k] for k in DEFAULTS if k in settings}}
-    train_settings = TrainSettings.from_dict(settings)
-    prior = baselines.label_prior(train.labels)
-    lr_params = fit_logistic_regression_on_validation(
-        train, val, options["lr_c"], train_settings.seed
-    )
-    model, scaler, history = train_fusion(
-        train.features,
-        train.labels,
-        val.features,
-        val.labels,
-        train_settings,
-        train_embeddings=train.embeddings,
-        val_embeddings=val.embeddings,
-        device=device,
-    )
+) -> CrossFit:
+    """The whole procedure of the module docstring on the development enzymes ``dev``."""
+    if not isinstance(settings, LearnerSettings):
+        settings = LearnerSettings.from_dict(settings)
+    folds = np.asarray(folds)
+    if len(np.unique(folds)) < 2:
+        raise TrainingInputError("cross-fitting needs at least 2 inner folds")
+    members = active_members(settings, dev)
+    needed = sorted(set(members) | {"knn_identity", "logistic_regression"})  # baselines too
+    oof, selection, chosen = {}, {}, {}
+    best_identity = np.zeros(len(dev.ids))
+    for name in needed:
+        grid, identity = out_of_fold_member(
+            name, dev, folds, hits, settings, _c_grid(name, settings), device
+        )
+        trials = {c: (mean_average_precision(dev.labels, s), s) for c, s in grid.items()}
+        if name == "knn_identity":
+            best_identity = identity
+        best_c = max(trials, key=lambda c: (trials[c][0], -(c or 0)))  # ties: stronger L2
+        oof[name], chosen[name] = trials[best_c][1], best_c
+        selection[name] = {
+            "c": best_c,
+            "oof_map": {str(c): round(float(v[0]), 6) for c, v in trials.items()},
+        }
+        log.info("member %s: C %s, OOF mAP %s", name, best_c, selection[name]["oof_map"])
+    prior = baselines.label_prior(dev.labels)
+    combiner = stacking.fit_combiner(oof, members, best_identity, dev.labels)
+    oof["model"] = stacking.cross_fitted_combination(oof, members, best_identity, dev.labels, folds)
+    oof["label_prior"] = baselines.score_label_prior(prior, len(dev.ids))
+    oof["random"] = baselines.score_random(dev.ids, len(dev.ensemble_ids), settings.seed)
     fitted = {
-        "ensemble_ids": list(train.ensemble_ids),
-        "feature_columns": list(train.feature_columns),
-        "plm": dict(train.plm),
-        "seed": train_settings.seed,
+        "ensemble_ids": list(dev.ensemble_ids),
+        "feature_columns": list(dev.feature_columns),
+        "plm": dict(dev.plm),
+        "seed": settings.seed,
         "label_prior": prior,
-        "logistic_regression": lr_params,
-        "fusion": export_fusion(model.cpu(), scaler),
-        "knn": {
-            "k": int(options["knn_k"]),
-            "power": float(options["knn_power"]),
-            "reference_ids": [str(i) for i in train.ids],
-            "reference_labels": train.labels.astype(np.int8),
-        },
-        "combination": None,
+        "members": {name: fit_member(name, dev, chosen[name], settings, device) for name in needed},
+        "combiner": combiner,
+        "selection": selection,
     }
-    val_scores = score_predictors(fitted, val, hits)
-    fitted["combination"] = choose_combination(val_scores, val_scores["best_identity"], val.labels)
-    log.info("combination %s", fitted["combination"])
-    return fitted, history
+    log.info("model OOF mAP %.4f", mean_average_precision(dev.labels, oof["model"]))
+    return CrossFit(fitted, oof, best_identity, selection)
 
 
 def score_predictors(fitted: dict, data: TrainingData, hits: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Raw probabilities of every predictor for ``data`` (rows in ``data.ids`` order),
-    plus ``best_identity`` (highest identity to a kNN reference enzyme, 0 without hits)."""
-    from terpene_ensembles.fusion_model import import_fusion
-
-    n_classes = len(fitted["ensemble_ids"])
-    net, scaler = import_fusion(fitted["fusion"])
-    fusion_scores = predict_proba(
-        net,
-        scaler.transform(data.features),
-        data.embeddings if net.plm_branch is not None else None,
-    )
-    knn = fitted["knn"]
-    knn_scores, best_identity = baselines.score_knn_identity(
-        data.ids,
-        hits,
-        knn["reference_ids"],
-        np.asarray(knn["reference_labels"], dtype=np.float64),
-        fitted["label_prior"],
-        k=knn["k"],
-        power=knn["power"],
-    )
-    scores = {
-        "fusion": fusion_scores,
-        "knn_identity": knn_scores,
-        "logistic_regression": baselines.score_logistic_regression(
-            fitted["logistic_regression"], data.features
-        ),
-        "label_prior": baselines.score_label_prior(fitted["label_prior"], len(data.ids)),
-        "random": baselines.score_random(data.ids, n_classes, fitted["seed"]),
-    }
-    if fitted.get("combination"):
-        scores["model"] = combine(scores, best_identity, fitted["combination"])
+    """Raw scores of every predictor for ``data`` (rows in ``data.ids`` order), plus
+    ``best_identity`` (highest identity to a training enzyme, 0 without hits)."""
+    scores = {}
+    best_identity = np.zeros(len(data.ids))
+    for name, params in fitted["members"].items():
+        result = score_member(name, params, data, hits)
+        if name == "knn_identity":
+            scores[name], best_identity = result
+        else:
+            scores[name] = result
+    scores["model"] = stacking.apply_combiner(fitted["combiner"], scores, best_identity)
+    scores["label_prior"] = baselines.score_label_prior(fitted["label_prior"], len(data.ids))
+    scores["random"] = baselines.score_random(data.ids, len(fitted["ensemble_ids"]), fitted["seed"])
     scores["best_identity"] = best_identity
     return scores
 
@@ -189,90 +389,3 @@ def predictions_frame(ids, split: str, scores: dict[str, np.ndarray], ensemble_i
         frame.insert(0, "id", list(ids))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-# --- substrate-level view -----------------------------------------------------------------
-
-
-def _family_order(family: str):
-    digits = "".join(ch for ch in family if ch.isdigit())
-    return (int(digits) if digits else 10**6, family)
-
-
-def fit_and_score_substrate(
-    train: TrainingData,
-    val: TrainingData,
-    scored: dict[str, TrainingData],
-    families_by_id: dict[str, str],
-    hits: pd.DataFrame,
-    settings: dict,
-) -> tuple[list[str], dict[str, dict[str, np.ndarray]]]:
-    """Chain-length family (from the MARTS ``Type``; a LABEL only) predicted from sequence.
-
-    Same recipe as the ensemble model without the network: logistic regression on the
-    features + identity kNN, combined with a weight chosen on validation mAP; baselines are
-    the two members, label prior and random. Multi-substrate enzymes ("C10+C15") are
-    positive for each family (multi-label); enzymes with family "none" are left out.
-    Returns (family ids, {set name: {predictor: scores}}).
-    """
-    options = {**DEFAULTS, **{k: settings[k] for k in DEFAULTS if k in settings}}
-    seed = int(settings.get("seed", 42))
-
-    def known(data):
-        fam = np.array([families_by_id.get(i, "none") for i in data.ids])
-        return data.subset(fam != "none"), fam[fam != "none"]
-
-    def onehot(values, family_ids):
-        sets = [set(v.split("+")) for v in values]
-        return np.array([[f in s for f in family_ids] for s in sets], dtype=np.float64).reshape(
-            len(sets), len(family_ids)
-        )
-
-    train_known, train_families = known(train)
-    families = sorted({f for v in train_families for f in v.split("+")}, key=_family_order)
-    if not families:
-        return [], {}
-    train_truth = onehot(train_families, families)
-    prior = train_truth.mean(axis=0)
-    lr = baselines.fit_logistic_regression(
-        train_known.features,
-        train_truth,
-        c=0.1 if options["lr_c"] == "auto" else float(options["lr_c"]),
-        seed=seed,
-    )
-
-    def score(data):
-        knn, best_identity = baselines.score_knn_identity(
-            data.ids,
-            hits,
-            list(train_known.ids),
-            train_truth,
-            prior,
-            options["knn_k"],
-            options["knn_power"],
-        )
-        return {
-            "knn_identity": knn,
-            "logistic_regression": baselines.score_logistic_regression(lr, data.features),
-            "label_prior": baselines.score_label_prior(prior, len(data.ids)),
-            "random": baselines.score_random(data.ids, len(families), seed + 1),
-            "fusion": np.zeros((len(data.ids), len(families))),  # no network for substrates
-            "best_identity": best_identity,
-        }
-
-    val_known, val_families = known(val)
-    val_scores = score(val_known)
-    params = choose_combination(
-        {**val_scores, "fusion": np.zeros_like(val_scores["fusion"])},
-        val_scores["best_identity"],
-        onehot(val_families, families),
-    )
-    out = {}
-    for name, data in scored.items():
-        subset, _ = known(data)
-        s = score(subset)
-        s["model"] = combine(s, s.pop("best_identity"), params)
-        s.pop("fusion")
-        s["ids"] = subset.ids
-        out[name] = s
-    return families, out

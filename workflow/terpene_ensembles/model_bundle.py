@@ -2,21 +2,20 @@
 
 Layout of a bundle directory (``results/model/``):
 - ``bundle.pt``: ``torch.save`` of plain python values and tensors only, loadable with
-  ``torch.load(..., weights_only=True)``:
-  format_version, ensemble_ids, ensembles (vocabulary rows of ensembles.tsv),
-  feature_columns, plm (identity: model, layer, pooling, weights_sha256, random_weights),
-  label_prior, logistic_regression {mean, scale, coef, intercept}, fusion {config,
-  state_dict, feature_mean, feature_scale}, knn {k, power, reference_ids,
-  reference_sequences, reference_labels}, combination {weights, val_map},
-  calibration {predictor: {global_threshold, classes: {class: {method, params, threshold,
-  ...}}}}, always_call_top, seed.
-- ``manifest.json``: the same minus tensors (human-readable; versions, weights, thresholds).
-- ``reference.fasta``: the kNN reference (training) sequences, ready for an MMseqs2 search.
+  ``torch.load(..., weights_only=True)``: format_version, ensemble_ids, ensembles
+  (vocabulary rows of ensembles.tsv), feature_columns, plm (identity: model, layer,
+  pooling, weights_sha256, random_weights), seed, label_prior, members (fitted parameters
+  of every member: knn_identity with the reference ids, sequences and labels;
+  logistic_regression / positions / plm coefficients; the positions encoder), combiner
+  (stacked logistic regression), selection (hyper-parameters chosen out of fold),
+  calibration {predictor: {global_threshold, classes: {class: {method, params,
+  threshold, ...}}}}, always_call_top.
+- ``manifest.json``: a readable summary (versions, selection, combiner, thresholds).
 
 Scoring new sequences (see :func:`score`): the caller supplies the feature table (same
-columns, from the features module), embeddings (when ``bundle["plm"]["model"] != "none"``)
-and MMseqs2 hits of the new sequences against ``reference.fasta`` (columns query, target,
-identity as a 0-1 fraction).
+columns, from the features module), the positions table (alignment_positions), embeddings
+(when a member uses the PLM) and MMseqs2 hits of the new sequences against the reference
+enzymes (columns query, target, identity as a 0-1 fraction).
 """
 
 from __future__ import annotations
@@ -30,10 +29,9 @@ import torch
 from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import atomic_path, write_json
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 BUNDLE_FILE = "bundle.pt"
 MANIFEST_FILE = "manifest.json"
-REFERENCE_FASTA = "reference.fasta"
 
 
 class BundleError(UserInputError, ValueError):
@@ -94,32 +92,52 @@ def assemble_bundle(
 ) -> dict:
     """Write ``outdir`` from the train payload, calibrate's thresholds.json and the vocabulary."""
     sequences = dict(zip(enzymes["id"].astype(str), enzymes["sequence"].astype(str), strict=True))
-    reference_ids = list(fitted["knn"]["reference_ids"])
+    knn = dict(fitted["members"]["knn_identity"])
+    reference_ids = list(knn["reference_ids"])
     missing = [i for i in reference_ids if i not in sequences]
     if missing:
         raise BundleError(f"{len(missing)} training enzymes have no sequence, e.g. {missing[:3]}")
     if list(ensembles["ensemble_id"]) != list(fitted["ensemble_ids"]):
         raise BundleError("ensembles.tsv does not match the classes the model was trained on")
+    knn["reference_sequences"] = [sequences[i] for i in reference_ids]
     bundle = dict(fitted)
+    bundle["members"] = {**fitted["members"], "knn_identity": knn}
     bundle["format_version"] = FORMAT_VERSION
-    bundle["knn"] = {**fitted["knn"], "reference_sequences": [sequences[i] for i in reference_ids]}
     bundle["ensembles"] = ensembles.astype(object).where(ensembles.notna(), None).to_dict("records")
     bundle["calibration"] = thresholds["predictors"]
     bundle["always_call_top"] = bool(thresholds["settings"].get("always_call_top", True))
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     save_payload(bundle, outdir / BUNDLE_FILE)
-    write_json(
-        _tensor_free(to_plain({k: v for k, v in bundle.items() if k != "knn"}))
-        | {
-            "knn": {k: v for k, v in bundle["knn"].items() if k in ("k", "power")}
-            | {"n_reference": len(reference_ids)}
-        },
-        outdir / MANIFEST_FILE,
-    )
-    with atomic_path(outdir / REFERENCE_FASTA) as tmp:
-        tmp.write_text("".join(f">{i}\n{sequences[i]}\n" for i in reference_ids))
+    summary = {k: v for k, v in bundle.items() if k not in ("members", "ensembles")}
+    summary["members"] = {
+        name: {"c": params.get("c")} for name, params in bundle["members"].items()
+    }
+    summary["n_reference"] = len(reference_ids)
+    write_json(_tensor_free(to_plain(summary)), outdir / MANIFEST_FILE)
     return bundle
+
+
+def reference_sequences(bundle: dict) -> pd.DataFrame:
+    """id + sequence of the training enzymes (the kNN reference, for MMseqs2 searches)."""
+    knn = bundle["members"]["knn_identity"]
+    return pd.DataFrame(
+        {
+            "id": [str(i) for i in knn["reference_ids"]],
+            "sequence": [str(s) for s in knn["reference_sequences"]],
+        }
+    )
+
+
+def uses_plm(bundle: dict) -> bool:
+    members = bundle["members"]
+    if "plm" in members:
+        return True
+    return "fusion" in members and members["fusion"]["network"]["config"].get("plm_dim") is not None
+
+
+def uses_positions(bundle: dict) -> bool:
+    return "positions" in bundle["members"]
 
 
 def load_bundle(model_dir) -> dict:
@@ -149,11 +167,13 @@ def score(
     features: pd.DataFrame,
     embeddings: pd.DataFrame | None,
     hits: pd.DataFrame,
+    positions: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Raw and calibrated probabilities of new enzymes.
 
     ``features``: id + the bundle's feature_columns; ``embeddings``: id + embedding (None
-    when the bundle has no PLM); ``hits``: MMseqs2 hits against the bundle's reference
+    when the bundle has no PLM); ``positions``: id + aligned match-state strings (None when
+    the bundle has no positions member); ``hits``: MMseqs2 hits against the bundle's reference
     (query, target, identity 0-1). Returns {"raw/<predictor>": frame, "calibrated/<predictor>":
     frame, "calls": bool frame of the model} with rows in ``features`` order, one column per
     ensemble id.
@@ -164,14 +184,16 @@ def score(
         TrainingData,
         embedding_matrix,
         feature_matrix,
+        position_frame,
     )
 
     ids = features["id"].astype(str).to_numpy()
     x, _ = feature_matrix(features, ids, list(bundle["feature_columns"]))
-    uses_plm = bundle["fusion"]["config"].get("plm_dim") is not None
-    if uses_plm and embeddings is None:
+    if uses_plm(bundle) and embeddings is None:
         raise BundleError(f"this model needs {bundle['plm']['model']} embeddings")
-    e = embedding_matrix(embeddings, ids) if uses_plm else None
+    if uses_positions(bundle) and positions is None:
+        raise BundleError("this model needs the alignment positions of the sequences")
+    e = embedding_matrix(embeddings, ids) if uses_plm(bundle) else None
     classes = list(bundle["ensemble_ids"])
     data = TrainingData(
         ids,
@@ -181,6 +203,7 @@ def score(
         list(bundle["feature_columns"]),
         e,
         bundle["plm"],
+        position_frame(positions, ids) if uses_positions(bundle) else None,
     )
     hits = hits[["query", "target", "identity"]].astype({"query": str, "target": str})
     raw = score_predictors(bundle, data, hits)

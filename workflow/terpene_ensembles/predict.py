@@ -460,9 +460,11 @@ def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None
 
 
 def plm_settings_for(bundle: dict, plm_config: dict | None) -> dict | None:
-    """The plm settings to embed new sequences with (None when the model has no PLM)."""
+    """The plm settings to embed new sequences with (None when no member uses the PLM)."""
+    from terpene_ensembles.model_bundle import uses_plm
+
     trained = bundle["plm"]
-    if trained.get("model", "none") == "none":
+    if trained.get("model", "none") == "none" or not uses_plm(bundle):
         return None
     if plm_config is not None:
         return dict(plm_config)
@@ -475,18 +477,23 @@ def plm_settings_for(bundle: dict, plm_config: dict | None) -> dict | None:
     }
 
 
-Featurizer = Callable[[pd.DataFrame], tuple[pd.DataFrame, dict[str, list[str]]]]
+Featurizer = Callable[
+    [pd.DataFrame], tuple[pd.DataFrame, dict[str, list[str]], pd.DataFrame | None]
+]
 
 
 def default_featurizer(
     bundle: dict, pfam_dir: str | os.PathLike | None, threads: int = 1
 ) -> Featurizer:
-    """The features stage's own code, so new sequences get exactly the training features.
+    """The features stage's own code, so new sequences get exactly the training features
+    (and alignment positions, when the model uses them).
 
     A TPS domain hit is a Pfam profile reaching its gathering cutoff (or, for a profile
     without one, any reported hit).
     """
+    from terpene_ensembles.alignment_positions import position_table
     from terpene_ensembles.domains import load_profiles
+    from terpene_ensembles.model_bundle import uses_positions
     from terpene_ensembles.sequence_features import feature_table
 
     if pfam_dir is None or not Path(pfam_dir).is_dir():
@@ -505,8 +512,13 @@ def default_featurizer(
             f"trained with ({sorted(trained)})"
         )
 
-    def featurize(chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    def featurize(chunk: pd.DataFrame):
         features, _ = feature_table(chunk, pfam_dir, threads)
+        positions = (
+            position_table(chunk["id"].tolist(), chunk["sequence"].tolist(), pfam_dir, threads)
+            if uses_positions(bundle)
+            else None
+        )
         hit = {}
         for profile in profiles:
             if profile.gathering is not None:
@@ -517,7 +529,7 @@ def default_featurizer(
             identifier: [key for key, flags in hit.items() if flags[row]]
             for row, identifier in enumerate(features["id"])
         }
-        return features, domains
+        return features, domains, positions
 
     return featurize
 
@@ -540,12 +552,9 @@ class BundleScorer:
         self.bundle = bundle
         self.featurizer = featurizer
         self.ensemble_ids = list(bundle["ensemble_ids"])
-        self.training = pd.DataFrame(
-            {
-                "id": [str(i) for i in bundle["knn"]["reference_ids"]],
-                "sequence": [str(s) for s in bundle["knn"]["reference_sequences"]],
-            }
-        )
+        from terpene_ensembles.model_bundle import reference_sequences
+
+        self.training = reference_sequences(bundle)
         self.cache_dir = cache_dir
         self.embedder = None
         if plm_settings is not None:
@@ -577,7 +586,7 @@ class BundleScorer:
     def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores:
         from terpene_ensembles.model_bundle import score
 
-        features, tps_domains = self.featurizer(chunk[["id", "sequence", "kingdom"]])
+        features, tps_domains, positions = self.featurizer(chunk[["id", "sequence", "kingdom"]])
         embeddings = None
         if self.embedder is not None:
             matrix = self.embedder.embed(
@@ -587,7 +596,7 @@ class BundleScorer:
                 ids=chunk["id"].tolist(),
             )
             embeddings = pd.DataFrame({"id": chunk["id"].to_numpy(), "embedding": list(matrix)})
-        scored = score(self.bundle, features, embeddings, hits)
+        scored = score(self.bundle, features, embeddings, hits, positions)
         order = chunk["id"].astype(str).to_numpy()
         predictors = {
             name.split("/", 1)[1]: frame.loc[order].to_numpy(dtype=float)

@@ -36,6 +36,10 @@ HEADLINE_METRICS = {
     "precision_at_1": "precision@1",
     "recall_at_3": "recall@3",
     "call_rate": "call rate",
+    "calls_per_enzyme": "calls / enzyme",
+    "true_per_enzyme": "true / enzyme",
+    "decision_efficiency": "decision efficiency",
+    "ece_called": "ECE (called)",
     "substrate_map": "substrate mAP",
 }
 COUNT_LABELS = {
@@ -153,7 +157,6 @@ class ReportInputs:
     calibrated: pd.DataFrame
     identity: pd.DataFrame
     test_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
-    history: pd.DataFrame = field(default_factory=pd.DataFrame)
     benchmarks: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: dict = field(default_factory=dict)
     parse_summary: dict = field(default_factory=dict)
@@ -272,7 +275,6 @@ def load_inputs(
     calibrated,
     identity,
     test_predictions=None,
-    history=None,
     benchmarks=None,
     benchmark_exclude=(),
     config: dict | None = None,
@@ -292,7 +294,6 @@ def load_inputs(
         calibrated=pd.read_parquet(calibrated),
         identity=pd.read_parquet(identity),
         test_predictions=read_optional_tsv(test_predictions),
-        history=read_optional_tsv(history),
         benchmarks=read_benchmarks(benchmarks, benchmark_exclude) if benchmarks else pd.DataFrame(),
         config=config,
         parse_summary=read_optional_json(parse_summary),
@@ -664,9 +665,11 @@ def section_split(inputs: ReportInputs) -> str:
         fold_html = table(["CV fold", "enzymes", "clusters"], fold_rows, "cv-folds-table")
     return f"""
 <section id="split"><h2>Split</h2>
-<p>Enzymes are clustered with MMseqs2; whole clusters go to train, validation or test, so no
-test enzyme has a cluster mate in training. Validation data alone chooses early stopping,
-the combination of predictors, calibration and thresholds.</p>
+<p>Enzymes are clustered with MMseqs2; whole clusters go to the test split or to the
+development enzymes, so no test enzyme has a cluster mate in training. Every choice
+(hyper-parameters, the stacked combination, calibration, thresholds) is made on out-of-fold
+scores of the development enzymes, cross-fitted over the grouped CV folds restricted to
+them.</p>
 <div class="cols">
 <div>{table(["setting", "value"], settings_rows, "split-settings-table")}</div>
 <div>{table(["split", "enzymes", "clusters", "labelled enzymes"], size_rows, "split-table")}</div>
@@ -958,12 +961,6 @@ def section_results(inputs: ReportInputs) -> str:
             "Labelled enzymes carrying both ensembles (diagonal: carrying the ensemble).",
             "cooccurrence",
         ),
-        "history": figure(
-            report_plots.training_history(inputs.history),
-            "training history",
-            "Fusion network training: loss and validation score per epoch.",
-            "history",
-        ),
     }
     return f"""
 <section id="results"><h2>Results</h2>
@@ -994,7 +991,6 @@ similar training enzymes by MMseqs2 identity.</p>
 comparison with substrate predictors.</p>
 {substrate_html}
 <h3>Training and calibration</h3>
-{figures["history"]}
 <div class="cols">
 <div>{optional_leaves(metrics, "training")}</div>
 <div>{optional_leaves(metrics, "calibration")}</div>
@@ -1097,11 +1093,42 @@ def cv_table(metrics: dict) -> str:
     )
 
 
+ABLATION_METRICS = ("map", "precision_at_1", "macro_f1", "micro_f1", "calls_per_enzyme")
+
+
+def ablation_table(metrics: dict) -> str:
+    """Variants of the model on the same CV folds (mean ± std), from metrics.json."""
+    base = "cv.ablations"
+    if not has_path(metrics, base):
+        return '<p class="note">metrics.json has no ablations.</p>'
+    rows = []
+    for variant in lookup(metrics, base):
+        cells = []
+        for key in ABLATION_METRICS:
+            mean = metric_cell(metrics, f"{base}.{variant}.{key}.mean", "span")
+            spread = metric_cell(metrics, f"{base}.{variant}.{key}.std", "span")
+            cells.append(f'<td class="num">{mean} &plusmn; {spread}</td>')
+        css = ' class="ours"' if variant == "model" else ""
+        rows.append(f"<th{css}>{esc(variant)}</th>{''.join(cells)}")
+    return table(
+        ["variant", *(HEADLINE_METRICS.get(k, k) for k in ABLATION_METRICS)],
+        rows,
+        "ablation-table",
+        "Ablations on the same grouped CV folds: only:&lt;member&gt; a member alone; "
+        "without:/with:&lt;member&gt; the combination with one member less/more (with:plm vs "
+        "model is PLM on vs off); without_group:&lt;group&gt; members refitted without one "
+        "feature group",
+    )
+
+
 def section_cv(inputs: ReportInputs) -> str:
     return f"""
 <section id="cv"><h2>Cross-validation</h2>
-<p>The same pipeline trained and scored on k grouped folds (whole MMseqs2 clusters per fold).</p>
+<p>The same procedure (cross-fitting, stacking, calibration, thresholds), trained and scored
+on k grouped outer folds (whole MMseqs2 clusters per fold).</p>
 {cv_table(inputs.metrics)}
+<h3>Ablations</h3>
+{ablation_table(inputs.metrics)}
 </section>"""
 
 

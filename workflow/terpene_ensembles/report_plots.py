@@ -196,29 +196,3 @@ def grouped_bars(table: pd.DataFrame, value_columns: list[str], title: str) -> s
     axis.legend(fontsize=7, frameon=False, loc="lower right")
     figure.tight_layout()
     return png_data_uri(figure)
-
-
-def training_history(history: pd.DataFrame) -> str | None:
-    """Every numeric column of the training history against the epoch column."""
-    if history.empty:
-        return None
-    epoch_column = "epoch" if "epoch" in history.columns else None
-    x = history[epoch_column] if epoch_column else pd.Series(range(len(history)))
-    numeric = [
-        c
-        for c in history.columns
-        if c != epoch_column and pd.api.types.is_numeric_dtype(history[c])
-    ]
-    if not numeric:
-        return None
-    loss_columns = [c for c in numeric if "loss" in c.lower()]
-    score_columns = [c for c in numeric if c not in loss_columns]
-    panels = [p for p in (loss_columns, score_columns) if p]
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.0), squeeze=False)
-    for axis, columns in zip(axes.flat, panels, strict=True):
-        for column in columns:
-            axis.plot(x, history[column], linewidth=1.2, label=column)
-        axis.set_xlabel("epoch")
-        axis.legend(fontsize=7, frameon=False)
-    figure.tight_layout()
-    return png_data_uri(figure)

@@ -82,6 +82,27 @@ _KINGDOM_ALIASES = {
 }
 
 
+# Feature groups by column-name prefix (feature_columns.tsv lists the same groups).
+FEATURE_GROUPS = ("length", "composition", "motif", "kingdom", "pfam")
+_GROUP_OF_PREFIX = (
+    ("length", "length"),
+    ("log_length", "length"),
+    ("aa_", "composition"),
+    ("class_", "composition"),
+    ("motif_", "motif"),
+    ("kingdom_", "kingdom"),
+    ("pfam_", "pfam"),
+)
+
+
+def feature_group(column: str) -> str:
+    """The group of a feature column (one of :data:`FEATURE_GROUPS`)."""
+    for prefix, group in _GROUP_OF_PREFIX:
+        if column == prefix or (prefix.endswith("_") and column.startswith(prefix)):
+            return group
+    raise ValueError(f"feature column {column!r} belongs to no known group")
+
+
 def kingdom_group(kingdom: object) -> str:
     """Map a MARTS kingdom string to one of :data:`KINGDOM_GROUPS`.
 

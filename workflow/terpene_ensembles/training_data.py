@@ -33,6 +33,8 @@ class TrainingData:
     feature_columns: list[str]
     embeddings: np.ndarray | None  # (n, D) float32, or None when the PLM is off
     plm: dict  # identity of the PLM (embeddings metadata) or {"model": "none"}
+    # aligned match-state residues (alignment_positions.position_table), rows as ``ids``
+    positions: pd.DataFrame | None = None
 
     def subset(self, mask: np.ndarray) -> TrainingData:
         return TrainingData(
@@ -43,6 +45,9 @@ class TrainingData:
             feature_columns=self.feature_columns,
             embeddings=None if self.embeddings is None else self.embeddings[mask],
             plm=self.plm,
+            positions=None
+            if self.positions is None
+            else self.positions[np.asarray(mask)].reset_index(drop=True),
         )
 
 
@@ -123,6 +128,7 @@ def training_data_from_frames(
     features: pd.DataFrame,
     embeddings: pd.DataFrame | None = None,
     embeddings_metadata: dict | None = None,
+    positions: pd.DataFrame | None = None,
 ) -> TrainingData:
     """Align features (and embeddings) to the labelled enzymes, with the input checks."""
     ids = labels["id"].astype(str).to_numpy()
@@ -139,14 +145,23 @@ def training_data_from_frames(
         feature_columns=feature_columns,
         embeddings=embedding_values,
         plm=plm,
+        positions=None if positions is None else position_frame(positions, ids),
     )
 
 
-def load_training_data(labels_path, features_path, embeddings_path=None) -> TrainingData:
+def position_frame(positions: pd.DataFrame, ids) -> pd.DataFrame:
+    """The positions table aligned to ``ids`` (id column kept, fresh index)."""
+    return _align(positions, pd.Index(ids), "positions").reset_index()
+
+
+def load_training_data(
+    labels_path, features_path, embeddings_path=None, positions_path=None
+) -> TrainingData:
     labels, ensemble_ids = read_labels(labels_path)
     embeddings, metadata = read_embeddings(embeddings_path) if embeddings_path else (None, None)
+    positions = pd.read_parquet(positions_path) if positions_path else None
     return training_data_from_frames(
-        labels, ensemble_ids, pd.read_parquet(features_path), embeddings, metadata
+        labels, ensemble_ids, pd.read_parquet(features_path), embeddings, metadata, positions
     )
 
 
