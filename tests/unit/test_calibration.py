@@ -53,7 +53,7 @@ def test_best_f1_threshold_is_the_f1_optimum():
     assert f1 == pytest.approx(brute)
 
 
-def test_few_validation_positives_fall_back_to_the_global_threshold():
+def test_few_positives_fall_back_to_the_global_threshold():
     rng = np.random.default_rng(0)
     scores = rng.random((100, 2))
     labels = np.zeros((100, 2), dtype=int)
@@ -101,7 +101,7 @@ def test_calibration_never_looks_at_test_labels_or_scores():
     labels["a"] = np.r_[(val_scores[:, 0] > 0.5).astype(int), rng.integers(0, 2, 40)]
     labels["b"] = np.r_[(val_scores[:, 1] > 0.3).astype(int), rng.integers(0, 2, 40)]
     predictions = pd.concat(
-        [long_frame(val_scores, val_ids, "val"), long_frame(rng.random((40, 2)), test_ids, "test")]
+        [long_frame(val_scores, val_ids, "oof"), long_frame(rng.random((40, 2)), test_ids, "test")]
     )
     first, calibrated = calibrate_predictions(predictions, labels, ["a", "b"], {})
     # Change every test label and test score: thresholds and calibrators stay identical.
@@ -111,7 +111,7 @@ def test_calibration_never_looks_at_test_labels_or_scores():
     second, _ = calibrate_predictions(shuffled, labels, ["a", "b"], {})
     assert first == second
     assert len(calibrated) == len(predictions)
-    assert set(calibrated["split"]) == {"val", "test"}
+    assert set(calibrated["split"]) == {"oof", "test"}
 
 
 def test_platt_never_reverses_the_ranking():
@@ -132,19 +132,64 @@ def test_a_class_without_skill_does_not_flood_the_calls():
     unskilled = rng.random(n)  # carries no information about its labels
     scores = np.column_stack([skilled, unskilled])
     labels = np.column_stack([skilled_y, unskilled_y])
-    fitted = fit_calibration(scores, labels, ["skilled", "unskilled"], method="none")
-    calls = scores > np.array([fitted["classes"][c]["threshold"] for c in ("skilled", "unskilled")])
-    # Without the guard the F1 optimum of the uninformative class calls most enzymes.
+    fitted = fit_calibration(
+        scores, labels, ["skilled", "unskilled"], method="none", always_call_top=False
+    )
+    thresholds = np.array([fitted["classes"][c]["threshold"] for c in ("skilled", "unskilled")])
+    calls = scores >= thresholds
+    # Without the cap the F1 optimum of the uninformative class calls most enzymes.
     threshold, _ = best_f1_threshold(unskilled, unskilled_y)
-    unguarded_call_rate = (unskilled > threshold).mean()
-    assert unguarded_call_rate > 0.5
-    assert fitted["classes"]["unskilled"]["broad_threshold_raised"]
-    assert fitted["classes"]["unskilled"]["threshold"] >= fitted["global_threshold"]
-    assert calls[:, 1].mean() < unguarded_call_rate / 2
+    assert (unskilled >= threshold).mean() > 0.5
+    # With it, a class is called at most 1.5x as often as it occurs.
+    assert calls[:, 1].sum() <= 1.5 * unskilled_y.sum()
     # An informative class keeps its F1-optimal threshold.
-    assert not fitted["classes"]["skilled"]["broad_threshold_raised"]
     assert f1_score(skilled_y, calls[:, 0]) > 0.9
     loose = fit_calibration(
-        scores, labels, ["skilled", "unskilled"], method="none", max_calls_per_positive=None
+        scores,
+        labels,
+        ["skilled", "unskilled"],
+        method="none",
+        max_calls_per_positive=None,
+        always_call_top=False,
     )
-    assert not loose["classes"]["unskilled"]["broad_threshold_raised"]
+    assert (unskilled >= loose["classes"]["unskilled"]["threshold"]).mean() > 0.5
+
+
+def test_thresholds_decide_only_the_calls_beyond_the_top_call():
+    """With the top call made anyway, a class whose positives are all top calls needs no
+    extra calls; the chosen threshold is F1-optimal for "top or above threshold"."""
+    rng = np.random.default_rng(5)
+    n = 150
+    labels = np.zeros((n, 2), dtype=int)
+    labels[np.arange(n), rng.integers(0, 2, n)] = 1
+    scores = np.clip(labels * 0.6 + rng.random((n, 2)) * 0.5, 0, 1)
+    fitted = fit_calibration(scores, labels, ["a", "b"], method="none")
+    top = np.zeros_like(labels, dtype=bool)
+    top[np.arange(n), scores.argmax(axis=1)] = True
+    for j, name in enumerate(("a", "b")):
+        threshold = fitted["classes"][name]["threshold"]
+        chosen = f1_score(labels[:, j], top[:, j] | (scores[:, j] >= threshold))
+        brute = max(
+            f1_score(labels[:, j], top[:, j] | (scores[:, j] >= t))
+            for t in [*np.unique(scores[:, j]), 1.0]
+        )
+        assert chosen == pytest.approx(brute)
+
+
+def test_a_class_that_ranks_well_is_callable():
+    """A class with AP >= 0.5 out of fold that is never anyone's top call, and whose calls
+    the cap would forbid, keeps its plain F1-optimal threshold so that it can be called."""
+    rng = np.random.default_rng(7)
+    n = 200
+    y = (rng.random(n) < 0.1).astype(int)
+    weak_but_ranked = 0.05 + 0.1 * y + 0.01 * rng.random(n)  # ranks well, never the top
+    dominant = 0.9 + 0.05 * rng.random(n)
+    scores = np.column_stack([dominant, weak_but_ranked])
+    labels = np.column_stack([np.ones(n, int), y])
+    fitted = fit_calibration(
+        scores, labels, ["all", "ranked"], method="none", max_calls_per_positive=0.01
+    )
+    entry = fitted["classes"]["ranked"]
+    assert entry["callable_threshold"]
+    calls = call_ensembles(scores, np.array([0.5, entry["threshold"]]), True)
+    assert f1_score(y, calls[:, 1]) > 0.9

@@ -87,7 +87,7 @@ def test_run_fold_and_summary_on_synthetic_folds():
         }
         assert result["substrate"]["model"]["map"] is not None
         ablations = result["ablations"]
-        assert {"model", "only:positions", "without:positions", "without_group:pfam"} <= set(
+        assert {"model", "only:positions", "without:positions", "without_group:pfam", "with_group:motif"} <= set(
             ablations
         )
         # the ablation's full model is the reported model (same recipe, same numbers)

@@ -87,17 +87,30 @@ def test_predictor_metrics_split_model_and_baselines():
     assert result["model"]["per_class"]["x"]["threshold"] == pytest.approx(0.5)
 
 
-def test_acceptance_ratios():
+def test_acceptance_compares_the_model_with_the_best_baseline():
+    def predictor(p1, map_, calls=1.5, true=1.2):
+        return {
+            "precision_at_1": p1,
+            "map": map_,
+            "calls_per_enzyme": calls,
+            "true_per_enzyme": true,
+            "decision_efficiency": 0.8,
+            "call_rate": 1.0,
+        }
+
     test = {
-        "model": {"map": 0.6, "macro_f1": 0.5, "call_rate": 0.9},
+        "model": predictor(0.40, 0.50),
         "baselines": {
-            "knn_identity": {"map": 0.4, "macro_f1": 0.5},
-            "random": {"map": 0.1, "macro_f1": 0.2},
+            "knn_identity": predictor(0.35, 0.30),
+            "logistic_regression": predictor(0.30, 0.45),
         },
     }
     checks = acceptance(test)
-    assert checks["map_ratio_vs_knn"] == pytest.approx(1.5)
-    assert checks["macro_f1_ratio_vs_random"] == pytest.approx(2.5)
+    assert checks["precision_at_1_minus_best_baseline"] == pytest.approx(0.05)
+    assert checks["map_minus_best_baseline"] == pytest.approx(0.05)
+    assert checks["calls_per_true_ensemble"] == pytest.approx(1.25)
     assert checks["passed"] is True
-    test["model"]["map"] = 0.45  # 1.125x knn: below the 1.2x bar
+    test["model"]["map"] = 0.44  # below logistic regression
+    assert acceptance(test)["passed"] is False
+    test["model"].update(map=0.5, calls_per_enzyme=2.0)  # 1.67 calls per true ensemble
     assert acceptance(test)["passed"] is False

@@ -215,9 +215,9 @@ def split_of(identifier: str) -> str:
 
 @pytest.fixture(scope="module")
 def small_training_run(tmp_path_factory):
-    """Train, calibrate and bundle on ~150 shared-data enzymes (PLM off, 3 epochs)."""
-    from terpene_ensembles import learner
-    from terpene_ensembles.calibration import calibrate_predictions
+    """Train, calibrate and bundle on ~150 demo enzymes (PLM off), as train + calibrate do."""
+    from terpene_ensembles.alignment_positions import position_table
+    from terpene_ensembles.crossval import run_procedure
     from terpene_ensembles.homology import pairwise_identity
     from terpene_ensembles.model_bundle import assemble_bundle
     from terpene_ensembles.parse_stage import run_parse
@@ -234,26 +234,18 @@ def small_training_run(tmp_path_factory):
     ensemble_ids = [c for c in labels.columns if c != "id"]
     features, _ = feature_table(enzymes[INPUT_COLUMNS], PFAM_DIR, threads=2)
     hits = pairwise_identity(enzymes["id"].tolist(), enzymes["sequence"].tolist(), threads=2)
-    data = training_data_from_frames(labels, ensemble_ids, features)
-    splits = np.array([split_of(i) for i in data.ids])
-    parts = {name: data.subset(splits == name) for name in ("train", "val", "test")}
-    settings = {"max_epochs": 3, "patience": 2, "seed": 1}
-    fitted, _ = learner.fit_predictors(parts["train"], parts["val"], hits, settings)
-    predictions = pd.concat(
-        [
-            learner.predictions_frame(
-                parts[name].ids,
-                name,
-                learner.score_predictors(fitted, parts[name], hits),
-                ensemble_ids,
-            )
-            for name in ("val", "test")
-        ],
-        ignore_index=True,
+    positions = position_table(
+        enzymes["id"].tolist(), enzymes["sequence"].tolist(), PFAM_DIR, threads=2
     )
-    thresholds, calibrated = calibrate_predictions(predictions, labels, ensemble_ids, {})
+    data = training_data_from_frames(labels, ensemble_ids, features, positions=positions)
+    is_test = np.array([split_of(i) == "test" for i in data.ids])
+    inner = np.array([int(sha256_text(i)[8:16], 16) % 3 for i in data.ids])
+    settings = {"seed": 1}
+    cross_fit, _, _, thresholds, calibrated = run_procedure(
+        data, is_test, inner, hits, settings, {}
+    )
     model_dir = root / "model"
-    assemble_bundle(fitted, thresholds, enzymes, parsed.vocabulary, model_dir)
+    assemble_bundle(cross_fit.fitted, thresholds, enzymes, parsed.vocabulary, model_dir)
     return {
         "export": export,
         "model_dir": model_dir,
@@ -282,7 +274,8 @@ def test_marts_export_predictions_agree_with_the_training_run(small_training_run
     predicted = pq.read_table(tmp_path / "predictions.parquet").to_pandas().set_index("id")
     ensemble_ids = run["ensemble_ids"]
     training = run["calibrated"]
-    for split in ("val", "test"):
+    # The final model scores the test enzymes; the oof rows come from cross-fitted members.
+    for split in ("test",):
         rows = training[(training["split"] == split) & (training["predictor"] == "model")]
         scores = rows[ensemble_ids].to_numpy(dtype=float)
         expected_calls = call_ensembles(
@@ -433,6 +426,14 @@ def test_plm_model_embeds_new_sequences_through_the_cache(small_training_run, tm
         "weights_path": str(checkpoint),
         "weights_sha256": sha256_file(checkpoint),
         "random_weights": True,
+    }
+    k = len(bundle["ensemble_ids"])  # a PLM member (zero weights) makes the bundle embed
+    bundle["members"]["plm"] = {
+        "mean": np.zeros(32),
+        "scale": np.ones(32),
+        "coef": np.zeros((k, 32)),
+        "intercept": np.zeros(k),
+        "c": 0.1,
     }
     featurizer = default_featurizer(bundle, PFAM_DIR)
     cache = tmp_path / "cache"

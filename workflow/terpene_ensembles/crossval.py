@@ -143,17 +143,28 @@ def ablations(
     - ``model``: as configured; ``without:<member>`` / ``with:<member>``: the combiner
       over one member less / more (``with:plm`` vs the model is "PLM on vs off");
     - ``only:<member>``: one member alone, calibrated and thresholded the same way;
-    - ``without_group:<group>``: every member refitted without one engineered feature
-      group (the C each member chose is kept); ``without_group:positions`` is
-      ``without:positions``.
+    - ``without_group:<group>`` / ``with_group:<group>``: the positions member refitted
+      without one more engineered feature group, or with an excluded one back (the C it
+      chose is kept; the logistic-regression baseline always keeps every group);
+      ``without_group:positions`` is ``without:positions``.
     """
     dev, test = data.subset(~is_test), data.subset(is_test)
     inner = folds[~is_test]
     combined = list(cross_fit.fitted["combiner"]["members"])
     available = [m for m in cross_fit.fitted["members"]]
     dev_identity, test_identity = cross_fit.best_identity, test_scores["best_identity"]
+    oof_scores, member_scores = dict(cross_fit.oof), dict(test_scores)
+    if "plm" not in available and data.embeddings is not None:
+        # PLM on vs off: the plm member, cross-fitted like the others, for this table only.
+        settings = learner.LearnerSettings.from_dict(train_settings)
+        best, oof_scores["plm"], _, _ = learner.select_member(
+            "plm", dev, inner, hits, settings, device
+        )
+        params = learner.fit_member("plm", dev, best, settings, device)
+        member_scores["plm"] = learner.score_member("plm", params, test, hits)
+        available.append("plm")
 
-    def variant(members, oof=cross_fit.oof, scores=test_scores):
+    def variant(members, oof=oof_scores, scores=member_scores):
         return combination_metrics(
             oof,
             scores,
@@ -169,25 +180,28 @@ def ablations(
     table = {"model": variant(combined)}
     for member in available:
         table[f"only:{member}"] = calibrated_metrics(
-            cross_fit.oof[member], test_scores[member], dev, test, calibrate_settings, member
+            oof_scores[member], member_scores[member], dev, test, calibrate_settings, member
         )
         if member in combined and len(combined) > 1:
             table[f"without:{member}"] = variant([m for m in combined if m != member])
         elif member not in combined:
             table[f"with:{member}"] = variant([*combined, member])
-    refit = [m for m in combined if m in ("logistic_regression", "positions")]
-    for group in FEATURE_GROUPS:
+    refit = [m for m in combined if m == "positions"]
+    excluded = set(learner.LearnerSettings.from_dict(train_settings).exclude_feature_groups)
+    for group in FEATURE_GROUPS if refit else ():
+        changed = excluded ^ {group}  # add the group back if excluded, else remove it
+        name = f"{'with' if group in excluded else 'without'}_group:{group}"
         reduced = learner.LearnerSettings.from_dict(
-            {**train_settings, "exclude_feature_groups": [group]}
+            {**train_settings, "exclude_feature_groups": sorted(changed)}
         )
-        oof, scores = dict(cross_fit.oof), dict(test_scores)
+        oof, scores = dict(oof_scores), dict(member_scores)
         for member in refit:
             c = cross_fit.selection[member]["c"]
             grid, _ = learner.out_of_fold_member(member, dev, inner, hits, reduced, (c,), device)
             oof[member] = grid[c]
             params = learner.fit_member(member, dev, c, reduced, device)
             scores[member] = learner.score_member(member, params, test, hits)
-        table[f"without_group:{group}"] = variant(combined, oof, scores)
+        table[name] = variant(combined, oof, scores)
     if "positions" in combined and len(combined) > 1:
         table["without_group:positions"] = table["without:positions"]
     return table

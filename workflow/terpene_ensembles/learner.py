@@ -15,10 +15,11 @@ outer cross-validation fold:
 
 Members:
 - ``knn_identity``: identity-weighted labels of the nearest training enzymes (MMseqs2).
-- ``logistic_regression``: one-vs-rest L2 logistic regression on the engineered features
-  (length, composition, motifs, Pfam scores, kingdom), also reported as a baseline.
+- ``logistic_regression``: one-vs-rest L2 logistic regression on all engineered features
+  (length, composition, motifs, Pfam scores, kingdom): the reference baseline, always fitted.
 - ``positions``: one-vs-rest L2 logistic regression on the alignment-position one-hot
-  (:mod:`alignment_positions`) plus the engineered features.
+  (:mod:`alignment_positions`) plus the engineered features (less
+  ``train.exclude_feature_groups``).
 - ``plm``: one-vs-rest L2 logistic regression on the PLM mean embeddings.
 - ``fusion``: the fusion network (PLM branch + feature branch), optional.
 
@@ -57,14 +58,12 @@ class LearnerSettings:
     """The ``train`` config section (defaults equal the schema's)."""
 
     seed: int = 42
-    members: list[str] = field(
-        default_factory=lambda: ["knn_identity", "logistic_regression", "positions", "plm"]
-    )
+    members: list[str] = field(default_factory=lambda: ["knn_identity", "positions"])
     knn_k: int = 5
     knn_power: float = 3.0
     lr_c: float | str = "auto"
     position_min_coverage: float = 0.05
-    exclude_feature_groups: list[str] = field(default_factory=list)
+    exclude_feature_groups: list[str] = field(default_factory=lambda: ["motif"])
     fusion: dict = field(default_factory=dict)  # the network's settings (fusion_model)
 
     @classmethod
@@ -87,7 +86,7 @@ class LearnerSettings:
 def active_members(settings: LearnerSettings, data: TrainingData) -> list[str]:
     members = []
     for name in settings.members:
-        if name in ("plm", "fusion") and name == "plm" and data.embeddings is None:
+        if name == "plm" and data.embeddings is None:
             log.info("member plm left out: no PLM embeddings (plm.enabled is false)")
             continue
         if name == "positions" and data.positions is None:
@@ -142,8 +141,8 @@ def fit_member_grid(
     """Fitted parameters of one member for every value of its grid ``cs`` ({c: params})."""
     if name == "positions":
         return _fit_positions(train, cs, settings)
-    if name == "logistic_regression":
-        columns = _columns(train, settings)
+    if name == "logistic_regression":  # the baseline: every engineered group, always
+        columns = np.arange(len(train.feature_columns))
         path = baselines.fit_logistic_regression_path(train.features[:, columns], train.labels, cs)
         return {c: {**params, "columns": columns} for c, params in path.items()}
     if name == "plm":
@@ -309,6 +308,28 @@ def out_of_fold_member(
     return scores, identity
 
 
+def select_member(
+    name: str,
+    dev: TrainingData,
+    folds: np.ndarray,
+    hits: pd.DataFrame,
+    settings: LearnerSettings,
+    device: str = "cpu",
+):
+    """The grid value with the best OOF mAP (ties: the stronger L2).
+
+    Returns (chosen C, its OOF scores, OOF best identity, selection record).
+    """
+    grid, identity = out_of_fold_member(
+        name, dev, folds, hits, settings, _c_grid(name, settings), device
+    )
+    trials = {c: mean_average_precision(dev.labels, scores) for c, scores in grid.items()}
+    best = max(trials, key=lambda c: (trials[c], -(c or 0)))
+    record = {"c": best, "oof_map": {str(c): round(float(v), 6) for c, v in trials.items()}}
+    log.info("member %s: C %s, OOF mAP %s", name, best, record["oof_map"])
+    return best, grid[best], identity, record
+
+
 def fit_predictors(
     dev: TrainingData,
     folds: np.ndarray,
@@ -327,19 +348,11 @@ def fit_predictors(
     oof, selection, chosen = {}, {}, {}
     best_identity = np.zeros(len(dev.ids))
     for name in needed:
-        grid, identity = out_of_fold_member(
-            name, dev, folds, hits, settings, _c_grid(name, settings), device
+        chosen[name], oof[name], identity, selection[name] = select_member(
+            name, dev, folds, hits, settings, device
         )
-        trials = {c: (mean_average_precision(dev.labels, s), s) for c, s in grid.items()}
         if name == "knn_identity":
             best_identity = identity
-        best_c = max(trials, key=lambda c: (trials[c][0], -(c or 0)))  # ties: stronger L2
-        oof[name], chosen[name] = trials[best_c][1], best_c
-        selection[name] = {
-            "c": best_c,
-            "oof_map": {str(c): round(float(v[0]), 6) for c, v in trials.items()},
-        }
-        log.info("member %s: C %s, OOF mAP %s", name, best_c, selection[name]["oof_map"])
     prior = baselines.label_prior(dev.labels)
     combiner = stacking.fit_combiner(oof, members, best_identity, dev.labels)
     oof["model"] = stacking.cross_fitted_combination(oof, members, best_identity, dev.labels, folds)
