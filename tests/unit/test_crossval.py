@@ -1,9 +1,10 @@
 import numpy as np
+import pandas as pd
 import pytest
 from learning_synthetic import FAST_TRAIN, make_dataset, make_hits
 
 from terpene_ensembles import learner
-from terpene_ensembles.crossval import fold_partition, run_fold, summarise
+from terpene_ensembles.crossval import fold_partition, run_fold, run_procedure, summarise
 from terpene_ensembles.metrics import mean_average_precision
 from terpene_ensembles.training_data import TrainingInputError
 
@@ -69,12 +70,13 @@ def test_members_without_their_input_are_left_out():
 
 
 def test_run_fold_and_summary_on_synthetic_folds():
-    data = make_dataset(n=150, positions=True)
+    data = make_dataset(n=150, positions=True, plm_dim=8)
     folds = np.arange(150) % 3
     hits = make_hits(data)
     families = {i: ("C10" if data.labels[k, 0] else "C15") for k, i in enumerate(data.ids)}
+    settings = {**FAST_TRAIN, "members": ["knn_identity", "positions"]}
     results = [
-        run_fold(data, folds, fold, hits, families, FAST_TRAIN, {"min_positives": 3})
+        run_fold(data, folds, fold, hits, families, settings, {"min_positives": 3})
         for fold in range(3)
     ]
     for result in results:
@@ -87,9 +89,13 @@ def test_run_fold_and_summary_on_synthetic_folds():
         }
         assert result["substrate"]["model"]["map"] is not None
         ablations = result["ablations"]
-        assert {"model", "only:positions", "without:positions", "without_group:pfam", "with_group:motif"} <= set(
-            ablations
-        )
+        assert {
+            "model",
+            "only:positions",
+            "without:positions",
+            "without_group:pfam",
+            "with_group:motif",
+        } <= set(ablations)
         # the ablation's full model is the reported model (same recipe, same numbers)
         assert ablations["model"]["map"] == pytest.approx(result["test"]["model"]["map"])
     summary = summarise(results)
@@ -102,3 +108,26 @@ def test_run_fold_and_summary_on_synthetic_folds():
     assert set(summary["acceptance"]) >= {"precision_at_1_minus_best_baseline", "passed"}
     # the features carry the labels: the model must clearly beat random on every fold
     assert summary["model"]["map"]["mean"] > summary["random"]["map"]["mean"] + 0.1
+
+
+def test_the_procedure_is_deterministic():
+    """Training twice on the same inputs gives bit-identical predictions and thresholds."""
+    data = make_dataset(n=120, positions=True, plm_dim=8)
+    folds = np.arange(120) % 3
+    hits = make_hits(data)
+    is_test = folds == 0
+    first = run_procedure(data, is_test, folds, hits, FAST_TRAIN, {})
+    second = run_procedure(data, is_test, folds, hits, FAST_TRAIN, {})
+    pd.testing.assert_frame_equal(first[2], second[2])  # raw predictions
+    assert first[3] == second[3]  # thresholds.json content
+    pd.testing.assert_frame_equal(first[4], second[4])  # calibrated predictions
+
+
+def test_the_fusion_network_can_be_a_member():
+    data = make_dataset(n=90, plm_dim=8)
+    folds = np.arange(90) % 3
+    settings = {**FAST_TRAIN, "members": ["knn_identity", "fusion"], "max_epochs": 2}
+    cross_fit = learner.fit_predictors(data, folds, make_hits(data), settings)
+    assert cross_fit.fitted["combiner"]["members"] == ["knn_identity", "fusion"]
+    scores = learner.score_predictors(cross_fit.fitted, data, make_hits(data))
+    assert scores["fusion"].shape == data.labels.shape

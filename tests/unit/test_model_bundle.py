@@ -6,7 +6,6 @@ from learning_synthetic import FAST_TRAIN, make_dataset, make_hits
 
 from terpene_ensembles import learner
 from terpene_ensembles.calibration import calibrate_predictions
-from terpene_ensembles.crossval import labels_frame, long_predictions
 from terpene_ensembles.model_bundle import (
     BUNDLE_FILE,
     FORMAT_VERSION,
@@ -30,9 +29,9 @@ def test_bundle_reproduces_training_run_predictions(tmp_path, plm_dim):
     save_payload(cross_fit.fitted, tmp_path / "model.pt")
     reloaded = load_payload(tmp_path / "model.pt")
     test_scores = learner.score_predictors(reloaded, test, hits)
-    predictions = long_predictions(cross_fit, dev, test_scores, test)
+    predictions = learner.long_predictions(cross_fit, dev, test_scores, test)
     thresholds, calibrated = calibrate_predictions(
-        predictions, labels_frame(data), data.ensemble_ids, {}
+        predictions, learner.labels_frame(data), data.ensemble_ids, {}
     )
     enzymes = pd.DataFrame({"id": data.ids, "sequence": ["MKV" + "A" * i for i in range(120)]})
     ensembles = pd.DataFrame({"ensemble_id": data.ensemble_ids, "name": data.ensemble_ids})

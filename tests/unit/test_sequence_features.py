@@ -168,3 +168,38 @@ def test_an_enzymes_features_do_not_depend_on_the_other_enzymes(tmp_path):
     together, _ = feature_table(enzymes, PFAM_DIR)
     alone, _ = feature_table(enzymes.iloc[[3]], PFAM_DIR)
     pd.testing.assert_frame_equal(together.iloc[[3]].reset_index(drop=True), alone)
+
+
+def test_features_stage_outputs_ignore_products_substrates_and_type(tmp_path):
+    """The features stage, run on an enzymes table with every answer column shuffled,
+    writes the same feature table and the same alignment-position table."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    original = _shared_subset(tmp_path, n_rows=60)
+    shuffled = _shared_subset(tmp_path, n_rows=60, shuffle_answers=True)
+    shuffled = shuffled.set_index("id").loc[original["id"]].reset_index()
+    outputs = {}
+    for name, enzymes in (("original", original), ("shuffled", shuffled)):
+        table = tmp_path / f"{name}.parquet"
+        enzymes.to_parquet(table)
+        out = tmp_path / name
+        out.mkdir()
+        subprocess.run(
+            [sys.executable, str(REPO / "workflow" / "scripts" / "features.py"),
+             "--enzymes", str(table), "--pfam-dir", str(PFAM_DIR),
+             "--output", str(out / "features.parquet"), "--columns", str(out / "columns.tsv"),
+             "--positions", str(out / "positions.parquet")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        outputs[name] = out
+    for file in ("features.parquet", "positions.parquet"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(outputs["original"] / file), pd.read_parquet(outputs["shuffled"] / file)
+        )
+    positions = pd.read_parquet(outputs["original"] / "positions.parquet")
+    assert [c for c in positions.columns if c != "id"] == [
+        f"aln_{p.stem}" for p in sorted(PFAM_DIR.glob("*.hmm"))
+    ]

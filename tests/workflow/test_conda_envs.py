@@ -39,6 +39,7 @@ IMPORT_TO_PACKAGES = {
     "pyarrow": {"pyarrow"},
     "pyhmmer": {"pyhmmer"},
     "rdkit": {"rdkit"},
+    "scipy": {"scipy"},
     "sklearn": {"scikit-learn"},
     "torch": {"pytorch", "torch"},
     "tqdm": {"tqdm"},
@@ -194,7 +195,7 @@ def test_env_covers_exactly_the_script_imports(rule):
     unknown = imports - IMPORT_TO_PACKAGES.keys()
     assert not unknown, (
         f"{script.name} imports {sorted(unknown)}: add the conda package name to "
-        "IMPORT_TO_PACKAGES in tests/test_conda_envs.py"
+        "IMPORT_TO_PACKAGES in tests/workflow/test_conda_envs.py"
     )
 
     needed: dict[str, set[str]] = {name: IMPORT_TO_PACKAGES[name] for name in imports}

@@ -13,7 +13,6 @@ import pandas as pd
 import torch
 
 from terpene_ensembles import learner
-from terpene_ensembles.crossval import long_predictions
 from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet
 from terpene_ensembles.model_bundle import save_payload
 from terpene_ensembles.substrate import substrate_predictions
@@ -91,7 +90,7 @@ def main():
     substrate = substrate_predictions(data, is_test, folds, families, hits, settings, device)
 
     save_payload(cross_fit.fitted, args.model)
-    write_parquet(long_predictions(cross_fit, dev, test_scores, test), args.predictions)
+    write_parquet(learner.long_predictions(cross_fit, dev, test_scores, test), args.predictions)
     write_parquet(substrate, args.substrate)
     write_json(
         {

@@ -3,7 +3,7 @@
 Product specificity of a terpene synthase is decided by a few dozen residues lining the
 active site, which a global identity or a composition summary cannot see. Each enzyme is
 aligned to every profile of the Pfam folder (pyhmmer ``hmmsearch``, best domain of at
-least :data:`domains.DOMAIN_BITS_THRESHOLD` bits); its residue at match state ``i`` of
+least ``domains.DOMAIN_BITS_THRESHOLD`` bits); its residue at match state ``i`` of
 profile ``P`` is the ``i``-th letter of the string column ``aln_P`` of the positions table
 (``-`` for a deletion or an unaligned state). Like every other feature, it depends on the
 enzyme's sequence alone.
@@ -22,8 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import sparse
-
-from terpene_ensembles.domains import DOMAIN_BITS_THRESHOLD, search_profiles
 
 GAP = "-"
 COLUMN_PREFIX = "aln_"
@@ -53,6 +51,9 @@ def position_table(
     ids: list[str], sequences: list[str], pfam_dir: str | Path, threads: int = 1
 ) -> pd.DataFrame:
     """id + one string column ``aln_<profile key>`` (length = profile's match states)."""
+    # Imported here: the learners need only the encoder below, not pyhmmer.
+    from terpene_ensembles.domains import DOMAIN_BITS_THRESHOLD, search_profiles
+
     profiles, hits_by_profile = search_profiles(sequences, pfam_dir, threads)
     columns = {}
     for profile, hits in zip(profiles, hits_by_profile, strict=True):

@@ -22,6 +22,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
 from terpene_ensembles.errors import ConfigError, InputDataError
+from terpene_ensembles.training_data import OOF_SPLIT
 
 EPSILON = 1e-6
 CALLABLE_AP = 0.5
@@ -272,9 +273,6 @@ CALIBRATE_DEFAULTS = {
 }
 
 
-FIT_SPLIT = "oof"
-
-
 def calibration_with_settings(
     scores, labels, class_ids: list[str], settings: dict, predictor: str = "model"
 ) -> dict:
@@ -313,13 +311,13 @@ def calibrate_predictions(
     result = {"settings": settings, "predictors": {}}
     calibrated_frames = []
     for predictor, rows in predictions.groupby("predictor", sort=False):
-        fit_rows = rows[rows["split"] == FIT_SPLIT]
+        fit_rows = rows[rows["split"] == OOF_SPLIT]
         if fit_rows.empty:
-            raise InputDataError(f"{predictor}: no {FIT_SPLIT!r} rows to calibrate on")
+            raise InputDataError(f"{predictor}: no {OOF_SPLIT!r} rows to calibrate on")
         unknown = set(fit_rows["id"]) - set(truth.index)
         if unknown:
             raise InputDataError(
-                f"{predictor}: {FIT_SPLIT} ids without labels, e.g. {sorted(unknown)[:3]}"
+                f"{predictor}: {OOF_SPLIT} ids without labels, e.g. {sorted(unknown)[:3]}"
             )
         fitted = calibration_with_settings(
             fit_rows[ensemble_ids].to_numpy(dtype=np.float64),

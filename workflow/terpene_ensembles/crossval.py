@@ -16,7 +16,6 @@ import pandas as pd
 from terpene_ensembles import learner, stacking
 from terpene_ensembles.calibration import (
     CALIBRATE_DEFAULTS,
-    FIT_SPLIT,
     calibrate_predictions,
     calibrate_scores,
     calibration_with_settings,
@@ -34,25 +33,6 @@ from terpene_ensembles.metrics import (
 from terpene_ensembles.sequence_features import FEATURE_GROUPS
 from terpene_ensembles.substrate import substrate_predictions
 from terpene_ensembles.training_data import TrainingData, TrainingInputError
-
-
-def long_predictions(
-    cross_fit: learner.CrossFit, dev: TrainingData, test_scores: dict, test: TrainingData
-):
-    """Long table: the OOF rows of the development enzymes and the test rows."""
-    return pd.concat(
-        [
-            learner.predictions_frame(dev.ids, FIT_SPLIT, cross_fit.oof, dev.ensemble_ids),
-            learner.predictions_frame(test.ids, "test", test_scores, dev.ensemble_ids),
-        ],
-        ignore_index=True,
-    )
-
-
-def labels_frame(data: TrainingData) -> pd.DataFrame:
-    labels = pd.DataFrame(data.labels, columns=data.ensemble_ids)
-    labels.insert(0, "id", data.ids)
-    return labels
 
 
 def fold_partition(folds: np.ndarray, fold: int) -> np.ndarray:
@@ -82,9 +62,9 @@ def run_procedure(
             raise TrainingInputError(f"no {name} enzymes")
     cross_fit = learner.fit_predictors(dev, folds[~is_test], hits, train_settings, device)
     test_scores = learner.score_predictors(cross_fit.fitted, test, hits)
-    predictions = long_predictions(cross_fit, dev, test_scores, test)
+    predictions = learner.long_predictions(cross_fit, dev, test_scores, test)
     calibration, calibrated = calibrate_predictions(
-        predictions, labels_frame(data), data.ensemble_ids, calibrate_settings
+        predictions, learner.labels_frame(data), data.ensemble_ids, calibrate_settings
     )
     return cross_fit, test_scores, predictions, calibration, calibrated
 
@@ -225,7 +205,7 @@ def run_fold(
     cross_fit, test_scores, predictions, calibration, calibrated = run_procedure(
         data, is_test, folds, hits, train_settings, calibrate_settings, device
     )
-    labels = labels_frame(data)
+    labels = learner.labels_frame(data)
     test = predictor_metrics(
         calibrated, labels.set_index("id"), calibration, data.ensemble_ids, "test"
     )

@@ -40,7 +40,7 @@ from terpene_ensembles import baselines, stacking
 from terpene_ensembles.alignment_positions import PositionEncoder
 from terpene_ensembles.metrics import mean_average_precision
 from terpene_ensembles.sequence_features import feature_group
-from terpene_ensembles.training_data import TrainingData, TrainingInputError
+from terpene_ensembles.training_data import OOF_SPLIT, TrainingData, TrainingInputError
 
 log = logging.getLogger("terpene_ensembles.learner")
 
@@ -402,3 +402,20 @@ def predictions_frame(ids, split: str, scores: dict[str, np.ndarray], ensemble_i
         frame.insert(0, "id", list(ids))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def long_predictions(cross_fit: CrossFit, dev: TrainingData, test_scores: dict, test: TrainingData):
+    """Long table: the OOF rows of the development enzymes and the test rows."""
+    return pd.concat(
+        [
+            predictions_frame(dev.ids, OOF_SPLIT, cross_fit.oof, dev.ensemble_ids),
+            predictions_frame(test.ids, "test", test_scores, dev.ensemble_ids),
+        ],
+        ignore_index=True,
+    )
+
+
+def labels_frame(data: TrainingData) -> pd.DataFrame:
+    labels = pd.DataFrame(data.labels, columns=data.ensemble_ids)
+    labels.insert(0, "id", data.ids)
+    return labels

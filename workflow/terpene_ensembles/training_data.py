@@ -14,6 +14,8 @@ import pandas as pd
 from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import parquet_metadata
 
+OOF_SPLIT = "oof"  # split name of the out-of-fold rows in the predictions tables
+
 
 class TrainingInputError(UserInputError, ValueError):
     """Inputs of the learning stages that do not fit together."""
