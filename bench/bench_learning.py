@@ -83,6 +83,8 @@ def main():
             str(r["features"] / "features.parquet"),
             "--columns",
             str(r["features"] / "feature_columns.tsv"),
+            "--positions",
+            str(r["features"] / "positions.parquet"),
         ],
         timings,
     )
@@ -122,8 +124,12 @@ def main():
             labels,
             "--features",
             str(r["features"] / "features.parquet"),
+            "--positions",
+            str(r["features"] / "positions.parquet"),
             "--split",
             str(r["split"] / "split.tsv"),
+            "--folds",
+            str(r["split"] / "cv_folds.tsv"),
             "--identity",
             str(r["split"] / "pairwise_identity.parquet"),
             "--enzymes",
@@ -131,8 +137,14 @@ def main():
             *embeddings,
             "--threads",
             "1",
-            "--outdir",
-            str(r["train"]),
+            "--model",
+            str(r["train"] / "model.pt"),
+            "--predictions",
+            str(r["train"] / "predictions.parquet"),
+            "--substrate",
+            str(r["train"] / "substrate_predictions.parquet"),
+            "--summary",
+            str(r["train"] / "summary.json"),
         ],
         timings,
     )
@@ -186,9 +198,10 @@ def main():
                 "seconds": timings,
                 "features_split_train_calibrate_seconds": total,
                 "target_seconds": 300,
-                "model": {k: test["model"][k] for k in ("map", "macro_f1", "call_rate")},
+                "model": {k: test["model"][k] for k in ("map", "precision_at_1", "macro_f1")},
                 "knn_identity": {
-                    k: test["baselines"]["knn_identity"][k] for k in ("map", "macro_f1")
+                    k: test["baselines"]["knn_identity"][k]
+                    for k in ("map", "precision_at_1", "macro_f1")
                 },
                 "acceptance": metrics["acceptance"],
                 "work_dir": str(work),
