@@ -36,7 +36,7 @@ PREDICT_EXAMPLES = """\
 examples:
   tps-ensembles predict --model-dir results/model --input new.fasta --outdir screened/
   tps-ensembles predict --model-dir results/model --input new.fasta.gz --outdir out/ \\
-      --pfam-dir ../shared/data/pfam --kingdom Plantae --threads 4
+      --pfam-dir resources/demo/pfam --kingdom Plantae --threads 4
 """
 
 

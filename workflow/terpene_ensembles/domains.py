@@ -39,7 +39,7 @@ class PfamFolderError(UserInputError, FileNotFoundError):
 
     fix = (
         "point features.pfam_dir (predict: --pfam-dir) at a folder of HMMER3 text profiles "
-        "(*.hmm), e.g. the Pfam TPS families in ../shared/data/pfam"
+        "(*.hmm), e.g. the Pfam TPS families in resources/demo/pfam"
     )
 
 
