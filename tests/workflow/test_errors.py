@@ -93,6 +93,7 @@ def test_features_with_an_enzymes_table_without_sequences(tmp_path):
     result = run_stage(
         "features.py", "--enzymes", enzymes, "--pfam-dir", tmp_path,
         "--output", tmp_path / "f.parquet", "--columns", tmp_path / "c.tsv",
+        "--positions", tmp_path / "p.parquet",
     )  # fmt: skip
     assert_one_line_error(result, "enzymes table lacks columns", "sequence", "rerun")
 
@@ -105,6 +106,7 @@ def test_features_without_pfam_hmms(tmp_path):
     result = run_stage(
         "features.py", "--enzymes", enzymes, "--pfam-dir", tmp_path / "no_pfam",
         "--output", tmp_path / "f.parquet", "--columns", tmp_path / "c.tsv",
+        "--positions", tmp_path / "p.parquet",
     )  # fmt: skip
     assert_one_line_error(result, "Pfam HMM folder not found", "no_pfam", "features.pfam_dir")
 
@@ -126,10 +128,15 @@ def test_train_with_features_of_other_enzymes(tmp_path):
     labels = write_labels(tmp_path / "labels.parquet", ["a", "b"])
     features = tmp_path / "features.parquet"
     pd.DataFrame({"id": ["x", "y"], "length": [1.0, 2.0]}).to_parquet(features, index=False)
+    positions = tmp_path / "positions.parquet"
+    pd.DataFrame({"id": ["a", "b"], "aln_PF1": ["AC", "AD"]}).to_parquet(positions, index=False)
     result = run_stage(
         "train.py", "--labels", labels, "--features", features,
-        "--split", tmp_path / "split.tsv", "--identity", tmp_path / "identity.parquet",
-        "--enzymes", tmp_path / "enzymes.parquet", "--outdir", tmp_path / "train",
+        "--positions", tmp_path / "positions.parquet", "--split", tmp_path / "split.tsv",
+        "--folds", tmp_path / "folds.tsv", "--identity", tmp_path / "identity.parquet",
+        "--enzymes", tmp_path / "enzymes.parquet", "--model", tmp_path / "model.pt",
+        "--predictions", tmp_path / "p.parquet", "--substrate", tmp_path / "s.parquet",
+        "--summary", tmp_path / "summary.json",
     )  # fmt: skip
     assert_one_line_error(result, "features: 2 labelled enzymes missing", "rerun")
 

@@ -1,8 +1,11 @@
 """The stacked combiner: one logistic regression over (enzyme, class) pairs, shared by classes.
 
-Input per pair: the logit of each member's out-of-fold score for that class, the enzyme's
-best identity to a training enzyme and its products with each member logit (so the weight
-of annotation transfer can grow with homology). The weights are shared by all classes, so
+Input per pair: the logit of each member's out-of-fold score for that class, whether the
+class is that member's top class for the enzyme, the enzyme's best identity to a training
+enzyme and its products with each of these (so the weight of annotation transfer can grow
+with homology). The top-class indicators let the combiner compare classes within an enzyme,
+which is what its top call needs (on the grouped CV folds they raised precision@1 from
+0.227 to 0.263 in a development experiment). The weights are shared by all classes, so
 a class with five positives borrows strength from the others; each class's base rate
 reaches the combiner through the members' own intercepts. (Per-class intercepts and a
 class-prior term were tried: on the grouped CV folds they lowered precision@1 and
@@ -30,18 +33,23 @@ def design_matrix(
     """Rows = (enzyme, class) pairs in row-major order; columns as ``column_names``."""
     k = member_scores[members[0]].shape[1]
     identity = np.repeat(np.asarray(best_identity, dtype=np.float64), k)
-    parts = [logit(member_scores[m]).ravel() for m in members]
-    parts += [identity * part for part in parts[: len(members)]]
+    logits = [logit(member_scores[m]).ravel() for m in members]
+    tops = [top_class(member_scores[m]).ravel() for m in members]
+    parts = [*logits, *tops]
+    parts += [identity * part for part in parts]
     parts.append(identity)
     return np.column_stack(parts)
 
 
+def top_class(scores: np.ndarray) -> np.ndarray:
+    """1.0 where a class has the enzyme's highest score (ties: all tied classes)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return (scores == scores.max(axis=1, keepdims=True)).astype(np.float64)
+
+
 def column_names(members: list[str]) -> list[str]:
-    return (
-        [f"logit({m})" for m in members]
-        + [f"best_identity*logit({m})" for m in members]
-        + ["best_identity"]
-    )
+    own = [f"logit({m})" for m in members] + [f"top({m})" for m in members]
+    return own + [f"best_identity*{name}" for name in own] + ["best_identity"]
 
 
 def fit_combiner(
