@@ -166,11 +166,7 @@ def test_new_marts_file_reruns_from_parse(finished_run):
 
 
 def jobs_after_editing(workdir: Path, config: Path, relative: str) -> dict[str, int]:
-    """The dry-run job list after editing one source file of the copy (restored after).
-
-    The edit is a real content change: Snakemake 9 compares the checksum of an input that
-    is newer than the outputs with the recorded one, so a bare `touch` reruns nothing.
-    """
+    """The dry-run job list after editing one source file of the copy (restored after)."""
     path = workdir / relative
     assert path.is_file(), path
     original, before = path.read_bytes(), path.stat()
@@ -188,6 +184,21 @@ def test_editing_the_calibration_module_reruns_calibrate_and_below_only(finished
     # crossval folds calibrate inside each fold, so they run calibration.py's code too.
     assert rules_of(jobs) == TRAINING_AND_BELOW - {"train"}, jobs
     assert jobs["crossval_fold"] == CV_FOLDS
+    assert not rules_of(jobs) & (UPSTREAM | {"split", "train"})
+
+
+def test_touching_the_calibration_module_reruns_calibrate_and_below_only(finished_run):
+    """`touch calibration.py && snakemake -n`: no content change, the newer mtime is enough
+    (profiles/default turns off Snakemake's same-checksum check)."""
+    workdir, config = finished_run
+    path = workdir / "workflow" / "terpene_ensembles" / "calibration.py"
+    before = path.stat()
+    path.touch()
+    try:
+        jobs = scheduled_jobs(workdir, config)
+    finally:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert rules_of(jobs) == TRAINING_AND_BELOW - {"train"}, jobs
     assert not rules_of(jobs) & (UPSTREAM | {"split", "train"})
 
 
