@@ -117,6 +117,8 @@ def test_make_random_esm_script_is_deterministic(tmp_path):
     assert a["arch"] == "esm2_t6_8M_UR50D" and a["random_weights"] is True
     assert a["model"].keys() == b["model"].keys()
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    # byte for byte too: the weights' sha256 is part of the run's provenance
+    assert sha256_file(first) == sha256_file(second)
     loaded = load_esm("esm2_t6_8M_UR50D", first)
     assert (loaded.model.num_layers, loaded.model.embed_dim) == (6, 320)
     assert loaded.model.attention_heads == 20

@@ -27,6 +27,8 @@ def test_bundle_reproduces_training_run_predictions(tmp_path, plm_dim):
     dev, test = data.subset(~is_test), data.subset(is_test)
     cross_fit = learner.fit_predictors(dev, np.arange(90) % 3, hits, FAST_TRAIN)
     save_payload(cross_fit.fitted, tmp_path / "model.pt")
+    save_payload(cross_fit.fitted, tmp_path / "again.pt")
+    assert (tmp_path / "model.pt").read_bytes() == (tmp_path / "again.pt").read_bytes()
     reloaded = load_payload(tmp_path / "model.pt")
     test_scores = learner.score_predictors(reloaded, test, hits)
     predictions = learner.long_predictions(cross_fit, dev, test_scores, test)

@@ -181,5 +181,7 @@ def build_random_esm2(
 def save_checkpoint(data: dict, output: str | os.PathLike) -> None:
     from terpene_ensembles.io_utils import atomic_path
 
-    with atomic_path(output) as tmp:
-        torch.save(data, tmp)
+    # Saved through a file object: torch.save names the archive's records after a file
+    # name (here the random temporary one), so the bytes would differ between runs.
+    with atomic_path(output) as tmp, open(tmp, "wb") as handle:
+        torch.save(data, handle)

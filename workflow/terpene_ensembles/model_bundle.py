@@ -75,8 +75,10 @@ def _tensor_free(obj):
 
 
 def save_payload(payload: dict, path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(to_plain(payload), tmp)
+    # Through a file object, so the archive's record names (and the bytes) do not depend on
+    # the random temporary file name.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(to_plain(payload), handle)
 
 
 def load_payload(path) -> dict:
