@@ -159,7 +159,9 @@ def test_readme_slurm_command_plans_every_stage(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     for rule in ("parse", "embed_shard", "embed_gather", "train", "calibrate", "report"):
         assert f"rule {rule}:" in result.stdout, rule
-    assert "Using profile profiles/slurm" in result.stdout + result.stderr
+    # the SLURM profile, and the workflow profile profiles/default that every run loads
+    output = result.stdout + result.stderr
+    assert "Using profiles profiles/slurm and workflow specific profile profiles/default" in output
     # The real configuration's embedding jobs ask SLURM for a GPU (plm.device: auto).
     embed = re.search(
         r"^rule embed_shard:\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M
