@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from terpene_ensembles.baselines import (
-    fit_logistic_regression,
+    fit_logistic_regression_path,
     label_prior,
     score_knn_identity,
     score_logistic_regression,
@@ -72,7 +72,7 @@ def test_logistic_regression_learns_and_handles_constant_classes():
     labels[:, 0] = features[:, 0] > 0
     labels[:, 1] = features[:, 1] < 0
     # class 2: no positives at all
-    params = fit_logistic_regression(features, labels, c=1.0)
+    params = fit_logistic_regression_path(features, labels, (1.0,))[1.0]
     scores = score_logistic_regression(params, features)
     assert ((scores[:, 0] > 0.5) == labels[:, 0].astype(bool)).mean() > 0.95
     assert ((scores[:, 1] > 0.5) == labels[:, 1].astype(bool)).mean() > 0.95

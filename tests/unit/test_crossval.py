@@ -39,7 +39,7 @@ def test_procedure_chooses_on_out_of_fold_scores_and_stacks_the_members():
     folds = np.arange(160) % 4
     hits = make_hits(data)
     cross_fit = learner.fit_predictors(data, folds, hits, FAST_TRAIN)
-    selection = cross_fit.selection["logistic_regression"]
+    selection = cross_fit.fitted["selection"]["logistic_regression"]
     assert selection["c"] == max(
         learner.LR_C_GRID, key=lambda c: (selection["oof_map"][str(c)], -c)
     )

@@ -103,7 +103,7 @@ def main():
             "device": device,
             "members": list(cross_fit.fitted["members"]),
             "combiner_members": list(cross_fit.fitted["combiner"]["members"]),
-            "selection": cross_fit.selection,
+            "selection": cross_fit.fitted["selection"],
             "substrate_families": [
                 c for c in substrate.columns if c not in ("id", "split", "predictor")
             ],

@@ -87,13 +87,6 @@ def score_knn_identity(
 # --- logistic regression ------------------------------------------------------------------
 
 
-def fit_logistic_regression(
-    features, labels: np.ndarray, c: float = 0.1, standardise: bool = True
-) -> dict:
-    """One-vs-rest L2 logistic regression on standardised features (one C)."""
-    return fit_logistic_regression_path(features, labels, (c,), standardise)[c]
-
-
 def fit_logistic_regression_path(
     features, labels: np.ndarray, cs, standardise: bool = True
 ) -> dict:

@@ -176,7 +176,7 @@ def ablations(
         )
         oof, scores = dict(oof_scores), dict(member_scores)
         for member in refit:
-            c = cross_fit.selection[member]["c"]
+            c = cross_fit.fitted["selection"][member]["c"]
             grid, _ = learner.out_of_fold_member(member, dev, inner, hits, reduced, (c,), device)
             oof[member] = grid[c]
             params = learner.fit_member(member, dev, c, reduced, device)
@@ -217,7 +217,7 @@ def run_fold(
         "fold": fold,
         "n_dev": int((~is_test).sum()),
         "n_test": int(is_test.sum()),
-        "selection": cross_fit.selection,
+        "selection": cross_fit.fitted["selection"],
         "combiner_members": cross_fit.fitted["combiner"]["members"],
         "test": test,
         "acceptance": acceptance(test),

@@ -45,7 +45,6 @@ from terpene_ensembles.training_data import OOF_SPLIT, TrainingData, TrainingInp
 log = logging.getLogger("terpene_ensembles.learner")
 
 MEMBERS = ("knn_identity", "logistic_regression", "positions", "plm", "fusion")
-BASELINES = ("knn_identity", "logistic_regression", "label_prior", "random")
 PREDICTORS = ("model", *MEMBERS, "label_prior", "random")
 LR_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 POSITIONS_C_GRID = (0.03, 0.1, 0.3)
@@ -280,7 +279,6 @@ class CrossFit:
     fitted: dict  # the bundle-ready fitted state (members refitted on all dev enzymes)
     oof: dict[str, np.ndarray]  # out-of-fold scores of every predictor on the dev enzymes
     best_identity: np.ndarray  # OOF best identity of each dev enzyme
-    selection: dict  # per member: chosen C and OOF mAP per grid value
 
 
 def out_of_fold_member(
@@ -369,7 +367,7 @@ def fit_predictors(
         "selection": selection,
     }
     log.info("model OOF mAP %.4f", mean_average_precision(dev.labels, oof["model"]))
-    return CrossFit(fitted, oof, best_identity, selection)
+    return CrossFit(fitted, oof, best_identity)
 
 
 def score_predictors(fitted: dict, data: TrainingData, hits: pd.DataFrame) -> dict[str, np.ndarray]:
