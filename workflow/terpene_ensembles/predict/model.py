@@ -1,0 +1,223 @@
+"""The trained model as the screening loop sees it: loading a compatible bundle,
+featurising and scoring chunks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from terpene_ensembles.errors import UserInputError
+
+
+@dataclass
+class ChunkScores:
+    """What a scorer returns for one chunk, rows in chunk order."""
+
+    probabilities: np.ndarray  # calibrated model probabilities, shape (rows, ensembles)
+    calls: np.ndarray  # bool, ensembles called at the calibrated thresholds
+    tps_domains: dict[str, list[str]]  # id -> TPS Pfam families hit
+    # Calibrated probabilities of every predictor (model and baselines), for metrics.
+    predictors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class ChunkScorer(Protocol):
+    """A trained model as the screening loop sees it (BundleScorer is the real one)."""
+
+    ensemble_ids: list[str]
+    training: pd.DataFrame  # id, sequence of the characterised training enzymes
+
+    def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores: ...
+
+
+class ModelCompatibilityError(UserInputError, ValueError):
+    """The model directory cannot be used with this code or this configuration."""
+
+
+def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None) -> dict:
+    """Load the bundle; raise ModelCompatibilityError on a wrong format or a different PLM.
+
+    ``plm_config`` is the run's ``plm`` section (None: take the model's own PLM).
+    """
+    from terpene_ensembles.model_bundle import FORMAT_VERSION, BundleError, load_bundle
+
+    try:
+        bundle = load_bundle(model_dir)
+    except BundleError as error:
+        raise ModelCompatibilityError(
+            f"model directory {model_dir}: {error}. This code reads bundle format "
+            f"{FORMAT_VERSION}; retrain with this version of the workflow."
+        ) from error
+    except Exception as error:  # a truncated or foreign bundle.pt
+        raise ModelCompatibilityError(
+            f"model directory {model_dir}: bundle.pt is unreadable ({error})"
+        ) from error
+    trained = bundle["plm"]
+    trained_model = trained.get("model", "none")
+    if plm_config is None:
+        return bundle
+    wanted_model = plm_config.get("model") if plm_config.get("enabled", True) else "none"
+    if wanted_model != trained_model:
+        raise ModelCompatibilityError(
+            f"model directory {model_dir} was trained with PLM {trained_model!r}, but the "
+            f"configuration asks for {wanted_model!r} (plm.enabled/plm.model): embeddings "
+            "from another PLM are meaningless to this model; use the training configuration"
+        )
+    return bundle
+
+
+def plm_settings_for(bundle: dict, plm_config: dict | None) -> dict | None:
+    """The plm settings to embed new sequences with (None when no member uses the PLM)."""
+    from terpene_ensembles.model_bundle import uses_plm
+
+    trained = bundle["plm"]
+    if trained.get("model", "none") == "none" or not uses_plm(bundle):
+        return None
+    if plm_config is not None:
+        return dict(plm_config)
+    # Outside Snakemake: the model's own PLM, from the checkpoint it was trained with.
+    return {
+        "enabled": True,
+        "model": trained["model"],
+        "checkpoint": trained.get("weights_path"),
+        "layer": int(trained["layer"]) if trained.get("layer") is not None else -1,
+    }
+
+
+Featurizer = Callable[
+    [pd.DataFrame], tuple[pd.DataFrame, dict[str, list[str]], pd.DataFrame | None]
+]
+
+
+def default_featurizer(
+    bundle: dict, pfam_dir: str | os.PathLike | None, threads: int = 1
+) -> Featurizer:
+    """The features stage's own code, so new sequences get exactly the training features
+    (and alignment positions, when the model uses them).
+
+    A TPS domain hit is a Pfam profile reaching its gathering cutoff (or, for a profile
+    without one, any reported hit).
+    """
+    from terpene_ensembles.alignment_positions import position_table
+    from terpene_ensembles.domains import load_profiles
+    from terpene_ensembles.model_bundle import uses_positions
+    from terpene_ensembles.sequence_features import feature_table
+
+    if pfam_dir is None or not Path(pfam_dir).is_dir():
+        raise ModelCompatibilityError(
+            f"Pfam HMM folder {pfam_dir} not found: pass the folder the model was trained "
+            "with (features.pfam_dir; --pfam-dir outside Snakemake)"
+        )
+    _, profiles = load_profiles(pfam_dir)
+    trained = {
+        c for c in bundle["feature_columns"] if c.startswith("pfam_") and c.endswith("_bits")
+    }
+    given = {f"pfam_{p.key}_bits" for p in profiles}
+    if trained != given:
+        raise ModelCompatibilityError(
+            f"the Pfam profiles in {pfam_dir} ({sorted(given)}) are not those the model was "
+            f"trained with ({sorted(trained)})"
+        )
+
+    def featurize(chunk: pd.DataFrame):
+        features, _ = feature_table(chunk, pfam_dir, threads)
+        positions = (
+            position_table(chunk["id"].tolist(), chunk["sequence"].tolist(), pfam_dir, threads)
+            if uses_positions(bundle)
+            else None
+        )
+        hit = {}
+        for profile in profiles:
+            if profile.gathering is not None:
+                hit[profile.key] = features[f"pfam_{profile.key}_gathering"].to_numpy() > 0
+            else:
+                hit[profile.key] = features[f"pfam_{profile.key}_bits"].to_numpy() > 0
+        domains = {
+            identifier: [key for key, flags in hit.items() if flags[row]]
+            for row, identifier in enumerate(features["id"])
+        }
+        return features, domains, positions
+
+    return featurize
+
+
+class BundleScorer:
+    """Scores chunks with a trained model bundle (model_bundle.score), embedding if needed.
+
+    ``featurizer(chunk) -> (features, tps_domains)`` computes the sequence features of the
+    chunk (id + the bundle's feature columns) and the TPS Pfam families hit per id.
+    """
+
+    def __init__(
+        self,
+        bundle: dict,
+        featurizer: Featurizer,
+        plm_settings: dict | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        threads: int | None = None,
+    ):
+        self.bundle = bundle
+        self.featurizer = featurizer
+        self.ensemble_ids = list(bundle["ensemble_ids"])
+        from terpene_ensembles.model_bundle import reference_sequences
+
+        self.training = reference_sequences(bundle)
+        self.cache_dir = cache_dir
+        self.embedder = None
+        if plm_settings is not None:
+            from terpene_ensembles.embedding import Embedder
+
+            self.embedder = Embedder.from_config(plm_settings, threads=threads)
+            trained_sha = bundle["plm"].get("weights_sha256")
+            if trained_sha and self.embedder.loaded.weights_sha256 != trained_sha:
+                raise ModelCompatibilityError(
+                    f"PLM weights {self.embedder.loaded.weights_path} (sha256 "
+                    f"{self.embedder.loaded.weights_sha256[:12]}...) are not the weights the "
+                    f"model was trained with (sha256 {trained_sha[:12]}...)"
+                )
+            trained_layer = bundle["plm"].get("layer")
+            if trained_layer is not None and self.embedder.layer != int(trained_layer):
+                raise ModelCompatibilityError(
+                    f"the configuration embeds with PLM layer {self.embedder.layer}, the model "
+                    f"was trained on layer {trained_layer} (plm.layer)"
+                )
+
+    @property
+    def calibration(self) -> dict:
+        """thresholds.json layout, as metrics.predictor_metrics expects it."""
+        return {
+            "settings": {"always_call_top": bool(self.bundle["always_call_top"])},
+            "predictors": self.bundle["calibration"],
+        }
+
+    def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores:
+        from terpene_ensembles.model_bundle import score
+
+        features, tps_domains, positions = self.featurizer(chunk[["id", "sequence", "kingdom"]])
+        embeddings = None
+        if self.embedder is not None:
+            matrix = self.embedder.embed(
+                chunk["sequence"].tolist(),
+                cache_dir=self.cache_dir,
+                progress=False,
+                ids=chunk["id"].tolist(),
+            )
+            embeddings = pd.DataFrame({"id": chunk["id"].to_numpy(), "embedding": list(matrix)})
+        scored = score(self.bundle, features, embeddings, hits, positions)
+        order = chunk["id"].astype(str).to_numpy()
+        predictors = {
+            name.split("/", 1)[1]: frame.loc[order].to_numpy(dtype=float)
+            for name, frame in scored.items()
+            if name.startswith("calibrated/")
+        }
+        return ChunkScores(
+            probabilities=predictors["model"],
+            calls=scored["calls"].loc[order].to_numpy(dtype=bool),
+            tps_domains=tps_domains,
+            predictors=predictors,
+        )

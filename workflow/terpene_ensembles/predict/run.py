@@ -1,0 +1,183 @@
+"""Whole prediction runs: a FASTA file or a MARTS-DB export in, every output file out."""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from terpene_ensembles.io_utils import write_json
+from terpene_ensembles.predict.model import (
+    BundleScorer,
+    ChunkScores,
+    Featurizer,
+    default_featurizer,
+    load_compatible_bundle,
+    plm_settings_for,
+)
+from terpene_ensembles.predict.output import RejectionWriter
+from terpene_ensembles.predict.screening import ScreeningSettings, screen
+from terpene_ensembles.sequence_input import (
+    FASTA,
+    InputFormatError,
+    Rejection,
+    SequenceRecord,
+    detect_input_format,
+    iter_fasta,
+)
+
+
+def marts_records(enzymes: pd.DataFrame) -> Iterator[SequenceRecord]:
+    """Enzymes of a parsed export as records; ``record`` is their first source row."""
+    for row in enzymes.itertuples(index=False):
+        yield SequenceRecord(
+            record=int(min(row.source_rows)) if len(row.source_rows) else 0,
+            id=str(row.id),
+            description=str(row.enzyme_name),
+            sequence=str(row.sequence),
+            kingdom=str(row.kingdom),
+        )
+
+
+def label_marts_export(input_path, bundle: dict, workdir: Path):
+    """Parse an export with the model's frozen vocabulary: ParseOutputs (enzymes, labels, ...)."""
+    from terpene_ensembles.marts import MartsFormatError
+    from terpene_ensembles.parse_stage import run_parse
+
+    vocabulary = workdir / "ensembles.tsv"
+    pd.DataFrame(bundle["ensembles"]).to_csv(vocabulary, sep="\t", index=False)
+    try:
+        return run_parse(input_path, None, {"frozen_vocabulary": str(vocabulary)})
+    except MartsFormatError as error:
+        raise InputFormatError(str(error)) from error
+
+
+class MetricsCollector:
+    """Keeps every predictor's calibrated probabilities of a labelled input, chunk by chunk."""
+
+    def __init__(self, ensemble_ids: list[str]):
+        self.ensemble_ids = ensemble_ids
+        self.frames: list[pd.DataFrame] = []
+
+    def __call__(self, chunk: pd.DataFrame, scores: ChunkScores, predictions: pd.DataFrame):
+        for predictor, values in scores.predictors.items():
+            frame = pd.DataFrame(values, columns=self.ensemble_ids)
+            frame.insert(0, "predictor", predictor)
+            frame.insert(0, "split", "predict")
+            frame.insert(0, "id", chunk["id"].to_numpy())
+            self.frames.append(frame)
+
+    def metrics(self, truth: pd.DataFrame, calibration: dict, ids=None) -> dict:
+        """metrics.predictor_metrics over ``ids`` (default: every predicted enzyme)."""
+        from terpene_ensembles.metrics import predictor_metrics
+
+        calibrated = pd.concat(self.frames, ignore_index=True)
+        if ids is not None:
+            calibrated = calibrated[calibrated["id"].isin(set(ids))]
+        result = predictor_metrics(calibrated, truth, calibration, self.ensemble_ids, "predict")
+        result["n_enzymes"] = int(calibrated["id"].nunique())
+        return result
+
+
+def run_prediction(
+    model_dir: str | os.PathLike,
+    input_path: str | os.PathLike,
+    outdir: str | os.PathLike,
+    settings: ScreeningSettings,
+    plm_config: dict | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    pfam_dir: str | os.PathLike | None = None,
+    featurizer: Featurizer | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Predict a FASTA file or a MARTS-DB export; write every output; return the summary.
+
+    ``progress(n)``, when given, is called after each chunk with its number of sequences.
+
+    Raises InputFormatError (input is not FASTA/MARTS) or ModelCompatibilityError before
+    any output is written.
+    """
+    started = time.perf_counter()
+    outdir = Path(outdir)
+    input_format = detect_input_format(input_path)
+    bundle = load_compatible_bundle(model_dir, plm_config)
+    if featurizer is None:
+        featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
+    scorer = BundleScorer(
+        bundle, featurizer, plm_settings_for(bundle, plm_config), cache_dir, settings.threads
+    )
+    outdir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "input": str(input_path),
+        "input_format": input_format,
+        "model_dir": str(model_dir),
+        "plm": {k: v for k, v in bundle["plm"].items() if not isinstance(v, np.ndarray)},
+        "settings": asdict(settings),
+    }
+    with tempfile.TemporaryDirectory(prefix=".predict_", dir=outdir) as workdir:
+        with RejectionWriter(outdir / "rejected.tsv") as rejected:
+            if input_format == FASTA:
+                records = (
+                    replace(record, kingdom=settings.kingdom)
+                    for record in iter_fasta(input_path, rejected)
+                )
+                counts = screen(records, scorer, outdir, settings, progress=progress)
+                summary["records_in"] = counts["predicted"] + rejected.total
+            else:
+                parsed = label_marts_export(input_path, bundle, Path(workdir))
+                for row in parsed.rejected.itertuples(index=False):
+                    detail = f"{row.detail} (reaction row not used for labels)".strip()
+                    rejected.append(
+                        Rejection(int(row.source_row), str(row.enzyme_id), str(row.reason), detail)
+                    )
+                collector = MetricsCollector(scorer.ensemble_ids)
+                records = marts_records(parsed.enzymes)
+                counts = screen(
+                    records, scorer, outdir, settings, on_chunk=collector, progress=progress
+                )
+                summary["rows_in"] = parsed.summary["rows_in"]
+                summary["enzymes"] = int(len(parsed.enzymes))
+                write_json(marts_metrics(collector, parsed, scorer), outdir / "metrics.json")
+        summary.update(counts)
+        summary["rejected"] = rejected.total
+        summary["rejected_by_reason"] = dict(sorted(rejected.counts.items()))
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    # Peak resident memory (Linux reports KiB): this process, and the largest MMseqs2 run.
+    summary["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    summary["peak_rss_mib_mmseqs"] = round(
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+    )
+    write_json(summary, outdir / "summary.json")
+    return summary
+
+
+def marts_metrics(collector: MetricsCollector, parsed, scorer: BundleScorer) -> dict:
+    """metrics.json of a labelled input: model and baselines as in the training report.
+
+    ``model``/``baselines`` cover every enzyme of the export (the labels.parquet convention
+    of the training report: inactive and unlabelled enzymes are all-zero rows);
+    ``not_in_training`` repeats them for enzymes whose sequence the model never saw.
+    """
+    truth = parsed.labels.set_index("id")
+    reference = set(scorer.training["sequence"])
+    unseen = parsed.enzymes.loc[~parsed.enzymes["sequence"].isin(reference), "id"].tolist()
+    everything = collector.metrics(truth, scorer.calibration)
+    metrics = {
+        "plm": {k: v for k, v in scorer.bundle["plm"].items() if not isinstance(v, np.ndarray)},
+        "n_enzymes": int(len(parsed.enzymes)),
+        "n_classes": len(scorer.ensemble_ids),
+        "enzymes_by_label_status": parsed.summary["enzymes_by_label_status"],
+        "label_coverage": parsed.summary["label_coverage"],
+        **everything,
+        "not_in_training": (
+            collector.metrics(truth, scorer.calibration, unseen) if unseen else {"n_enzymes": 0}
+        ),
+    }
+    return metrics
