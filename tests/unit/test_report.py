@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO
 
 from terpene_ensembles import metrics as metrics_module
-from terpene_ensembles import report_html
+from terpene_ensembles import report as html_report
 from terpene_ensembles.homology import PAIRWISE_COLUMNS
 from terpene_ensembles.io_utils import write_json, write_parquet, write_tsv
 
@@ -217,7 +217,7 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
     metrics["cv"]["ablations"] = {
         variant: {
             key: {"mean": 0.2 + 0.01 * k + 0.001 * j, "std": 0.02, "values": [0.2] * 5}
-            for j, key in enumerate(report_html.ABLATION_METRICS)
+            for j, key in enumerate(html_report.ABLATION_METRICS)
         }
         for k, variant in enumerate(("model", "only:knn_identity", "without:positions"))
     }
@@ -296,8 +296,8 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
 def render(paths: dict, **overrides) -> str:
     arguments = {k: v for k, v in paths.items()}
     arguments.update(overrides)
-    inputs = report_html.load_inputs(config={"split": {"min_seq_id": 0.4}}, **arguments)
-    return report_html.build_report(inputs)
+    inputs = html_report.load_inputs(config={"split": {"min_seq_id": 0.4}}, **arguments)
+    return html_report.build_report(inputs).html
 
 
 class MarkedNumbers(HTMLParser):
@@ -371,18 +371,18 @@ def page(fixture_paths) -> str:
 
 
 def test_format_number_is_the_single_rule():
-    assert report_html.format_number(3) == "3"
-    assert report_html.format_number(np.int64(12)) == "12"
-    assert report_html.format_number(0.123456) == "0.123"
-    assert report_html.format_number(1.0) == "1.000"
-    assert report_html.format_number(float("nan")) == "n/a"
-    assert report_html.format_number(None) == "n/a"
+    assert html_report.format_number(3) == "3"
+    assert html_report.format_number(np.int64(12)) == "12"
+    assert html_report.format_number(0.123456) == "0.123"
+    assert html_report.format_number(1.0) == "1.000"
+    assert html_report.format_number(float("nan")) == "n/a"
+    assert html_report.format_number(None) == "n/a"
 
 
 def test_lookup_follows_dicts_and_lists():
     tree = {"a": {"b": [{"c": 1.5}]}}
-    assert report_html.lookup(tree, "a.b.0.c") == 1.5
-    assert not report_html.has_path(tree, "a.x")
+    assert html_report.lookup(tree, "a.b.0.c") == 1.5
+    assert not html_report.has_path(tree, "a.x")
 
 
 def test_every_marked_number_equals_metrics_json(page, fixture_paths):
@@ -390,8 +390,8 @@ def test_every_marked_number_equals_metrics_json(page, fixture_paths):
     numbers = marked(page)
     assert len(numbers) > 100
     for path, text in numbers:
-        value = report_html.lookup(metrics, path)
-        assert text == report_html.format_number(value), path
+        value = html_report.lookup(metrics, path)
+        assert text == html_report.format_number(value), path
         if value is not None and not isinstance(value, bool):
             assert float(text) == pytest.approx(value, abs=5e-4 + 1e-9), path  # + float slack
 
@@ -402,7 +402,7 @@ def test_every_headline_and_per_class_metric_is_shown(page, fixture_paths):
     bases = ["test.model", "test.components.fusion"]
     bases += [f"test.baselines.{b}" for b in metrics["test"]["baselines"]]
     for base in bases:
-        for key, _value in metrics_module_scalars(report_html.lookup(metrics, base)):
+        for key, _value in metrics_module_scalars(html_report.lookup(metrics, base)):
             assert f"{base}.{key}" in shown
     for class_id in ENSEMBLES["ensemble_id"]:
         for key in ("ap", "f1", "precision", "recall", "threshold", "support"):
@@ -458,7 +458,7 @@ def test_data_counts_fall_back_to_parse_summary(fixture_paths, tmp_path):
     for source, text in from_summary:
         key = source.split(":")[1]
         if key != "rejected_by_reason":
-            assert text == report_html.format_number(summary[key])
+            assert text == html_report.format_number(summary[key])
     reasons = [t for s, t in derived if s == "parse/summary.json:rejected_by_reason"]
     assert sorted(reasons) == ["4", "6"]
 
@@ -495,11 +495,11 @@ def test_random_weights_get_a_prominent_warning(page, fixture_paths, tmp_path):
     assert 'class="banner danger"' in page and "RANDOM weights" in page
     # The disabled-PLM layout evaluate writes (training_data.plm_identity(None)).
     disabled = {"model": "none", "random_weights": None, "weights_source": "none", "enabled": False}
-    severity, message = report_html.plm_status({"plm": disabled})
+    severity, message = html_report.plm_status({"plm": disabled})
     assert severity == "warning" and "No protein language model was used" in message
     pretrained = {"model": "esm2_t33_650M_UR50D", "random_weights": False, "enabled": True}
-    assert report_html.plm_status({"plm": pretrained})[0] == "ok"
-    assert report_html.plm_status({})[0] == "warning"
+    assert html_report.plm_status({"plm": pretrained})[0] == "ok"
+    assert html_report.plm_status({})[0] == "warning"
 
 
 def test_provenance_runtime_and_examples(page, fixture_paths):
@@ -509,7 +509,7 @@ def test_provenance_runtime_and_examples(page, fixture_paths):
     assert "embed/esm/0-of-1" in page and "12.250" in page and "13.750" in page
     examples = page[page.index('id="examples-table"') :]
     examples = examples[: examples.index("</table>")]
-    assert examples.count("<tr>") == 1 + report_html.N_EXAMPLE_ENZYMES
+    assert examples.count("<tr>") == 1 + html_report.N_EXAMPLE_ENZYMES
     # Nearest neighbours are training enzymes, most similar first.
     first, second = (f'pairwise_identity.parquet">{v}</span> id.' for v in ("0.900", "0.800"))
     assert first in examples and examples.index(first) < examples.index(second)

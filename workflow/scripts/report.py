@@ -7,7 +7,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from terpene_ensembles.io_utils import atomic_path, setup_logging
-from terpene_ensembles.report_html import build_report, extract_figures, load_inputs
+from terpene_ensembles.report import build_report, load_inputs
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,14 +55,14 @@ def main() -> None:
         marts=args.marts,
         repository=Path(__file__).resolve().parents[2],
     )
-    page = build_report(inputs)
+    report = build_report(inputs)
     with atomic_path(args.output) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    log.info("wrote %s (%.1f kB)", args.output, len(page.encode()) / 1024)
+        tmp.write_text(report.html, encoding="utf-8")
+    log.info("wrote %s (%.1f kB)", args.output, len(report.html.encode()) / 1024)
     if args.figures_dir:
         figures_dir = Path(args.figures_dir)
         figures_dir.mkdir(parents=True, exist_ok=True)
-        for name, png in extract_figures(page).items():
+        for name, png in report.figures.items():
             with atomic_path(figures_dir / f"{name}.png") as tmp:
                 tmp.write_bytes(png)
         log.info("wrote the figures to %s", figures_dir)

@@ -41,7 +41,7 @@ ENZYME_COLUMNS = [
     "product_skeletons",
     "source_rows",
 ]
-# Targets of the parsing issue: share of enzymes with a product that get a label.
+# Label coverage targets: share of enzymes with a product that get a label.
 COVERAGE_TARGETS = {"top_k_skeletons_only": 0.80, "with_other_buckets": 0.95}
 DEFAULT_SETTINGS = {
     "top_k": 30,

@@ -1,0 +1,76 @@
+"""The whole report page and its figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from terpene_ensembles.report.cv import section_cv
+from terpene_ensembles.report.data import section_data
+from terpene_ensembles.report.html import esc, metric_cell
+from terpene_ensembles.report.inputs import ReportInputs
+from terpene_ensembles.report.results import section_results
+from terpene_ensembles.report.run import plm_status, section_run
+from terpene_ensembles.report.split import section_split
+from terpene_ensembles.report.style import CSS
+
+
+@dataclass(frozen=True)
+class Report:
+    html: str  # the whole self-contained page
+    figures: dict[str, bytes]  # its named PNG figures (figure id -> PNG bytes)
+
+
+def build_report(inputs: ReportInputs) -> Report:
+    """The whole page as one HTML string, and its named figures."""
+    severity, message = plm_status(inputs.metrics)
+    title = "Terpene synthase functional-ensemble prediction: report"
+    # Main headline: the model's test mAP and macro-F1 next to the kNN baseline's.
+    headline = (
+        "<p class='headline'>Test mAP "
+        f"{metric_cell(inputs.metrics, 'test.model.map', 'strong')} (identity kNN "
+        f"{metric_cell(inputs.metrics, 'test.baselines.knn_identity.map', 'span')}); macro-F1 "
+        f"{metric_cell(inputs.metrics, 'test.model.macro_f1', 'strong')} (identity kNN "
+        f"{metric_cell(inputs.metrics, 'test.baselines.knn_identity.macro_f1', 'span')}).</p>"
+    )
+    role = "alert" if severity != "ok" else "status"
+    nav = "".join(
+        f'<a href="#{anchor}">{label}</a>'
+        for anchor, label in (
+            ("run", "Run"),
+            ("data", "Data"),
+            ("split", "Split"),
+            ("results", "Results"),
+            ("cv", "Cross-validation"),
+        )
+    )
+    figures: dict[str, bytes] = {}
+    body = "".join(
+        (
+            section_run(inputs),
+            section_data(inputs),
+            section_split(inputs),
+            section_results(inputs, figures),
+            section_cv(inputs),
+        )
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header>
+<h1>{esc(title)}</h1>
+<p class="note">Generated {esc(inputs.generated_at)} &middot; {esc(inputs.code_version)}</p>
+<div class="banner {severity}" id="plm-banner" role="{role}">{esc(message)}</div>
+{headline}
+<nav>{nav}</nav>
+</header>
+<main>{body}</main>
+</body>
+</html>
+"""
+    return Report(page, figures)
