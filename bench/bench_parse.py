@@ -32,8 +32,17 @@ def main() -> int:
                 args.marts,
                 "--names",
                 args.names,
-                "--outdir",
-                outdir,
+                *(
+                    word
+                    for name in (
+                        "enzymes.parquet",
+                        "labels.parquet",
+                        "ensembles.tsv",
+                        "rejected.tsv",
+                        "summary.json",
+                    )
+                    for word in (f"--{name.split('.')[0]}", f"{outdir}/{name}")
+                ),
             ]
             started = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)

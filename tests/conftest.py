@@ -27,6 +27,34 @@ RANDOM_ESM_ARCH = "esm2_t6_8M_UR50D"
 WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "envs", "profiles", ".test", "resources/demo")
 
 
+# The output files each stage script writes, named as its rule names them (the rules pass
+# every output path explicitly; a test run gives a folder).
+STAGE_OUTPUTS = {
+    "parse.py": {
+        "--enzymes": "enzymes.parquet",
+        "--labels": "labels.parquet",
+        "--ensembles": "ensembles.tsv",
+        "--rejected": "rejected.tsv",
+        "--summary": "summary.json",
+    },
+    "split.py": {"--split": "split.tsv", "--folds": "cv_folds.tsv", "--summary": "summary.json"},
+    "calibrate.py": {
+        "--thresholds": "thresholds.json",
+        "--calibrated": "calibrated_predictions.parquet",
+    },
+    "evaluate.py": {"--metrics": "metrics.json", "--test-predictions": "test_predictions.tsv"},
+}
+
+
+def output_args(script: str, folder) -> list[str]:
+    """Command-line options naming ``script``'s outputs inside ``folder``."""
+    return [
+        word
+        for option, name in STAGE_OUTPUTS[script].items()
+        for word in (option, str(Path(folder) / name))
+    ]
+
+
 def run_snakemake(workdir, *args, env=None, timeout=300):
     """Run the virtualenv's snakemake in ``workdir`` with the venv first on PATH."""
     env = dict(env or os.environ)

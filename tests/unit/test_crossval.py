@@ -5,7 +5,9 @@ from learning_synthetic import FAST_TRAIN, make_dataset, make_hits
 
 from terpene_ensembles import learner
 from terpene_ensembles.crossval import fold_partition, run_fold, run_procedure, summarise
+from terpene_ensembles.errors import ConfigError
 from terpene_ensembles.metrics import mean_average_precision
+from terpene_ensembles.settings import TrainConfig
 from terpene_ensembles.training_data import TrainingInputError
 
 
@@ -22,7 +24,7 @@ def test_out_of_fold_scores_never_see_their_own_fold():
     data = make_dataset(n=120, positions=True)
     folds = np.arange(120) % 4
     hits = make_hits(data)
-    settings = learner.LearnerSettings.from_dict(FAST_TRAIN)
+    settings = TrainConfig.from_config(FAST_TRAIN)
     altered = data.subset(np.ones(120, bool))
     altered.labels = data.labels.copy()
     altered.labels[folds == 2] = 1 - altered.labels[folds == 2]
@@ -61,12 +63,12 @@ def test_procedure_chooses_on_out_of_fold_scores_and_stacks_the_members():
 
 def test_members_without_their_input_are_left_out():
     data = make_dataset(n=80)
-    settings = learner.LearnerSettings.from_dict(FAST_TRAIN)
+    settings = TrainConfig.from_config(FAST_TRAIN)
     assert learner.active_members(settings, data) == ["knn_identity", "logistic_regression"]
-    with pytest.raises(TrainingInputError, match="unknown members"):
-        learner.LearnerSettings.from_dict({"members": ["oracle"]})
-    with pytest.raises(TrainingInputError, match="unknown keys"):
-        learner.LearnerSettings.from_dict({"combination_grid": 3})
+    with pytest.raises(ConfigError, match="unknown members"):
+        TrainConfig.from_config({"members": ["oracle"]})
+    with pytest.raises(ConfigError, match="unknown train settings"):
+        TrainConfig.from_config({"combination_grid": 3})
 
 
 def test_run_fold_and_summary_on_synthetic_folds():

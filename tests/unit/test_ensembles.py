@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import DEMO_MARTS, REPO
+from conftest import DEMO_MARTS, REPO, output_args
 
 from terpene_ensembles import ensembles as ens
 from terpene_ensembles.chemistry import skeleton_of
@@ -213,8 +213,7 @@ def test_parse_script_writes_every_output(tmp_path):
             str(NAMES),
             "--settings",
             settings,
-            "--outdir",
-            str(tmp_path),
+            *output_args("parse.py", tmp_path),
         ],
         check=True,
         capture_output=True,

@@ -6,7 +6,6 @@ from learning_synthetic import FAST_TRAIN, make_dataset
 from terpene_ensembles.fusion_model import (
     FusionConfig,
     FusionNet,
-    TrainSettings,
     autocast_dtype,
     export_fusion,
     focal_loss,
@@ -14,6 +13,7 @@ from terpene_ensembles.fusion_model import (
     predict_proba,
     train_fusion,
 )
+from terpene_ensembles.settings import TrainConfig
 
 
 def test_architecture_follows_the_plm_width_and_is_absent_without_plm():
@@ -59,7 +59,7 @@ def test_mixed_precision_only_on_gpu():
 def test_training_is_deterministic_and_keeps_the_best_validation_epoch(plm_dim):
     data = make_dataset(plm_dim=plm_dim)
     train, val = data.subset(np.arange(120) < 90), data.subset(np.arange(120) >= 90)
-    settings = TrainSettings.from_dict({**FAST_TRAIN, "grad_accumulation": 2})
+    settings = TrainConfig.from_config({**FAST_TRAIN, "grad_accumulation": 2})
 
     def run():
         return train_fusion(
@@ -87,7 +87,7 @@ def test_training_is_deterministic_and_keeps_the_best_validation_epoch(plm_dim):
 def test_early_stopping_respects_patience():
     data = make_dataset()
     train, val = data.subset(np.arange(120) < 90), data.subset(np.arange(120) >= 90)
-    settings = TrainSettings.from_dict({**FAST_TRAIN, "max_epochs": 200, "patience": 2})
+    settings = TrainConfig.from_config({**FAST_TRAIN, "max_epochs": 200, "patience": 2})
     _, _, history = train_fusion(train.features, train.labels, val.features, val.labels, settings)
     best_epoch = max(history, key=lambda row: row["val_map"])["epoch"]
     assert len(history) <= best_epoch + 2
@@ -95,7 +95,7 @@ def test_early_stopping_respects_patience():
 
 def test_export_round_trip_with_weights_only(tmp_path):
     data = make_dataset(plm_dim=8)
-    settings = TrainSettings.from_dict({**FAST_TRAIN, "max_epochs": 2})
+    settings = TrainConfig.from_config({**FAST_TRAIN, "max_epochs": 2})
     model, scaler, _ = train_fusion(
         data.features,
         data.labels,

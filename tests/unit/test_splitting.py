@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEMO_MARTS, REPO
+from conftest import DEMO_MARTS, REPO, output_args
 
 from terpene_ensembles import splitting
 
@@ -145,7 +145,7 @@ def test_split_stage_on_real_sequences(tmp_path):
                 "--labels", str(tmp_path / "labels.parquet"),
                 "--settings", json.dumps(settings),
                 "--threads", "1" if run == "a" else "2",
-                "--outdir", str(outdir),
+                *output_args("split.py", outdir),
             ],
             check=True,
         )  # fmt: skip

@@ -13,7 +13,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, output_args
 
 from terpene_ensembles import errors
 from terpene_ensembles.marts import MartsFormatError
@@ -64,8 +64,7 @@ def test_parse_without_product_smiles(tmp_path):
         DATA / "marts_missing_columns.csv",
         "--names",
         REPO / "config" / "ensemble_names.tsv",
-        "--outdir",
-        tmp_path / "parse",
+        *output_args("parse.py", tmp_path / "parse"),
     )
     line = assert_one_line_error(result, "Product_smiles", "marts_missing_columns.csv")
     assert "config key marts_csv" in line  # how to fix it
@@ -82,7 +81,7 @@ def test_parse_of_an_empty_or_binary_file(tmp_path, content, message):
     marts.write_bytes(content)
     result = run_stage(
         "parse.py", "--marts", marts, "--names", REPO / "config" / "ensemble_names.tsv",
-        "--outdir", tmp_path / "parse",
+        *output_args("parse.py", tmp_path / "parse"),
     )  # fmt: skip
     assert_one_line_error(result, message, str(marts))
 
@@ -119,7 +118,7 @@ def test_split_with_labels_of_other_enzymes(tmp_path):
     labels = write_labels(tmp_path / "labels.parquet", ["a", "c"])
     result = run_stage(
         "split.py", "--enzymes", enzymes, "--labels", labels,
-        "--settings", json.dumps({"min_seq_id": 0.4}), "--outdir", tmp_path / "split",
+        "--settings", json.dumps({"min_seq_id": 0.4}), *output_args("split.py", tmp_path / "split"),
     )  # fmt: skip
     assert_one_line_error(result, "same ids in the same order", "'b'")
 
@@ -149,7 +148,7 @@ def test_calibrate_with_predictions_of_other_classes(tmp_path):
     ).to_parquet(predictions, index=False)
     result = run_stage(
         "calibrate.py", "--predictions", predictions, "--labels", labels,
-        "--outdir", tmp_path / "calibrate",
+        *output_args("calibrate.py", tmp_path / "calibrate"),
     )  # fmt: skip
     assert_one_line_error(result, "predictions lack ensemble columns", "E1")
 
@@ -159,7 +158,7 @@ def test_calibrate_with_a_missing_input_file(tmp_path):
     missing = tmp_path / "nowhere" / "predictions.parquet"
     result = run_stage(
         "calibrate.py", "--predictions", missing, "--labels", labels,
-        "--outdir", tmp_path / "calibrate",
+        *output_args("calibrate.py", tmp_path / "calibrate"),
     )  # fmt: skip
     assert_one_line_error(result, "input not found", str(missing), "check the path")
 
@@ -181,7 +180,7 @@ def test_predict_with_a_binary_file(tmp_path):
 def test_debug_brings_the_traceback_back(tmp_path):
     args = [
         "--marts", DATA / "marts_missing_columns.csv",
-        "--names", REPO / "config" / "ensemble_names.tsv", "--outdir", tmp_path / "p",
+        "--names", REPO / "config" / "ensemble_names.tsv", *output_args("parse.py", tmp_path / "p"),
     ]  # fmt: skip
     for result in (
         run_stage("parse.py", *args, debug=True),

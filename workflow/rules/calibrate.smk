@@ -20,7 +20,8 @@ rule calibrate:
         settings=as_json("calibrate"),
     shell:
         "python workflow/scripts/calibrate.py --predictions {input.predictions} --labels {input.labels}"
-        " --settings {params.settings:q} --outdir results/calibrate > {log} 2>&1"
+        " --settings {params.settings:q} --thresholds {output.thresholds}"
+        " --calibrated {output.calibrated} > {log} 2>&1"
 
 
 # The trained-model bundle for `snakemake predict`; the job re-scores the test enzymes
@@ -52,10 +53,11 @@ rule model_bundle:
         runtime=15,
     params:
         embeddings=embeddings_argument,
+        model_dir=lambda wildcards, output: Path(output.bundle).parent,
     shell:
         "python workflow/scripts/model_bundle.py --model {input.model}"
         " --thresholds {input.thresholds} --calibrated {input.calibrated}"
         " --enzymes {input.enzymes} --ensembles {input.ensembles}"
         " --features {input.features} --positions {input.positions}"
         " --identity {input.identity} {params.embeddings}"
-        " --outdir results/model > {log} 2>&1"
+        " --outdir {params.model_dir} > {log} 2>&1"

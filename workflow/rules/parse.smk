@@ -25,4 +25,6 @@ rule parse:
         settings=as_json("parse"),
     shell:
         "python workflow/scripts/parse.py --marts {input.marts} --names {input.names}"
-        " --settings {params.settings:q} --outdir results/parse > {log} 2>&1"
+        " --settings {params.settings:q} --enzymes {output.enzymes} --labels {output.labels}"
+        " --ensembles {output.ensembles} --rejected {output.rejected}"
+        " --summary {output.summary} > {log} 2>&1"

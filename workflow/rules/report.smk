@@ -43,7 +43,8 @@ rule evaluate:
         " --split-summary {input.split_summary} --cv {input.cv}"
         " --substrate {input.substrate} --train-summary {input.train_summary}"
         " --bundle-manifest {input.bundle_manifest} --plm {params.plm:q}"
-        " --outdir results/report > {log} 2>&1"
+        " --metrics {output.metrics} --test-predictions {output.test_predictions}"
+        " > {log} 2>&1"
 
 
 rule report:

@@ -42,5 +42,5 @@ rule split:
         settings=as_json("split"),
     shell:
         "python workflow/scripts/split.py --enzymes {input.enzymes} --labels {input.labels}"
-        " --settings {params.settings:q} --threads {threads} --outdir results/split"
-        " > {log} 2>&1"
+        " --settings {params.settings:q} --threads {threads} --split {output.split}"
+        " --folds {output.folds} --summary {output.summary} > {log} 2>&1"

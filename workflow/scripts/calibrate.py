@@ -1,13 +1,13 @@
 """Calibrate stage: per-predictor, per-class calibration and thresholds from validation rows."""
 
 import argparse
-import json
 
 import _bootstrap  # noqa: F401
 import pandas as pd
 
 from terpene_ensembles.calibration import calibrate_predictions
 from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet
+from terpene_ensembles.settings import CalibrateConfig
 from terpene_ensembles.training_data import read_labels
 
 
@@ -16,19 +16,20 @@ def parse_args():
     parser.add_argument("--predictions", required=True)
     parser.add_argument("--labels", required=True)
     parser.add_argument("--settings", default="{}", help="config `calibrate` section as JSON")
-    parser.add_argument("--outdir", required=True)
+    parser.add_argument("--thresholds", required=True, help="output: thresholds.json")
+    parser.add_argument("--calibrated", required=True, help="output: calibrated predictions")
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
     log = setup_logging()
-    settings = json.loads(args.settings)
+    settings = CalibrateConfig.from_json(args.settings)
     predictions = pd.read_parquet(args.predictions)
     labels, ensemble_ids = read_labels(args.labels)
     thresholds, calibrated = calibrate_predictions(predictions, labels, ensemble_ids, settings)
-    write_json(thresholds, f"{args.outdir}/thresholds.json")
-    write_parquet(calibrated, f"{args.outdir}/calibrated_predictions.parquet")
+    write_json(thresholds, args.thresholds)
+    write_parquet(calibrated, args.calibrated)
     for predictor, entry in thresholds["predictors"].items():
         methods = pd.Series([c["method"] for c in entry["classes"].values()]).value_counts()
         log.info(

@@ -2,7 +2,6 @@
 thresholds) on one grouped outer fold, plus the ablations -> fold metrics.json."""
 
 import argparse
-import json
 import time
 
 import _bootstrap  # noqa: F401
@@ -11,6 +10,8 @@ import torch
 
 from terpene_ensembles.crossval import run_fold
 from terpene_ensembles.io_utils import setup_logging, write_json
+from terpene_ensembles.learner import training_device
+from terpene_ensembles.settings import CalibrateConfig, TrainConfig
 from terpene_ensembles.training_data import (
     load_training_data,
     read_assignment,
@@ -44,12 +45,8 @@ def main():
     folds = read_assignment(args.folds, "fold", data.ids).astype(int)
     enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
     families = dict(zip(enzymes["id"].astype(str), enzymes["substrate_family"], strict=True))
-    train_settings = json.loads(args.train_settings)
-    device = (
-        "cuda"
-        if torch.cuda.is_available() and train_settings.get("device", "auto") != "cpu"
-        else "cpu"
-    )
+    train_settings = TrainConfig.from_json(args.train_settings)
+    device = training_device(train_settings)
     metrics = run_fold(
         data,
         folds,
@@ -57,7 +54,7 @@ def main():
         read_identity_hits(args.identity),
         families,
         train_settings,
-        json.loads(args.calibrate_settings),
+        CalibrateConfig.from_json(args.calibrate_settings),
         device,
     )
     metrics["seconds"] = round(time.time() - started, 2)

@@ -6,7 +6,6 @@ ones are added to it as they finish, so a killed job resumes where it stopped.
 """
 
 import argparse
-import json
 
 import _bootstrap  # noqa: F401
 import pandas as pd
@@ -20,6 +19,7 @@ from terpene_ensembles.embedding import (
 )
 from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import setup_logging, sha256_text
+from terpene_ensembles.settings import PlmConfig
 
 
 def parse_args(argv=None):
@@ -55,7 +55,7 @@ def read_enzymes(path) -> pd.DataFrame:
 def main(argv=None):
     log = setup_logging()
     args = parse_args(argv)
-    plm = json.loads(args.settings)
+    plm = PlmConfig.from_json(args.settings)
     shard_index, shard_count = parse_scatteritem(args.shard)
     enzymes = read_enzymes(args.enzymes)
     assignment = assign_shards(

@@ -6,17 +6,17 @@ ensemble, named by ensemble id (the column order of ensembles.tsv).
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles.calibration import call_ensembles, thresholds_vector
+from terpene_ensembles.calibration import calls_from_thresholds
 from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json, write_tsv
 from terpene_ensembles.metrics import acceptance, predictor_metrics, substrate_metrics
+from terpene_ensembles.settings import PlmConfig
 from terpene_ensembles.training_data import read_labels
 
 SUBSTRATE_METHOD = (
@@ -43,18 +43,15 @@ def parse_args():
     parser.add_argument("--cv", required=True)
     parser.add_argument("--bundle-manifest", default=None, help="model/manifest.json")
     parser.add_argument("--plm", default="{}", help="config `plm` section as JSON")
-    parser.add_argument("--outdir", required=True)
+    parser.add_argument("--metrics", required=True, help="output: metrics.json")
+    parser.add_argument("--test-predictions", required=True, help="output: test_predictions.tsv")
     return parser.parse_args()
 
 
 def test_predictions_table(calibrated, truth, calibration, ensemble_ids):
     model = calibrated[(calibrated["split"] == "test") & (calibrated["predictor"] == "model")]
     scores = model[ensemble_ids].to_numpy(np.float64)
-    calls = call_ensembles(
-        scores,
-        thresholds_vector(calibration["predictors"]["model"], ensemble_ids),
-        bool(calibration["settings"].get("always_call_top", True)),
-    )
+    calls = calls_from_thresholds(calibration, "model", scores, ensemble_ids)
     y = truth.loc[model["id"], ensemble_ids].to_numpy()
     names = np.array(ensemble_ids)
     table = pd.DataFrame(
@@ -81,11 +78,11 @@ def main():
     enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
     families = dict(zip(enzymes["id"], enzymes["substrate_family"], strict=True))
     train_summary = read_json(args.train_summary)
-    plm_settings = json.loads(args.plm)
+    plm_settings = PlmConfig.from_json(args.plm)
 
     test = predictor_metrics(calibrated, truth, calibration, ensemble_ids, "test")
     plm = dict(train_summary["plm"])
-    plm["enabled"] = bool(plm_settings.get("enabled", plm["model"] != "none"))
+    plm["enabled"] = bool(plm_settings.enabled)
     substrate = substrate_metrics(pd.read_parquet(args.substrate), families, "test")
     metrics = {
         "plm": plm,
@@ -129,10 +126,10 @@ def main():
             "format_version": manifest.get("format_version"),
             "consistency_max_abs_diff": manifest.get("consistency_max_abs_diff"),
         }
-    write_json(metrics, f"{args.outdir}/metrics.json")
+    write_json(metrics, args.metrics)
     write_tsv(
         test_predictions_table(calibrated, truth, calibration, ensemble_ids),
-        f"{args.outdir}/test_predictions.tsv",
+        args.test_predictions,
     )
     log.info(
         "test: model mAP %.4f macro-F1 %.4f | knn mAP %.4f macro-F1 %.4f | acceptance %s",

@@ -12,7 +12,7 @@ import _bootstrap  # noqa: F401
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles.calibration import call_ensembles, thresholds_vector
+from terpene_ensembles.calibration import calls_from_thresholds
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json
 from terpene_ensembles.model_bundle import (
     MANIFEST_FILE,
@@ -38,7 +38,7 @@ def parse_args():
     parser.add_argument("--positions", required=True)
     parser.add_argument("--identity", required=True)
     parser.add_argument("--embeddings", default=None)
-    parser.add_argument("--outdir", required=True)
+    parser.add_argument("--outdir", required=True, help="output: the model directory")
     return parser.parse_args()
 
 
@@ -70,11 +70,7 @@ def main():
     )
     got = scored["calibrated/model"].loc[expected.index]
     difference = float(np.abs(got.to_numpy() - expected.to_numpy()).max())
-    expected_calls = call_ensembles(
-        expected.to_numpy(),
-        thresholds_vector(thresholds["predictors"]["model"], classes),
-        bool(thresholds["settings"].get("always_call_top", True)),
-    )
+    expected_calls = calls_from_thresholds(thresholds, "model", expected.to_numpy(), classes)
     same_calls = bool((scored["calls"].loc[expected.index].to_numpy() == expected_calls).all())
     if difference > TOLERANCE or not same_calls:
         raise BundleError(

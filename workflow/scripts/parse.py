@@ -1,7 +1,6 @@
 """Parse stage: MARTS-DB reactions export -> enzymes, ensemble labels, rejections."""
 
 import argparse
-import json
 import sys
 import time
 
@@ -9,6 +8,7 @@ import _bootstrap  # noqa: F401
 
 from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet, write_tsv
 from terpene_ensembles.parse_stage import run_parse
+from terpene_ensembles.settings import ParseConfig
 
 
 def main(argv=None) -> int:
@@ -16,18 +16,21 @@ def main(argv=None) -> int:
     parser.add_argument("--marts", required=True, help="MARTS-DB reactions export (CSV)")
     parser.add_argument("--names", required=True, help="curated ensemble names (TSV)")
     parser.add_argument("--settings", default="{}", help="`parse` config section as JSON")
-    parser.add_argument("--outdir", required=True, help="folder for the parse outputs")
+    parser.add_argument("--enzymes", required=True, help="output: enzymes.parquet")
+    parser.add_argument("--labels", required=True, help="output: labels.parquet")
+    parser.add_argument("--ensembles", required=True, help="output: ensembles.tsv")
+    parser.add_argument("--rejected", required=True, help="output: rejected.tsv")
+    parser.add_argument("--summary", required=True, help="output: summary.json")
     args = parser.parse_args(argv)
     logger = setup_logging()
     started = time.perf_counter()
-    outputs = run_parse(args.marts, args.names, json.loads(args.settings))
+    outputs = run_parse(args.marts, args.names, ParseConfig.from_json(args.settings))
     outputs.summary["seconds"] = round(time.perf_counter() - started, 3)
-    out = args.outdir.rstrip("/")
-    write_parquet(outputs.enzymes, f"{out}/enzymes.parquet")
-    write_parquet(outputs.labels, f"{out}/labels.parquet")
-    write_tsv(outputs.vocabulary, f"{out}/ensembles.tsv")
-    write_tsv(outputs.rejected, f"{out}/rejected.tsv")
-    write_json(outputs.summary, f"{out}/summary.json")
+    write_parquet(outputs.enzymes, args.enzymes)
+    write_parquet(outputs.labels, args.labels)
+    write_tsv(outputs.vocabulary, args.ensembles)
+    write_tsv(outputs.rejected, args.rejected)
+    write_json(outputs.summary, args.summary)
     summary = outputs.summary
     logger.info(
         "%d rows in, %d used, %d rejected %s; %d enzymes; %d classes; label coverage %.3f",

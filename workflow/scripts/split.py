@@ -1,9 +1,7 @@
 """Cluster enzymes with MMseqs2 and assign whole clusters to train/val/test and CV folds."""
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import _bootstrap  # noqa: F401
 import pandas as pd
@@ -11,6 +9,7 @@ import pandas as pd
 from terpene_ensembles import homology, splitting
 from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import setup_logging, write_json, write_tsv
+from terpene_ensembles.settings import SplitConfig
 
 SPLITS = ["train", "val", "test"]
 
@@ -21,11 +20,13 @@ def main() -> None:
     parser.add_argument("--labels", required=True, help="parse/labels.parquet")
     parser.add_argument("--settings", required=True, help="the config's split section (JSON)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--outdir", required=True)
+    parser.add_argument("--split", required=True, help="output: split.tsv")
+    parser.add_argument("--folds", required=True, help="output: cv_folds.tsv")
+    parser.add_argument("--summary", required=True, help="output: summary.json")
     args = parser.parse_args()
     log = setup_logging()
     started = time.perf_counter()
-    settings = json.loads(args.settings)
+    settings = SplitConfig.from_json(args.settings)
 
     enzymes = pd.read_parquet(args.enzymes, columns=["id", "sequence", "substrate_family"])
     labels = pd.read_parquet(args.labels)
@@ -39,8 +40,8 @@ def main() -> None:
     clusters = homology.cluster_sequences(
         enzymes["id"].tolist(),
         enzymes["sequence"].tolist(),
-        min_seq_id=settings["min_seq_id"],
-        coverage=settings["coverage"],
+        min_seq_id=settings.min_seq_id,
+        coverage=settings.coverage,
         threads=args.threads,
     )
     sizes = clusters["cluster"].value_counts()
@@ -51,33 +52,30 @@ def main() -> None:
     )
     stratified = pd.DataFrame(matrix, columns=stratified_on)
     split = splitting.train_val_test_split(
-        clusters["cluster"], matrix, settings["val_fraction"], settings["test_fraction"],
-        settings["seed"],
+        clusters["cluster"], matrix, settings.val_fraction, settings.test_fraction,
+        settings.seed,
     )  # fmt: skip
-    folds = splitting.grouped_folds(
-        clusters["cluster"], matrix, settings["cv_folds"], settings["seed"]
-    )
+    folds = splitting.grouped_folds(clusters["cluster"], matrix, settings.cv_folds, settings.seed)
     for name, assignment in [("split", split), ("cv folds", folds)]:
         straddling = splitting.straddling_groups(assignment, clusters["cluster"])
         if straddling:  # the assignment is by cluster, so this is a bug, never a data issue
             raise RuntimeError(f"clusters straddle {name}: {straddling[:5]}")
 
-    outdir = Path(args.outdir)
     write_tsv(
         pd.DataFrame({"id": clusters["id"], "split": split, "cluster": clusters["cluster"]}),
-        outdir / "split.tsv",
+        args.split,
     )
     write_tsv(
         pd.DataFrame({"id": clusters["id"], "fold": folds, "cluster": clusters["cluster"]}),
-        outdir / "cv_folds.tsv",
+        args.folds,
     )
     summary = {
-        "settings": settings,
+        "settings": settings.as_dict(),
         "mmseqs_version": homology.mmseqs_version(),
         "clustering": {
             "command": (
-                f"mmseqs easy-cluster --min-seq-id {settings['min_seq_id']}"
-                f" -c {settings['coverage']} --cov-mode 0"
+                f"mmseqs easy-cluster --min-seq-id {settings.min_seq_id}"
+                f" -c {settings.coverage} --cov-mode 0"
             ),
             "n_enzymes": int(len(clusters)),
             "n_clusters": int(len(sizes)),
@@ -87,11 +85,11 @@ def main() -> None:
         "stratified_on": stratified_on,
         "split": splitting.split_label_report(split, clusters["cluster"], stratified, SPLITS),
         "cv": splitting.split_label_report(
-            folds, clusters["cluster"], stratified, range(settings["cv_folds"])
+            folds, clusters["cluster"], stratified, range(settings.cv_folds)
         ),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    write_json(summary, outdir / "summary.json")
+    write_json(summary, args.summary)
     log.info(
         "split enzymes %s clusters %s; folds %s",
         summary["split"]["enzymes"], summary["split"]["clusters"], summary["cv"]["enzymes"],

@@ -12,9 +12,10 @@ import _bootstrap  # noqa: F401
 import pandas as pd
 import torch
 
-from terpene_ensembles import learner
 from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet
+from terpene_ensembles.learner import fit_and_score, training_device
 from terpene_ensembles.model_bundle import save_payload
+from terpene_ensembles.settings import TrainConfig
 from terpene_ensembles.substrate import substrate_predictions
 from terpene_ensembles.training_data import (
     TrainingInputError,
@@ -45,20 +46,12 @@ def parse_args():
     return parser.parse_args()
 
 
-def pick_device(settings: dict) -> str:
-    return (
-        "cuda" if torch.cuda.is_available() and settings.get("device", "auto") != "cpu" else "cpu"
-    )
-
-
 def main():
-    import json
-
     args = parse_args()
     log = setup_logging()
     torch.set_num_threads(max(1, args.threads))
     started = time.time()
-    settings = json.loads(args.settings)
+    settings = TrainConfig.from_json(args.settings)
     data = load_training_data(args.labels, args.features, args.embeddings, args.positions)
     split = read_assignment(args.split, "split", data.ids)
     unknown = sorted(set(split) - {"train", "val", "test"})
@@ -69,20 +62,18 @@ def main():
     if not is_test.any() or is_test.all():
         raise TrainingInputError("split.tsv: need both test and non-test enzymes")
     hits = read_identity_hits(args.identity)
-    device = pick_device(settings)
-    dev, test = data.subset(~is_test), data.subset(is_test)
+    device = training_device(settings)
     log.info(
         "development %d / test %d enzymes, %d inner folds, %d classes, %d features, PLM %s, %s",
-        len(dev.ids),
-        len(test.ids),
+        int((~is_test).sum()),
+        int(is_test.sum()),
         len(set(folds[~is_test])),
         len(data.ensemble_ids),
         len(data.feature_columns),
         data.plm["model"],
         device,
     )
-    cross_fit = learner.fit_predictors(dev, folds[~is_test], hits, settings, device)
-    test_scores = learner.score_predictors(cross_fit.fitted, test, hits)
+    cross_fit, _, predictions = fit_and_score(data, is_test, folds, hits, settings, device)
     enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
     families = dict(
         zip(enzymes["id"].astype(str), enzymes["substrate_family"].astype(str), strict=True)
@@ -90,13 +81,13 @@ def main():
     substrate = substrate_predictions(data, is_test, folds, families, hits, settings, device)
 
     save_payload(cross_fit.fitted, args.model)
-    write_parquet(learner.long_predictions(cross_fit, dev, test_scores, test), args.predictions)
+    write_parquet(predictions, args.predictions)
     write_parquet(substrate, args.substrate)
     write_json(
         {
             "plm": data.plm,
-            "n_dev": len(dev.ids),
-            "n_test": len(test.ids),
+            "n_dev": int((~is_test).sum()),
+            "n_test": int(is_test.sum()),
             "n_inner_folds": len(set(folds[~is_test])),
             "n_classes": len(data.ensemble_ids),
             "n_features": len(data.feature_columns),

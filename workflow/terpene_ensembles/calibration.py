@@ -22,6 +22,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
 from terpene_ensembles.errors import ConfigError, InputDataError
+from terpene_ensembles.settings import CalibrateConfig
 from terpene_ensembles.training_data import OOF_SPLIT
 
 EPSILON = 1e-6
@@ -176,11 +177,11 @@ def fit_calibration(
     fit_scores: np.ndarray,
     fit_labels: np.ndarray,
     class_ids: list[str],
-    method: str = "auto",
-    min_positives: int = 3,
+    method: str = CalibrateConfig.method,
+    min_positives: int = CalibrateConfig.min_positives,
     seed: int = 0,
-    max_calls_per_positive: float | None = 1.5,
-    always_call_top: bool = True,
+    max_calls_per_positive: float | None = CalibrateConfig.max_calls_per_positive,
+    always_call_top: bool = CalibrateConfig.always_call_top,
 ) -> dict:
     """Per-class calibrators and thresholds of one predictor from its out-of-fold scores.
 
@@ -263,18 +264,28 @@ def call_ensembles(
     return calls
 
 
-CALIBRATE_DEFAULTS = {
-    "method": "auto",
-    "min_positives": 3,
-    "max_calls_per_positive": 1.5,
-    "model_method": "none",
-    "always_call_top": True,
-    "seed": 0,
-}
+def calls_from_thresholds(
+    thresholds: dict, predictor: str, probabilities: np.ndarray, class_ids: list[str]
+) -> np.ndarray:
+    """The calls of ``predictor`` at its calibrated thresholds (thresholds.json layout:
+    ``{"settings": {"always_call_top": ...}, "predictors": {name: calibration}}``)."""
+    return call_ensembles(
+        np.asarray(probabilities, dtype=np.float64),
+        thresholds_vector(thresholds["predictors"][predictor], class_ids),
+        bool(thresholds["settings"]["always_call_top"]),
+    )
+
+
+# Seed of the calibrators' internal cross-validation (not a config setting).
+CALIBRATION_SEED = 0
 
 
 def calibration_with_settings(
-    scores, labels, class_ids: list[str], settings: dict, predictor: str = "model"
+    scores,
+    labels,
+    class_ids: list[str],
+    settings: CalibrateConfig | dict,
+    predictor: str = "model",
 ) -> dict:
     """:func:`fit_calibration` with the ``calibrate`` config section (defaults filled in).
 
@@ -282,33 +293,36 @@ def calibration_with_settings(
     fitted on out-of-fold scores, so they get ``model_method`` (default none); members and
     baselines get ``method``.
     """
-    settings = {**CALIBRATE_DEFAULTS, **settings}
+    settings = CalibrateConfig.from_config(settings)
     return fit_calibration(
         scores,
         labels,
         class_ids,
-        method=settings["model_method" if predictor == "model" else "method"],
-        min_positives=int(settings["min_positives"]),
-        seed=int(settings["seed"]),
-        max_calls_per_positive=settings["max_calls_per_positive"],
-        always_call_top=bool(settings["always_call_top"]),
+        method=settings.model_method if predictor == "model" else settings.method,
+        min_positives=int(settings.min_positives),
+        seed=CALIBRATION_SEED,
+        max_calls_per_positive=settings.max_calls_per_positive,
+        always_call_top=bool(settings.always_call_top),
     )
 
 
 def calibrate_predictions(
-    predictions: pd.DataFrame, labels: pd.DataFrame, ensemble_ids: list[str], settings: dict
+    predictions: pd.DataFrame,
+    labels: pd.DataFrame,
+    ensemble_ids: list[str],
+    settings: CalibrateConfig | dict,
 ) -> tuple[dict, pd.DataFrame]:
     """Fit on the ``oof`` rows of every predictor; apply to all rows (oof and test).
 
     Returns (thresholds.json content, calibrated predictions in the same long layout).
     Test rows are never looked at when fitting.
     """
-    settings = {**CALIBRATE_DEFAULTS, **settings}
+    settings = CalibrateConfig.from_config(settings)
     missing = [c for c in ensemble_ids if c not in predictions.columns]
     if missing:
         raise InputDataError(f"predictions lack ensemble columns {missing[:5]}")
     truth = labels.set_index("id")[ensemble_ids]
-    result = {"settings": settings, "predictors": {}}
+    result = {"settings": {**settings.as_dict(), "seed": CALIBRATION_SEED}, "predictors": {}}
     calibrated_frames = []
     for predictor, rows in predictions.groupby("predictor", sort=False):
         fit_rows = rows[rows["split"] == OOF_SPLIT]

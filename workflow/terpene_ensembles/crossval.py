@@ -10,16 +10,17 @@ clusters (split stage): each fold measures generalisation to unseen families.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from terpene_ensembles import learner, stacking
 from terpene_ensembles.calibration import (
-    CALIBRATE_DEFAULTS,
     calibrate_predictions,
     calibrate_scores,
     calibration_with_settings,
-    call_ensembles,
+    calls_from_thresholds,
     thresholds_vector,
 )
 from terpene_ensembles.metrics import (
@@ -31,6 +32,7 @@ from terpene_ensembles.metrics import (
     substrate_metrics,
 )
 from terpene_ensembles.sequence_features import FEATURE_GROUPS
+from terpene_ensembles.settings import CalibrateConfig, TrainConfig
 from terpene_ensembles.substrate import substrate_predictions
 from terpene_ensembles.training_data import TrainingData, TrainingInputError
 
@@ -48,21 +50,17 @@ def run_procedure(
     is_test: np.ndarray,
     folds: np.ndarray,
     hits: pd.DataFrame,
-    train_settings: dict,
-    calibrate_settings: dict,
+    train_settings: TrainConfig | dict,
+    calibrate_settings: CalibrateConfig | dict,
     device: str = "cpu",
 ):
     """Cross-fit on ``~is_test``, calibrate on its OOF rows, score ``is_test``.
 
     Returns (cross_fit, test_scores, predictions, calibration, calibrated).
     """
-    dev, test = data.subset(~is_test), data.subset(is_test)
-    for name, part in (("development", dev), ("test", test)):
-        if len(part.ids) == 0:
-            raise TrainingInputError(f"no {name} enzymes")
-    cross_fit = learner.fit_predictors(dev, folds[~is_test], hits, train_settings, device)
-    test_scores = learner.score_predictors(cross_fit.fitted, test, hits)
-    predictions = learner.long_predictions(cross_fit, dev, test_scores, test)
+    cross_fit, test_scores, predictions = learner.fit_and_score(
+        data, is_test, folds, hits, train_settings, device
+    )
     calibration, calibrated = calibrate_predictions(
         predictions, learner.labels_frame(data), data.ensemble_ids, calibrate_settings
     )
@@ -81,7 +79,7 @@ def combination_metrics(
     dev_identity: np.ndarray,
     test_identity: np.ndarray,
     folds: np.ndarray,
-    calibrate_settings: dict,
+    calibrate_settings: CalibrateConfig | dict,
 ) -> dict:
     """Test metrics of the combiner over ``members``, with the whole downstream recipe."""
     combiner = stacking.fit_combiner(oof, members, dev_identity, dev.labels)
@@ -99,8 +97,13 @@ def calibrated_metrics(
     )
     probabilities = calibrate_scores(calibration, test_scores, dev.ensemble_ids)
     thresholds = thresholds_vector(calibration, dev.ensemble_ids)
-    always_call_top = bool({**CALIBRATE_DEFAULTS, **calibrate_settings}["always_call_top"])
-    calls = call_ensembles(probabilities, thresholds, always_call_top)
+    always_call_top = CalibrateConfig.from_config(calibrate_settings).always_call_top
+    calls = calls_from_thresholds(
+        {"settings": {"always_call_top": always_call_top}, "predictors": {predictor: calibration}},
+        predictor,
+        probabilities,
+        dev.ensemble_ids,
+    )
     result = multilabel_metrics(
         test.labels, probabilities, calls, dev.ensemble_ids, thresholds, always_call_top
     )
@@ -114,8 +117,8 @@ def ablations(
     hits: pd.DataFrame,
     cross_fit: learner.CrossFit,
     test_scores: dict,
-    train_settings: dict,
-    calibrate_settings: dict,
+    train_settings: TrainConfig | dict,
+    calibrate_settings: CalibrateConfig | dict,
     device: str = "cpu",
 ) -> dict:
     """Headline test metrics of variants of the model on the same partition.
@@ -136,7 +139,7 @@ def ablations(
     oof_scores, member_scores = dict(cross_fit.oof), dict(test_scores)
     if "plm" not in available and data.embeddings is not None:
         # PLM on vs off: the plm member, cross-fitted like the others, for this table only.
-        settings = learner.LearnerSettings.from_dict(train_settings)
+        settings = TrainConfig.from_config(train_settings)
         best, oof_scores["plm"], _, _ = learner.select_member(
             "plm", dev, inner, hits, settings, device
         )
@@ -167,13 +170,12 @@ def ablations(
         elif member not in combined:
             table[f"with:{member}"] = variant([*combined, member])
     refit = [m for m in combined if m == "positions"]
-    excluded = set(learner.LearnerSettings.from_dict(train_settings).exclude_feature_groups)
+    train_settings = TrainConfig.from_config(train_settings)
+    excluded = set(train_settings.exclude_feature_groups)
     for group in FEATURE_GROUPS if refit else ():
         changed = excluded ^ {group}  # add the group back if excluded, else remove it
         name = f"{'with' if group in excluded else 'without'}_group:{group}"
-        reduced = learner.LearnerSettings.from_dict(
-            {**train_settings, "exclude_feature_groups": sorted(changed)}
-        )
+        reduced = replace(train_settings, exclude_feature_groups=sorted(changed))
         oof, scores = dict(oof_scores), dict(member_scores)
         for member in refit:
             c = cross_fit.fitted["selection"][member]["c"]
@@ -196,8 +198,8 @@ def run_fold(
     fold: int,
     hits: pd.DataFrame,
     families_by_id: dict[str, str],
-    train_settings: dict,
-    calibrate_settings: dict,
+    train_settings: TrainConfig | dict,
+    calibrate_settings: CalibrateConfig | dict,
     device: str = "cpu",
     with_ablations: bool = True,
 ) -> dict:

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from terpene_ensembles.errors import ConfigError
+from terpene_ensembles.settings import PlmConfig
 
 LOG = logging.getLogger("terpene_ensembles.embedding")
 
@@ -49,21 +50,20 @@ POOLING = "mean"
 class EmbedSettings:
     """The ``plm`` config section, as far as embedding is concerned."""
 
-    layer: int = -1
-    long_sequences: str = "windows"  # windows | truncate
-    window_overlap: int = 256
-    max_tokens_per_batch: int = 4096
-    precision: str = "auto"  # auto | fp32 | fp16 | bf16
-    device: str = "auto"  # auto | cpu | cuda
+    # Defaults: those of the plm section (settings.PlmConfig, the schema's).
+    layer: int = PlmConfig.layer
+    long_sequences: str = PlmConfig.long_sequences  # windows | truncate
+    window_overlap: int = PlmConfig.window_overlap
+    max_tokens_per_batch: int = PlmConfig.max_tokens_per_batch
+    precision: str = PlmConfig.precision  # auto | fp32 | fp16 | bf16
+    device: str = PlmConfig.device  # auto | cpu | cuda
     window_residues: int = MAX_RESIDUES_PER_WINDOW
 
     @classmethod
-    def from_config(cls, plm: dict) -> EmbedSettings:
+    def from_config(cls, plm: dict | PlmConfig) -> EmbedSettings:
+        plm = PlmConfig.from_config(plm)
         keys = ("layer", "long_sequences", "window_overlap", "max_tokens_per_batch")
-        kwargs = {key: plm[key] for key in keys if key in plm}
-        kwargs["precision"] = plm.get("precision", "auto")
-        kwargs["device"] = plm.get("device", "auto")
-        return cls(**kwargs)
+        return cls(**{key: getattr(plm, key) for key in (*keys, "precision", "device")})
 
     def __post_init__(self):
         if self.long_sequences not in ("windows", "truncate"):
@@ -524,10 +524,11 @@ class Embedder:
         self.last_computed = 0
 
     @classmethod
-    def from_config(cls, plm: dict, threads: int | None = None) -> Embedder:
+    def from_config(cls, plm: dict | PlmConfig, threads: int | None = None) -> Embedder:
         from terpene_ensembles.esm_weights import load_esm
 
-        loaded = load_esm(plm["model"], plm.get("checkpoint"))
+        plm = PlmConfig.from_config(plm)
+        loaded = load_esm(plm.model, plm.checkpoint)
         return cls(loaded, EmbedSettings.from_config(plm), threads)
 
     @property

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from terpene_ensembles.metrics import mean_average_precision
+from terpene_ensembles.settings import TrainConfig
 
 log = logging.getLogger("terpene_ensembles.fusion")
 
@@ -82,25 +83,6 @@ def focal_loss(logits, targets, alpha: float = 0.25, gamma: float = 2.0):
     return (alpha_t * (1 - p_t) ** gamma * bce).mean()
 
 
-@dataclass
-class TrainSettings:
-    seed: int = 42
-    max_epochs: int = 200
-    batch_size: int = 32
-    grad_accumulation: int = 1
-    learning_rate: float = 1e-4
-    dropout: float = 0.1
-    patience: int = 10
-    focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
-    mixed_precision: str = "auto"
-
-    @classmethod
-    def from_dict(cls, settings: dict) -> TrainSettings:
-        known = {k: v for k, v in settings.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -162,7 +144,7 @@ def train_fusion(
     train_labels: np.ndarray,
     val_features: np.ndarray,
     val_labels: np.ndarray,
-    settings: TrainSettings,
+    settings: TrainConfig,
     train_embeddings: np.ndarray | None = None,
     val_embeddings: np.ndarray | None = None,
     device: str | torch.device = "cpu",

@@ -30,7 +30,7 @@ absent (``plm`` without embeddings) is left out and logged.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,11 +40,12 @@ from terpene_ensembles import baselines, stacking
 from terpene_ensembles.alignment_positions import PositionEncoder
 from terpene_ensembles.metrics import mean_average_precision
 from terpene_ensembles.sequence_features import feature_group
+from terpene_ensembles.settings import TRAIN_MEMBERS, TrainConfig
 from terpene_ensembles.training_data import OOF_SPLIT, TrainingData, TrainingInputError
 
 log = logging.getLogger("terpene_ensembles.learner")
 
-MEMBERS = ("knn_identity", "logistic_regression", "positions", "plm", "fusion")
+MEMBERS = TRAIN_MEMBERS
 PREDICTORS = ("model", *MEMBERS, "label_prior", "random")
 LR_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 POSITIONS_C_GRID = (0.03, 0.1, 0.3)
@@ -52,37 +53,7 @@ PLM_C_GRID = (0.01, 0.1)
 POSITION_COMPONENTS = 256
 
 
-@dataclass
-class LearnerSettings:
-    """The ``train`` config section (defaults equal the schema's)."""
-
-    seed: int = 42
-    members: list[str] = field(default_factory=lambda: ["knn_identity", "positions"])
-    knn_k: int = 5
-    knn_power: float = 3.0
-    lr_c: float | str = "auto"
-    position_min_coverage: float = 0.05
-    exclude_feature_groups: list[str] = field(default_factory=lambda: ["motif"])
-    fusion: dict = field(default_factory=dict)  # the network's settings (fusion_model)
-
-    @classmethod
-    def from_dict(cls, settings: dict) -> LearnerSettings:
-        from terpene_ensembles.fusion_model import TrainSettings
-
-        fusion_keys = set(TrainSettings.__dataclass_fields__) - {"seed"}
-        known = set(cls.__dataclass_fields__) - {"fusion"} | fusion_keys | {"device"}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise TrainingInputError(f"train settings: unknown keys {unknown}")
-        own = {k: v for k, v in settings.items() if k in cls.__dataclass_fields__}
-        own["fusion"] = {k: v for k, v in settings.items() if k in fusion_keys}
-        bad = sorted(set(own.get("members", [])) - set(MEMBERS))
-        if bad:
-            raise TrainingInputError(f"train.members: unknown members {bad}; known {MEMBERS}")
-        return cls(**own)
-
-
-def active_members(settings: LearnerSettings, data: TrainingData) -> list[str]:
+def active_members(settings: TrainConfig, data: TrainingData) -> list[str]:
     members = []
     for name in settings.members:
         if name == "plm" and data.embeddings is None:
@@ -120,7 +91,7 @@ def _scaler(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --- members --------------------------------------------------------------------------------
 
 
-def _c_grid(name: str, settings: LearnerSettings) -> tuple:
+def _c_grid(name: str, settings: TrainConfig) -> tuple:
     if name == "logistic_regression":
         return LR_C_GRID if settings.lr_c == "auto" else (float(settings.lr_c),)
     if name == "positions":
@@ -130,12 +101,12 @@ def _c_grid(name: str, settings: LearnerSettings) -> tuple:
     return (None,)
 
 
-def _columns(data: TrainingData, settings: LearnerSettings) -> np.ndarray:
+def _columns(data: TrainingData, settings: TrainConfig) -> np.ndarray:
     return engineered_columns(data.feature_columns, settings.exclude_feature_groups)
 
 
 def fit_member_grid(
-    name: str, train: TrainingData, cs, settings: LearnerSettings, device: str = "cpu"
+    name: str, train: TrainingData, cs, settings: TrainConfig, device: str = "cpu"
 ) -> dict:
     """Fitted parameters of one member for every value of its grid ``cs`` ({c: params})."""
     if name == "positions":
@@ -150,7 +121,7 @@ def fit_member_grid(
 
 
 def fit_member(
-    name: str, train: TrainingData, c, settings: LearnerSettings, device: str = "cpu"
+    name: str, train: TrainingData, c, settings: TrainConfig, device: str = "cpu"
 ) -> dict:
     if name == "knn_identity":
         return {
@@ -174,7 +145,7 @@ def _position_design(encoder: PositionEncoder, data: TrainingData, columns, mean
     return sparse.hstack([onehot, sparse.csr_matrix(dense)]).tocsr()
 
 
-def _fit_positions(train: TrainingData, cs, settings: LearnerSettings) -> dict:
+def _fit_positions(train: TrainingData, cs, settings: TrainConfig) -> dict:
     """Logistic regression on the leading principal components of the positions design.
 
     The design (about 15k one-hot columns + the engineered features) is projected on its
@@ -243,9 +214,9 @@ def score_member(name: str, params: dict, data: TrainingData, hits: pd.DataFrame
     raise ValueError(f"unknown member {name!r}")
 
 
-def _fit_fusion(train: TrainingData, settings: LearnerSettings, device: str) -> dict:
+def _fit_fusion(train: TrainingData, settings: TrainConfig, device: str) -> dict:
     """The network, early-stopped on a seeded tenth of its own training enzymes."""
-    from terpene_ensembles.fusion_model import TrainSettings, export_fusion, train_fusion
+    from terpene_ensembles.fusion_model import export_fusion, train_fusion
 
     rng = np.random.default_rng(settings.seed)
     held = rng.random(len(train.ids)) < 0.1
@@ -255,7 +226,7 @@ def _fit_fusion(train: TrainingData, settings: LearnerSettings, device: str) -> 
         fit.labels,
         stop.features,
         stop.labels,
-        TrainSettings.from_dict({**settings.fusion, "seed": settings.seed}),
+        settings,
         train_embeddings=fit.embeddings,
         val_embeddings=stop.embeddings,
         device=device,
@@ -286,7 +257,7 @@ def out_of_fold_member(
     dev: TrainingData,
     folds: np.ndarray,
     hits: pd.DataFrame,
-    settings: LearnerSettings,
+    settings: TrainConfig,
     cs=(None,),
     device: str = "cpu",
 ) -> tuple[dict, np.ndarray]:
@@ -311,7 +282,7 @@ def select_member(
     dev: TrainingData,
     folds: np.ndarray,
     hits: pd.DataFrame,
-    settings: LearnerSettings,
+    settings: TrainConfig,
     device: str = "cpu",
 ):
     """The grid value with the best OOF mAP (ties: the stronger L2).
@@ -332,12 +303,11 @@ def fit_predictors(
     dev: TrainingData,
     folds: np.ndarray,
     hits: pd.DataFrame,
-    settings: dict | LearnerSettings,
+    settings: dict | TrainConfig,
     device: str = "cpu",
 ) -> CrossFit:
     """The whole procedure of the module docstring on the development enzymes ``dev``."""
-    if not isinstance(settings, LearnerSettings):
-        settings = LearnerSettings.from_dict(settings)
+    settings = TrainConfig.from_config(settings)
     folds = np.asarray(folds)
     if len(np.unique(folds)) < 2:
         raise TrainingInputError("cross-fitting needs at least 2 inner folds")
@@ -417,3 +387,33 @@ def labels_frame(data: TrainingData) -> pd.DataFrame:
     labels = pd.DataFrame(data.labels, columns=data.ensemble_ids)
     labels.insert(0, "id", data.ids)
     return labels
+
+
+def training_device(settings: TrainConfig) -> str:
+    """cuda when a GPU is there and ``train.device`` allows it, else cpu."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() and settings.device != "cpu" else "cpu"
+
+
+def fit_and_score(
+    data: TrainingData,
+    is_test: np.ndarray,
+    folds: np.ndarray,
+    hits: pd.DataFrame,
+    settings: TrainConfig | dict,
+    device: str = "cpu",
+):
+    """Cross-fit on ``~is_test`` and score ``is_test`` (the train stage, and each CV fold).
+
+    Returns (cross_fit, test_scores, predictions): ``predictions`` is the long table of the
+    out-of-fold rows of the development enzymes and the test rows.
+    """
+    dev, test = data.subset(~is_test), data.subset(is_test)
+    for name, part in (("development", dev), ("test", test)):
+        if len(part.ids) == 0:
+            raise TrainingInputError(f"no {name} enzymes")
+    cross_fit = fit_predictors(dev, folds[~is_test], hits, settings, device)
+    test_scores = score_predictors(cross_fit.fitted, test, hits)
+    predictions = long_predictions(cross_fit, dev, test_scores, test)
+    return cross_fit, test_scores, predictions

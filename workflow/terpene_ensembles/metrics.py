@@ -220,15 +220,15 @@ def predictor_metrics(
     Calls use the calibrated per-class thresholds (+ the top ensemble when
     ``always_call_top``), exactly as the predict stage does.
     """
-    from terpene_ensembles.calibration import call_ensembles, thresholds_vector
+    from terpene_ensembles.calibration import calls_from_thresholds, thresholds_vector
 
-    always_call_top = bool(calibration["settings"].get("always_call_top", True))
+    always_call_top = bool(calibration["settings"]["always_call_top"])
     rows = calibrated[calibrated["split"] == split]
     out = {"model": None, "baselines": {}, "components": {}}
     for predictor, group in rows.groupby("predictor", sort=False):
         scores = group[ensemble_ids].to_numpy(dtype=np.float64)
         thresholds = thresholds_vector(calibration["predictors"][predictor], ensemble_ids)
-        calls = call_ensembles(scores, thresholds, always_call_top)
+        calls = calls_from_thresholds(calibration, predictor, scores, ensemble_ids)
         y = truth.loc[group["id"], ensemble_ids].to_numpy()
         result = multilabel_metrics(y, scores, calls, ensemble_ids, thresholds, always_call_top)
         if predictor == "model":

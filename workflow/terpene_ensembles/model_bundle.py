@@ -107,7 +107,7 @@ def assemble_bundle(
     bundle["format_version"] = FORMAT_VERSION
     bundle["ensembles"] = ensembles.astype(object).where(ensembles.notna(), None).to_dict("records")
     bundle["calibration"] = thresholds["predictors"]
-    bundle["always_call_top"] = bool(thresholds["settings"].get("always_call_top", True))
+    bundle["always_call_top"] = bool(thresholds["settings"]["always_call_top"])
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     save_payload(bundle, outdir / BUNDLE_FILE)
@@ -164,6 +164,14 @@ def check_plm(bundle: dict, plm_model: str | None, weights_sha256: str | None = 
         raise BundleError("PLM weights differ from those the model was trained with (sha256)")
 
 
+def thresholds_of(bundle: dict) -> dict:
+    """The bundle's calibration in thresholds.json's layout (settings and predictors)."""
+    return {
+        "settings": {"always_call_top": bool(bundle["always_call_top"])},
+        "predictors": bundle["calibration"],
+    }
+
+
 def score(
     bundle: dict,
     features: pd.DataFrame,
@@ -180,7 +188,7 @@ def score(
     frame, "calls": bool frame of the model} with rows in ``features`` order, one column per
     ensemble id.
     """
-    from terpene_ensembles.calibration import calibrate_scores, call_ensembles, thresholds_vector
+    from terpene_ensembles.calibration import calibrate_scores, calls_from_thresholds
     from terpene_ensembles.learner import score_predictors
     from terpene_ensembles.training_data import (
         TrainingData,
@@ -217,11 +225,8 @@ def score(
         if predictor in bundle["calibration"]:
             calibrated = calibrate_scores(bundle["calibration"][predictor], values, classes)
             out[f"calibrated/{predictor}"] = pd.DataFrame(calibrated, index=ids, columns=classes)
-    model_cal = bundle["calibration"]["model"]
-    calls = call_ensembles(
-        out["calibrated/model"].to_numpy(),
-        thresholds_vector(model_cal, classes),
-        bundle["always_call_top"],
+    calls = calls_from_thresholds(
+        thresholds_of(bundle), "model", out["calibrated/model"].to_numpy(), classes
     )
     out["calls"] = pd.DataFrame(calls, index=ids, columns=classes)
     return out

@@ -16,6 +16,7 @@ from rdkit import rdBase
 from terpene_ensembles import ensembles as ens
 from terpene_ensembles import marts
 from terpene_ensembles.io_utils import sha256_file
+from terpene_ensembles.settings import ParseConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,13 +44,14 @@ ENZYME_COLUMNS = [
 ]
 # Label coverage targets: share of enzymes with a product that get a label.
 COVERAGE_TARGETS = {"top_k_skeletons_only": 0.80, "with_other_buckets": 0.95}
-DEFAULT_SETTINGS = {
-    "top_k": 30,
-    "min_support": 10,
-    "include_minor_products": True,
-    "other_buckets": True,
-    "frozen_vocabulary": None,
-}
+# Settings recorded in summary.json (the names file is an input of its own).
+SUMMARY_SETTINGS = (
+    "top_k",
+    "min_support",
+    "include_minor_products",
+    "other_buckets",
+    "frozen_vocabulary",
+)
 
 
 @dataclass
@@ -81,21 +83,21 @@ def _with_support(vocabulary: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFram
 def run_parse(
     marts_path: str | os.PathLike,
     names_path: str | os.PathLike | None,
-    settings: dict | None = None,
+    settings: ParseConfig | dict | None = None,
 ) -> ParseOutputs:
     """Everything the parse stage writes, computed in memory."""
-    settings = {**DEFAULT_SETTINGS, **(settings or {})}
-    include_minor = bool(settings["include_minor_products"])
+    settings = ParseConfig.from_config(settings)
+    include_minor = bool(settings.include_minor_products)
     enzymes, parsed = marts.read_enzymes(marts_path, include_minor)
     products = product_rows(parsed, enzymes)
-    frozen = settings.get("frozen_vocabulary")
+    frozen = settings.frozen_vocabulary
 
     def vocabulary_with(other_buckets: bool) -> pd.DataFrame:
         names = ens.load_ensemble_names(names_path) if names_path else {}
         return ens.build_vocabulary(
             products,
-            top_k=int(settings["top_k"]),
-            min_support=int(settings["min_support"]),
+            top_k=int(settings.top_k),
+            min_support=int(settings.min_support),
             other_buckets=other_buckets,
             names=names,
         )
@@ -103,7 +105,7 @@ def run_parse(
     if frozen:
         vocabulary = ens.read_vocabulary(frozen)
     else:
-        vocabulary = vocabulary_with(bool(settings["other_buckets"]))
+        vocabulary = vocabulary_with(bool(settings.other_buckets))
     labels, status = ens.label_enzymes(enzymes, products, vocabulary)
     if frozen:
         vocabulary = _with_support(vocabulary, labels)
@@ -140,7 +142,7 @@ def run_parse(
             f"{rows_rejected} rejected"
         )
     skeleton_classes = vocabulary[vocabulary["kind"] == ens.SKELETON]
-    min_support = int(settings["min_support"])
+    min_support = int(settings.min_support)
     summary = {
         "input": str(marts_path),
         "input_sha256": sha256_file(marts_path),
@@ -170,7 +172,7 @@ def run_parse(
         "rows_with_several_substrates": parsed.notes["rows_with_several_substrates"],
         "renamed_ids": parsed.notes.get("renamed_ids", {}),
         "frozen_vocabulary": str(frozen) if frozen else None,
-        "settings": {k: settings[k] for k in DEFAULT_SETTINGS},
+        "settings": {k: getattr(settings, k) for k in SUMMARY_SETTINGS},
     }
     return ParseOutputs(enzymes, labels, vocabulary, parsed.rejected, summary)
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from terpene_ensembles import learner
+from terpene_ensembles.settings import TrainConfig
 from terpene_ensembles.training_data import TrainingData
 
 MEMBERS = ["knn_identity", "logistic_regression"]
@@ -45,14 +46,18 @@ def substrate_predictions(
     folds: np.ndarray,
     families_by_id: dict[str, str],
     hits: pd.DataFrame,
-    train_settings: dict,
+    train_settings: TrainConfig | dict,
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Long table (id, split="test", predictor, one column per family) of the test enzymes."""
-    settings = {k: v for k, v in train_settings.items() if k in ("seed", "knn_k", "knn_power")} | {
-        "members": MEMBERS,
-        "lr_c": LR_C,
-    }
+    train_settings = TrainConfig.from_config(train_settings)
+    settings = TrainConfig(
+        seed=train_settings.seed,
+        knn_k=train_settings.knn_k,
+        knn_power=train_settings.knn_power,
+        members=MEMBERS,
+        lr_c=LR_C,
+    )
     dev, dev_known = family_data(data.subset(~is_test), families_by_id)
     if not dev.ensemble_ids:
         return pd.DataFrame(columns=["id", "split", "predictor"])

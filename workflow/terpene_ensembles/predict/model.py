@@ -190,10 +190,9 @@ class BundleScorer:
     @property
     def calibration(self) -> dict:
         """thresholds.json layout, as metrics.predictor_metrics expects it."""
-        return {
-            "settings": {"always_call_top": bool(self.bundle["always_call_top"])},
-            "predictors": self.bundle["calibration"],
-        }
+        from terpene_ensembles.model_bundle import thresholds_of
+
+        return thresholds_of(self.bundle)
 
     def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores:
         from terpene_ensembles.model_bundle import score

@@ -50,11 +50,12 @@ def label_marts_export(input_path, bundle: dict, workdir: Path):
     """Parse an export with the model's frozen vocabulary: ParseOutputs (enzymes, labels, ...)."""
     from terpene_ensembles.marts import MartsFormatError
     from terpene_ensembles.parse_stage import run_parse
+    from terpene_ensembles.settings import ParseConfig
 
     vocabulary = workdir / "ensembles.tsv"
     pd.DataFrame(bundle["ensembles"]).to_csv(vocabulary, sep="\t", index=False)
     try:
-        return run_parse(input_path, None, {"frozen_vocabulary": str(vocabulary)})
+        return run_parse(input_path, None, ParseConfig(frozen_vocabulary=str(vocabulary)))
     except MartsFormatError as error:
         raise InputFormatError(str(error)) from error
 
@@ -67,12 +68,11 @@ class MetricsCollector:
         self.frames: list[pd.DataFrame] = []
 
     def __call__(self, chunk: pd.DataFrame, scores: ChunkScores, predictions: pd.DataFrame):
-        for predictor, values in scores.predictors.items():
-            frame = pd.DataFrame(values, columns=self.ensemble_ids)
-            frame.insert(0, "predictor", predictor)
-            frame.insert(0, "split", "predict")
-            frame.insert(0, "id", chunk["id"].to_numpy())
-            self.frames.append(frame)
+        from terpene_ensembles.learner import predictions_frame
+
+        self.frames.append(
+            predictions_frame(chunk["id"], "predict", scores.predictors, self.ensemble_ids)
+        )
 
     def metrics(self, truth: pd.DataFrame, calibration: dict, ids=None) -> dict:
         """metrics.predictor_metrics over ``ids`` (default: every predicted enzyme)."""

@@ -22,16 +22,21 @@ from terpene_ensembles.sequence_input import (
     SequenceRecord,
     chunked,
 )
+from terpene_ensembles.settings import PredictConfig
 
 
 @dataclass(frozen=True)
 class ScreeningSettings:
-    chunk_size: int = 1000
-    identity_floor: float = 0.3  # best training identity below this -> out of domain
+    """The ``predict`` config section (settings.PredictConfig) and the run's resources."""
+
+    chunk_size: int = PredictConfig.chunk_size
+    # best training identity below this -> out of domain
+    identity_floor: float = PredictConfig.identity_floor
     neighbours: int = TOP_K
     threads: int = 1
     mmseqs_sensitivity: float = DEFAULT_SENSITIVITY
-    kingdom: str = ""  # MARTS kingdom of FASTA records (a feature); "" = unknown
+    # MARTS kingdom of FASTA records (a feature); "" = unknown
+    kingdom: str = PredictConfig.kingdom
 
     def __post_init__(self):
         if self.chunk_size < 1:
