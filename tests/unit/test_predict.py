@@ -79,7 +79,7 @@ def test_nearest_neighbours_ranks_by_identity_then_bits():
         {
             "query": ["q", "q", "q", "q", "r"],
             "target": ["t1", "t2", "t3", "t4", "t1"],
-            "fident": [0.5, 0.9, 0.5, 0.3, 0.4],
+            "identity": [0.5, 0.9, 0.5, 0.3, 0.4],
             "bits": [100, 50, 200, 10, 80],
         }
     )
@@ -144,6 +144,20 @@ def test_mmseqs_search_finds_the_training_enzyme_of_a_close_variant(tmp_path):
     assert neighbours["my|odd id"][0][0] == "train_a"
     assert neighbours["my|odd id"][1][0] > 0.95
     assert neighbours["random"] == ([], [])
+
+
+def test_predict_search_and_the_split_stage_search_agree(tmp_path):
+    """One MMseqs2 search (homology.easy_search) serves both: same pairs, same identities."""
+    from terpene_ensembles.homology import pairwise_identity
+
+    training = pd.DataFrame({"id": ["train_a", "train_b"], "sequence": [SEQ_A, SEQ_B]})
+    variant = SEQ_A[:50] + "W" + SEQ_A[51:80]
+    hits = TrainingNeighbourSearch(training, tmp_path / "mmseqs").search([("v", variant)])
+    everything = pairwise_identity(["train_a", "train_b", "v"], [SEQ_A, SEQ_B, variant])
+    expected = everything[everything["query"] == "v"].set_index("target")["identity"]
+    got = hits.drop_duplicates(["query", "target"]).set_index("target")["identity"]
+    assert not expected.empty
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False)
 
 
 class FakeScorer:

@@ -47,8 +47,19 @@ def embeddings_file():
 
 def plm_checkpoint_inputs():
     """The local checkpoint file, when the config names one (so edits to it rerun embed)."""
-    local_weights = config["plm"]["checkpoint"]
+    local_weights = lookup(dpath="plm/checkpoint", within=config, default=None)
     return [local_weights] if local_weights else []
+
+
+def plm_gpus():
+    """GPUs a job running the PLM asks for: one unless the PLM is off or set to the CPU."""
+    return 1 if plm_enabled() and config["plm"]["device"] != "cpu" else 0
+
+
+def frozen_vocabulary_input():
+    """The saved ensembles.tsv in frozen-vocabulary mode (edits to it rerun parse)."""
+    frozen = lookup(dpath="parse/frozen_vocabulary", within=config, default=None)
+    return [frozen] if frozen else []
 
 
 def optional_embeddings():
@@ -90,18 +101,27 @@ wildcard_constraints:
 # --- predict (screening new sequences; rule in predict.smk) ---
 
 
+def predict_setting(key):
+    """predict_input or predict_name (None unless given with --config)."""
+    return lookup(dpath=key, within=config, default=None)
+
+
 def predict_input(wildcards):
-    if not config["predict_input"] or not config["predict_name"]:
+    if not predict_setting("predict_input") or not predict_setting("predict_name"):
         raise WorkflowError(
             "`snakemake predict` needs --config predict_input=PATH predict_name=NAME"
         )
-    return config["predict_input"]
+    return predict_setting("predict_input")
 
 
 def predict_dir():
     # Outputs are fixed when the Snakefile is read; without a name the rule cannot run
     # anyway (predict_input raises), so a placeholder folder keeps the other targets usable.
-    return f"{RESULTS}/predict/{config['predict_name'] or '_unset'}"
+    return f"{RESULTS}/predict/{predict_name()}"
+
+
+def predict_name():
+    return predict_setting("predict_name") or "_unset"
 
 
 def predict_input_is_marts():
@@ -110,7 +130,7 @@ def predict_input_is_marts():
     Same test as terpene_ensembles.sequence_input.detect_input_format, kept to the standard
     library here because Snakemake itself may run without the stage environments.
     """
-    path = config["predict_input"]
+    path = predict_setting("predict_input")
     if not path or not Path(path).is_file():
         return False
     with open(path, "rb") as raw:

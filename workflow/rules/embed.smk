@@ -20,7 +20,7 @@ rule embed_shard:
     resources:
         mem_mb=16000,
         runtime=240,
-        gpu=1 if config["plm"]["device"] != "cpu" else 0,
+        gpu=plm_gpus(),
     params:
         settings=as_json("plm"),
         cache_dir=config["embed"]["cache_dir"],

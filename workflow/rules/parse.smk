@@ -2,8 +2,7 @@ rule parse:
     input:
         marts=config["marts_csv"],
         names=config["parse"]["ensemble_names"],
-        # The saved ensembles.tsv in frozen-vocabulary mode (edits to it rerun parse).
-        frozen=config["parse"]["frozen_vocabulary"] or [],
+        frozen=frozen_vocabulary_input(),
         code=stage_code("parse.py"),
     output:
         enzymes=f"{RESULTS}/parse/enzymes.parquet",

@@ -14,16 +14,16 @@ rule predict:
     output:
         **predict_outputs(),
     log:
-        stage_log(f"predict/{config['predict_name'] or '_unset'}"),
+        stage_log(f"predict/{predict_name()}"),
     benchmark:
-        stage_benchmark(f"predict/{config['predict_name'] or '_unset'}")
+        stage_benchmark(f"predict/{predict_name()}")
     conda:
         "../../envs/predict.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1 if config["plm"]["enabled"] and config["plm"]["device"] != "cpu" else 0,
+        gpu=plm_gpus(),
     params:
         model_dir=lambda wildcards, input: Path(input.bundle).parent,
         plm=as_json("plm"),

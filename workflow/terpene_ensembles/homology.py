@@ -87,6 +87,50 @@ def _write_fasta(sequences: list[str], path: Path) -> list[str]:
     return names
 
 
+def create_database(fasta: Path, database: Path, executable: str = "mmseqs") -> Path:
+    """``mmseqs createdb``: a target built once for many :func:`easy_search` calls."""
+    _run([find_mmseqs(executable), "createdb", str(fasta), str(database), "-v", "1"])
+    return database
+
+
+def easy_search(
+    queries: Path,
+    target: Path,
+    workdir: Path,
+    threads: int = 1,
+    sensitivity: float = DEFAULT_SENSITIVITY,
+    max_seqs: int = DEFAULT_MAX_SEQS,
+    evalue: float = DEFAULT_EVALUE,
+    executable: str = "mmseqs",
+) -> pd.DataFrame:
+    """The project's one MMseqs2 search (``mmseqs easy-search``), used by the all-vs-all
+    identity of the split stage and by predict's search against the training enzymes, so
+    that both see the same neighbours.
+
+    ``queries``: a FASTA file; ``target``: a FASTA file or a :func:`create_database`
+    database. Returns every hit, PAIRWISE_COLUMNS, query/target as the FASTA headers name
+    them; identity is MMseqs2's ``fident`` (identical positions / alignment length, 0-1).
+    """
+    hits_path = workdir / "hits.tsv"
+    _run(
+        [
+            find_mmseqs(executable), "easy-search",
+            str(queries), str(target), str(hits_path), str(workdir / "tmp"),
+            "-s", str(sensitivity),
+            "--max-seqs", str(max_seqs),
+            "-e", str(evalue),
+            "--alignment-mode", "3",
+            "--format-output", "query,target,fident,qcov,tcov,evalue,bits",
+            "--threads", str(max(1, int(threads))),
+            "-v", "1",
+        ]
+    )  # fmt: skip
+    return pd.read_csv(
+        hits_path, sep="\t", header=None, names=PAIRWISE_COLUMNS,
+        dtype={"query": str, "target": str},
+    )  # fmt: skip
+
+
 def pairwise_identity(
     ids: list[str],
     sequences: list[str],
@@ -104,29 +148,19 @@ def pairwise_identity(
     ids = [str(i) for i in ids]
     sequences = [str(s) for s in sequences]
     _validate(ids, sequences)
-    mmseqs = find_mmseqs(executable)
     with tempfile.TemporaryDirectory(prefix="mmseqs_search_") as workdir:
         work = Path(workdir)
         names = _write_fasta(sequences, work / "sequences.fasta")
-        hits_path = work / "hits.tsv"
-        _run(
-            [
-                mmseqs, "easy-search",
-                str(work / "sequences.fasta"), str(work / "sequences.fasta"),
-                str(hits_path), str(work / "tmp"),
-                "-s", str(sensitivity),
-                "--max-seqs", str(max_seqs),
-                "-e", str(evalue),
-                "--alignment-mode", "3",
-                "--format-output", "query,target,fident,qcov,tcov,evalue,bits",
-                "--threads", str(max(1, int(threads))),
-                "-v", "1",
-            ]
-        )  # fmt: skip
-        hits = pd.read_csv(
-            hits_path, sep="\t", header=None, names=PAIRWISE_COLUMNS,
-            dtype={"query": str, "target": str},
-        )  # fmt: skip
+        hits = easy_search(
+            work / "sequences.fasta",
+            work / "sequences.fasta",
+            work,
+            threads=threads,
+            sensitivity=sensitivity,
+            max_seqs=max_seqs,
+            evalue=evalue,
+            executable=executable,
+        )
     name_to_id = dict(zip(names, ids, strict=True))
     hits["query"] = hits["query"].map(name_to_id)
     hits["target"] = hits["target"].map(name_to_id)

@@ -20,7 +20,6 @@ from terpene_ensembles.predict.model import (
     plm_settings_for,
 )
 from terpene_ensembles.predict.neighbours import (
-    MMSEQS_COLUMNS,
     TrainingNeighbourSearch,
     nearest_neighbours,
 )
@@ -49,7 +48,6 @@ from terpene_ensembles.predict.screening import ScreeningSettings, records_frame
 
 __all__ = [
     "LEADING_COLUMNS",
-    "MMSEQS_COLUMNS",
     "OOD_NO_DOMAIN",
     "OOD_NO_NEIGHBOUR",
     "PROBABILITY_PREFIX",
