@@ -3,9 +3,8 @@ import gzip
 import pytest
 from conftest import DEMO_MARTS
 
+from terpene_ensembles.input_format import FASTA, MARTS
 from terpene_ensembles.sequence_input import (
-    FASTA,
-    MARTS,
     InputFormatError,
     chunked,
     clean_sequence,

@@ -1,5 +1,3 @@
-import csv
-import gzip
 import json
 import os
 import sys
@@ -9,6 +7,7 @@ RESULTS = "results"
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
 sys.path.insert(0, str(WORKFLOW_DIR))
 
+from terpene_ensembles import input_format
 from terpene_ensembles.code_deps import code_files
 
 
@@ -125,26 +124,18 @@ def predict_name():
 
 
 def predict_input_is_marts():
-    """A MARTS-DB export gets labels and therefore metrics.json (decided on its header).
-
-    Same test as terpene_ensembles.sequence_input.detect_input_format, kept to the standard
-    library here because Snakemake itself may run without the stage environments.
-    """
+    """A MARTS-DB export gets labels and therefore metrics.json (decided on its header by
+    terpene_ensembles.input_format, the detector of the parse and predict stages)."""
     path = predict_setting("predict_input")
     if not path or not Path(path).is_file():
         return False
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
     try:
-        with (gzip.open if gzipped else open)(path, "rt", encoding="utf-8") as handle:
-            header = next((line for line in handle if line.strip()), "")
+        return (
+            input_format.format_of_line(input_format.first_line(path))
+            == input_format.MARTS
+        )
     except (OSError, UnicodeDecodeError, EOFError):
         return False  # the predict job itself reports the unreadable input
-    columns = next(csv.reader([header.strip().lstrip("\ufeff")]), [])
-    return all(
-        c in columns
-        for c in ("Enzyme_marts_ID", "Aminoacid_sequence", "Product_smiles")
-    )
 
 
 def predict_outputs():

@@ -17,6 +17,7 @@ ensemble vocabulary and the labels from ``ensembles``.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import logging
 import os
@@ -28,25 +29,11 @@ import pandas as pd
 
 from terpene_ensembles.chemistry import SmilesError, skeleton_of
 from terpene_ensembles.errors import UserInputError
+from terpene_ensembles.input_format import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, delimiter
 from terpene_ensembles.io_utils import sha256_text
 
 LOGGER = logging.getLogger(__name__)
-
-# Columns the parse stage reads; a file without them is not a MARTS-DB reactions export.
-REQUIRED_COLUMNS = (
-    "Enzyme_marts_ID",
-    "Enzyme_name",
-    "Aminoacid_sequence",
-    "Species",
-    "Kingdom",
-    "Type",
-    "Substrate_name",
-    "Substrate_smiles",
-    "Product_name",
-    "Product_smiles",
-)
-# Read when present (older or trimmed exports may lack them); filled with "" otherwise.
-OPTIONAL_COLUMNS = ("Uniprot_ID", "Genbank_ID", "Product_yield")
+GZIP_MAGIC = b"\x1f\x8b"
 
 # The 20 standard residues plus the IUPAC ambiguity / rare codes ESM's alphabet knows.
 AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY" + "XBZUO")
@@ -141,17 +128,6 @@ def _clean(value: str) -> str:
     return "" if text.lower() in MISSING_VALUES else text
 
 
-def _delimiter(text: str) -> str:
-    """',' for the CSV download; tab or ';' when a spreadsheet re-saved the export."""
-    header = text.lstrip().split("\n", 1)[0].lower()
-    wanted = {column.lower() for column in REQUIRED_COLUMNS}
-
-    def found(separator: str) -> int:
-        return len(wanted & {cell.strip().strip('"') for cell in header.split(separator)})
-
-    return max([",", "\t", ";"], key=found)  # ties keep ','
-
-
 def read_marts_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read the raw export as strings with canonical column names.
 
@@ -159,7 +135,9 @@ def read_marts_table(path: str | os.PathLike) -> pd.DataFrame:
     """
     try:
         raw = Path(path).read_bytes()
-    except OSError as error:
+        if raw[:2] == GZIP_MAGIC:
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as error:
         raise MartsFormatError(f"cannot read MARTS-DB export {path}: {error}") from error
     try:
         text = raw.decode("utf-8-sig")  # drops a byte-order mark
@@ -172,7 +150,7 @@ def read_marts_table(path: str | os.PathLike) -> pd.DataFrame:
     try:
         table = pd.read_csv(
             io.StringIO(text, newline=""),  # universal newlines off: quoted CR/LF survive
-            sep=_delimiter(text),
+            sep=delimiter(text.lstrip().split("\n", 1)[0]),
             dtype=str,
             keep_default_na=False,
             na_filter=False,

@@ -7,7 +7,6 @@ that is not a sequence file at all (wrong format, empty file) is a clear error i
 
 from __future__ import annotations
 
-import csv
 import gzip
 import os
 from collections.abc import Iterable, Iterator
@@ -18,18 +17,20 @@ from pathlib import Path
 from Bio import SeqIO
 
 from terpene_ensembles.errors import UserInputError
+from terpene_ensembles.input_format import (
+    FASTA,
+    SIGNATURE_COLUMNS,
+    first_line,
+    format_of_line,
+    open_text,
+)
 from terpene_ensembles.io_utils import sha256_text
 from terpene_ensembles.marts import invalid_residues, normalize_sequence
-
-FASTA = "fasta"
-MARTS = "marts"
 
 NUCLEOTIDE_ALPHABET = frozenset("ACGTUN")
 # A sequence made only of nucleotide letters and at least this long is a DNA/RNA record
 # pasted by mistake (a real protein of this length always uses other residues).
 MIN_NUCLEOTIDE_LOOKING_LENGTH = 30
-# Columns that identify a MARTS-DB reactions export (a CSV header).
-MARTS_SIGNATURE_COLUMNS = ("Enzyme_marts_ID", "Aminoacid_sequence", "Product_smiles")
 
 REJECTION_COLUMNS = ["record", "id", "reason", "detail"]
 
@@ -64,44 +65,28 @@ class Rejection:
         return {"record": self.record, "id": self.id, "reason": self.reason, "detail": self.detail}
 
 
-def open_text(path: str | os.PathLike, newline: str | None = None):
-    """Open plain or gzipped text; gzip is recognised by its magic bytes, not the name."""
-    with open(path, "rb") as raw:
-        magic = raw.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", newline=newline)
-    return open(path, encoding="utf-8", newline=newline)
-
-
 def detect_input_format(path: str | os.PathLike) -> str:
     """Return FASTA or MARTS from the file's first non-blank line, or raise InputFormatError."""
     path = Path(path)
     if not path.is_file():
         raise InputFormatError(f"input {path} does not exist or is not a file")
     try:
-        with open_text(path) as handle:
-            first_line = ""
-            for line in handle:
-                if line.strip():
-                    first_line = line.strip()
-                    break
+        line = first_line(path)
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
         raise InputFormatError(
             f"input {path} is not FASTA text or a MARTS-DB CSV export (unreadable as "
             f"UTF-8 text: {error})"
         ) from error
-    if not first_line:
+    if not line:
         raise InputFormatError(f"input {path} is empty: no FASTA records and no CSV header")
-    if first_line.startswith(">"):
-        return FASTA
-    header = next(csv.reader([first_line.lstrip("\ufeff")]))
-    if all(column in header for column in MARTS_SIGNATURE_COLUMNS):
-        return MARTS
-    raise InputFormatError(
-        f"input {path} is not FASTA (first line does not start with '>': "
-        f"{first_line[:60]!r}) and not a MARTS-DB export (CSV header lacks "
-        f"{', '.join(MARTS_SIGNATURE_COLUMNS)})"
-    )
+    found = format_of_line(line)
+    if found is None:
+        raise InputFormatError(
+            f"input {path} is not FASTA (first line does not start with '>': "
+            f"{line[:60]!r}) and not a MARTS-DB export (header lacks "
+            f"{', '.join(SIGNATURE_COLUMNS)})"
+        )
+    return found
 
 
 def clean_sequence(raw: str) -> tuple[str, str | None, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from terpene_ensembles.input_format import FASTA
 from terpene_ensembles.io_utils import write_json
 from terpene_ensembles.predict.model import (
     BundleScorer,
@@ -25,7 +26,6 @@ from terpene_ensembles.predict.model import (
 from terpene_ensembles.predict.output import RejectionWriter
 from terpene_ensembles.predict.screening import ScreeningSettings, screen
 from terpene_ensembles.sequence_input import (
-    FASTA,
     InputFormatError,
     Rejection,
     SequenceRecord,
