@@ -240,8 +240,8 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
             ],
         }
     )
-    for class_id in classes:
-        test_predictions[class_id] = model_test[class_id].to_numpy()
+    for ensemble_id in classes:
+        test_predictions[ensemble_id] = model_test[ensemble_id].to_numpy()
 
     train_ids = [i for i, s in zip(ids, splits, strict=True) if s == "train"]
     hits = []
@@ -404,9 +404,9 @@ def test_every_headline_and_per_class_metric_is_shown(page, fixture_paths):
     for base in bases:
         for key, _value in metrics_module_scalars(html_report.lookup(metrics, base)):
             assert f"{base}.{key}" in shown
-    for class_id in ENSEMBLES["ensemble_id"]:
+    for ensemble_id in ENSEMBLES["ensemble_id"]:
         for key in ("ap", "f1", "precision", "recall", "threshold", "support"):
-            assert f"test.model.per_class.{class_id}.{key}" in shown
+            assert f"test.model.per_class.{ensemble_id}.{key}" in shown
     for predictor in PREDICTORS:
         for key in metrics_module.HEADLINE_METRICS:
             assert f"cv.{predictor}.{key}.mean" in shown
@@ -422,8 +422,8 @@ def test_every_headline_and_per_class_metric_is_shown(page, fixture_paths):
     assert "data.rejected_by_reason.missing_sequence" in shown
     for name in ("train", "val", "test"):
         assert {f"split.split.enzymes.{name}", f"split.split.clusters.{name}"} <= shown
-        for class_id in ENSEMBLES["ensemble_id"]:
-            assert f"split.split.label_counts.{name}.{class_id}" in shown
+        for ensemble_id in ENSEMBLES["ensemble_id"]:
+            assert f"split.split.label_counts.{name}.{ensemble_id}" in shown
     assert {
         "split.settings.min_seq_id",
         "split.cv.enzymes.4",

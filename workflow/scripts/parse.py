@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rejected", required=True, help="output: rejected.tsv")
     parser.add_argument("--summary", required=True, help="output: summary.json")
     args = parser.parse_args(argv)
-    logger = setup_logging()
+    log = setup_logging()
     started = time.perf_counter()
     outputs = run_parse(args.marts, args.names, ParseConfig.from_json(args.settings))
     outputs.summary["seconds"] = round(time.perf_counter() - started, 3)
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     write_tsv(outputs.rejected, args.rejected)
     write_json(outputs.summary, args.summary)
     summary = outputs.summary
-    logger.info(
+    log.info(
         "%d rows in, %d used, %d rejected %s; %d enzymes; %d classes; label coverage %.3f",
         summary["rows_in"],
         summary["rows_used"],

@@ -176,7 +176,7 @@ def global_threshold(
 def fit_calibration(
     fit_scores: np.ndarray,
     fit_labels: np.ndarray,
-    class_ids: list[str],
+    ensemble_ids: list[str],
     method: str = CalibrateConfig.method,
     min_positives: int = CalibrateConfig.min_positives,
     seed: int = 0,
@@ -219,12 +219,12 @@ def fit_calibration(
             params = _fit(chosen, scores, y)
         entry.update(method=chosen, params=params, cv_brier=brier)
         calibrated[:, j] = apply_calibrator(chosen, params, scores)
-        classes[class_ids[j]] = entry
+        classes[ensemble_ids[j]] = entry
     top = top_calls(calibrated) if always_call_top else np.zeros(calibrated.shape, bool)
     # Global threshold: best pooled (micro) F1 over all classes' calibrated probabilities.
     shared_threshold = global_threshold(calibrated, fit_labels, top)
-    for j, class_id in enumerate(class_ids):
-        entry = classes[class_id]
+    for j, ensemble_id in enumerate(ensemble_ids):
+        entry = classes[ensemble_id]
         y, p = fit_labels[:, j], calibrated[:, j]
         if entry["fallback"]:
             threshold, oof_f1 = shared_threshold, None
@@ -241,16 +241,16 @@ def fit_calibration(
     return {"global_threshold": shared_threshold, "classes": classes}
 
 
-def calibrate_scores(calibration: dict, scores: np.ndarray, class_ids: list[str]) -> np.ndarray:
+def calibrate_scores(calibration: dict, scores: np.ndarray, ensemble_ids: list[str]) -> np.ndarray:
     out = np.empty_like(np.asarray(scores, dtype=np.float64))
-    for j, class_id in enumerate(class_ids):
-        entry = calibration["classes"][class_id]
+    for j, ensemble_id in enumerate(ensemble_ids):
+        entry = calibration["classes"][ensemble_id]
         out[:, j] = apply_calibrator(entry["method"], entry["params"], scores[:, j])
     return out
 
 
-def thresholds_vector(calibration: dict, class_ids: list[str]) -> np.ndarray:
-    return np.array([calibration["classes"][c]["threshold"] for c in class_ids])
+def thresholds_vector(calibration: dict, ensemble_ids: list[str]) -> np.ndarray:
+    return np.array([calibration["classes"][c]["threshold"] for c in ensemble_ids])
 
 
 def call_ensembles(
@@ -265,13 +265,13 @@ def call_ensembles(
 
 
 def calls_from_thresholds(
-    thresholds: dict, predictor: str, probabilities: np.ndarray, class_ids: list[str]
+    thresholds: dict, predictor: str, probabilities: np.ndarray, ensemble_ids: list[str]
 ) -> np.ndarray:
     """The calls of ``predictor`` at its calibrated thresholds (thresholds.json layout:
     ``{"settings": {"always_call_top": ...}, "predictors": {name: calibration}}``)."""
     return call_ensembles(
         np.asarray(probabilities, dtype=np.float64),
-        thresholds_vector(thresholds["predictors"][predictor], class_ids),
+        thresholds_vector(thresholds["predictors"][predictor], ensemble_ids),
         bool(thresholds["settings"]["always_call_top"]),
     )
 
@@ -283,7 +283,7 @@ CALIBRATION_SEED = 0
 def calibration_with_settings(
     scores,
     labels,
-    class_ids: list[str],
+    ensemble_ids: list[str],
     settings: CalibrateConfig | dict,
     predictor: str = "model",
 ) -> dict:
@@ -297,7 +297,7 @@ def calibration_with_settings(
     return fit_calibration(
         scores,
         labels,
-        class_ids,
+        ensemble_ids,
         method=settings.model_method if predictor == "model" else settings.method,
         min_positives=int(settings.min_positives),
         seed=CALIBRATION_SEED,

@@ -253,13 +253,13 @@ def per_class_summary(fold_metrics: list[dict]) -> dict:
     """Per class: mean AP and F1 over the folds where the class has test positives."""
     classes = fold_metrics[0]["test"]["model"]["per_class"].keys()
     out = {}
-    for class_id in classes:
+    for ensemble_id in classes:
         entries = [
-            f["test"]["model"]["per_class"][class_id]
+            f["test"]["model"]["per_class"][ensemble_id]
             for f in fold_metrics
-            if f["test"]["model"]["per_class"][class_id]["support"] > 0
+            if f["test"]["model"]["per_class"][ensemble_id]["support"] > 0
         ]
-        out[class_id] = {
+        out[ensemble_id] = {
             "folds_with_positives": len(entries),
             "ap": _stats([e["ap"] for e in entries])["mean"],
             "f1": _stats([e["f1"] for e in entries])["mean"],

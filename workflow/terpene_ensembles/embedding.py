@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from terpene_ensembles.errors import ConfigError
 from terpene_ensembles.settings import PlmConfig
 
-LOG = logging.getLogger("terpene_ensembles.embedding")
+log = logging.getLogger(__name__)
 
 # ESM2 was trained on 1,024 tokens: BOS + 1,022 residues + EOS.
 MAX_RESIDUES_PER_WINDOW = 1022
@@ -485,7 +485,7 @@ def embed_with_cache(encoder, sequences: Sequence[str], settings, cache, progres
     for digest, seq in zip(hashes, sequences, strict=True):
         if digest not in cached:
             todo.setdefault(digest, seq)
-    LOG.info("%d sequences: %d from cache, %d to embed", len(set(hashes)), len(cached), len(todo))
+    log.info("%d sequences: %d from cache, %d to embed", len(set(hashes)), len(cached), len(todo))
     todo_hashes = list(todo)
     computed: dict[str, np.ndarray] = {}
     for index, vector in iter_embeddings(encoder, list(todo.values()), settings, progress):

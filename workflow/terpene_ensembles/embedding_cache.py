@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from terpene_ensembles.io_utils import atomic_path, write_json
 
-LOG = logging.getLogger("terpene_ensembles.embedding_cache")
+log = logging.getLogger(__name__)
 NAMESPACE_METADATA_KEY = b"embedding_cache_namespace"
 
 
@@ -139,7 +139,7 @@ class EmbeddingCache:
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
         self.chunks_written += 1
-        LOG.info("cached %d embeddings in %s", len(hashes), path)
+        log.info("cached %d embeddings in %s", len(hashes), path)
         self._buffer.clear()
         return path
 

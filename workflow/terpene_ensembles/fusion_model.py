@@ -21,7 +21,7 @@ from torch import nn
 from terpene_ensembles.metrics import mean_average_precision
 from terpene_ensembles.settings import TrainConfig
 
-log = logging.getLogger("terpene_ensembles.fusion")
+log = logging.getLogger(__name__)
 
 
 @dataclass

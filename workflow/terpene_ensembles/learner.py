@@ -43,7 +43,7 @@ from terpene_ensembles.sequence_features import feature_group
 from terpene_ensembles.settings import TRAIN_MEMBERS, TrainConfig
 from terpene_ensembles.training_data import OOF_SPLIT, TrainingData, TrainingInputError
 
-log = logging.getLogger("terpene_ensembles.learner")
+log = logging.getLogger(__name__)
 
 MEMBERS = TRAIN_MEMBERS
 PREDICTORS = ("model", *MEMBERS, "label_prior", "random")

@@ -32,7 +32,7 @@ from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.input_format import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, delimiter
 from terpene_ensembles.io_utils import sha256_text
 
-LOGGER = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 GZIP_MAGIC = b"\x1f\x8b"
 
 # The 20 standard residues plus the IUPAC ambiguity / rare codes ESM's alphabet knows.
@@ -405,7 +405,7 @@ def merge_enzymes(reactions: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]
         )
     frame = pd.DataFrame(enzymes)
     if renamed:
-        LOGGER.warning("source ids with several sequences, renamed: %s", renamed)
+        log.warning("source ids with several sequences, renamed: %s", renamed)
     return frame, renamed
 
 

@@ -103,7 +103,7 @@ def multilabel_metrics(
     y_true: np.ndarray,
     scores: np.ndarray,
     calls: np.ndarray,
-    class_ids: list[str],
+    ensemble_ids: list[str],
     thresholds: np.ndarray | None = None,
     always_call_top: bool = False,
 ) -> dict:
@@ -118,9 +118,9 @@ def multilabel_metrics(
         y_true, calls, average=None, zero_division=0
     )
     per_class = {}
-    for j, class_id in enumerate(class_ids):
+    for j, ensemble_id in enumerate(ensemble_ids):
         ap = average_precision_score(y_true[:, j], scores[:, j]) if positive[j] else None
-        per_class[class_id] = {
+        per_class[ensemble_id] = {
             "precision": _round(precision[j]),
             "recall": _round(recall[j]),
             "f1": _round(f1[j]),

@@ -18,7 +18,7 @@ from terpene_ensembles import marts
 from terpene_ensembles.io_utils import sha256_file
 from terpene_ensembles.settings import ParseConfig
 
-LOGGER = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 # Contract columns of enzymes.parquet first (other stages rely on them), extras after.
 ENZYME_COLUMNS = [

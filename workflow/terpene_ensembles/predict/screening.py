@@ -24,6 +24,8 @@ from terpene_ensembles.sequence_input import (
 )
 from terpene_ensembles.settings import PredictConfig
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ScreeningSettings:
@@ -79,7 +81,6 @@ def screen(
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    log = logging.getLogger("terpene_ensembles.predict")
     counts = {"predicted": 0, "out_of_domain": 0, "chunks": 0}
     with (
         tempfile.TemporaryDirectory(prefix=".mmseqs_", dir=outdir) as workdir,

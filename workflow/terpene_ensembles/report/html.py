@@ -127,9 +127,9 @@ def figure(
     )
 
 
-def per_class_path(metrics: dict, base: str, class_id: str) -> str | None:
+def per_class_path(metrics: dict, base: str, ensemble_id: str) -> str | None:
     """Path of a class's entry under ``<base>.per_class`` (a dict by ensemble id)."""
-    path = f"{base}.per_class.{class_id}"
+    path = f"{base}.per_class.{ensemble_id}"
     return path if has_path(metrics, path) else None
 
 

@@ -37,13 +37,13 @@ class ReportInputs:
     generated_at: str = ""
 
     @property
-    def class_ids(self) -> list[str]:
+    def ensemble_ids(self) -> list[str]:
         return [c for c in self.labels.columns if c != "id"]
 
     @property
     def class_names(self) -> dict[str, str]:
         names = dict(zip(self.ensembles["ensemble_id"], self.ensembles["name"], strict=True))
-        return {c: str(names.get(c) or c) for c in self.class_ids}
+        return {c: str(names.get(c) or c) for c in self.ensemble_ids}
 
     @property
     def short_names(self) -> dict[str, str]:
@@ -54,7 +54,7 @@ class ReportInputs:
 def validate_inputs(inputs: ReportInputs) -> None:
     """Fail early, naming the file, when stage outputs do not fit the file contracts."""
     problems = []
-    classes = inputs.class_ids
+    classes = inputs.ensemble_ids
     ensemble_ids = list(inputs.ensembles.get("ensemble_id", []))
     if classes != ensemble_ids:
         problems.append(
@@ -184,11 +184,11 @@ def predictor_frame(inputs: ReportInputs, predictor: str, split: str) -> pd.Data
     """Calibrated probabilities of one predictor on one split, indexed by enzyme id."""
     frame = inputs.calibrated
     rows = frame[(frame["predictor"] == predictor) & (frame["split"] == split)]
-    return rows.set_index("id")[inputs.class_ids].astype(float)
+    return rows.set_index("id")[inputs.ensemble_ids].astype(float)
 
 
 def truth_for(inputs: ReportInputs, ids: pd.Index) -> pd.DataFrame:
-    labels = inputs.labels.set_index("id")[inputs.class_ids]
+    labels = inputs.labels.set_index("id")[inputs.ensemble_ids]
     return labels.reindex(ids).fillna(0).astype(int)
 
 

@@ -96,15 +96,15 @@ def precision_recall_grid(
         sharey=True,
         squeeze=False,
     )
-    for axis, class_id in zip(axes.flat, classes, strict=False):
-        y_true = truth[class_id].to_numpy()
+    for axis, ensemble_id in zip(axes.flat, classes, strict=False):
+        y_true = truth[ensemble_id].to_numpy()
         for predictor, scores in scores_by_predictor.items():
-            precision, recall, _ = precision_recall_curve(y_true, scores[class_id].to_numpy())
+            precision, recall, _ = precision_recall_curve(y_true, scores[ensemble_id].to_numpy())
             style = PREDICTOR_STYLES.get(predictor, {"color": "black", "linestyle": "-"})
             axis.step(recall, precision, where="post", linewidth=1.2, label=predictor, **style)
         prevalence = y_true.mean()
         axis.axhline(prevalence, color="#999999", linewidth=0.6, linestyle=":")
-        title = f"{titles.get(class_id, class_id)} (n={int(y_true.sum())})"
+        title = f"{titles.get(ensemble_id, ensemble_id)} (n={int(y_true.sum())})"
         axis.set_title("\n".join(textwrap.wrap(title, 28)[:2]), fontsize=6.5)
         axis.set_xlim(0, 1.0)
         axis.set_ylim(0, 1.05)

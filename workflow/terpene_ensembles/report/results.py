@@ -75,19 +75,19 @@ def per_class_table(inputs: ReportInputs) -> str:
     metrics = inputs.metrics
     names = inputs.class_names
     rows = []
-    for class_id in inputs.class_ids:
-        path = per_class_path(metrics, "test.model", class_id)
+    for ensemble_id in inputs.ensemble_ids:
+        path = per_class_path(metrics, "test.model", ensemble_id)
         if path is None:
             continue
         cells = "".join(metric_cell(metrics, f"{path}.{key}") for key in PER_CLASS_FIELDS)
-        knn_path = per_class_path(metrics, "test.baselines.knn_identity", class_id)
+        knn_path = per_class_path(metrics, "test.baselines.knn_identity", ensemble_id)
         knn_cell = (
             metric_cell(metrics, f"{knn_path}.ap")
             if knn_path
             else '<td class="num missing">n/a</td>'
         )
         rows.append(
-            f"<td>{esc(names[class_id])} <code>{esc(class_id)}</code></td>{cells}{knn_cell}"
+            f"<td>{esc(names[ensemble_id])} <code>{esc(ensemble_id)}</code></td>{cells}{knn_cell}"
         )
     if not rows:
         return '<p class="note">metrics.json has no per-class results.</p>'
@@ -196,7 +196,7 @@ def example_enzymes(inputs: ReportInputs) -> str:
     hits_table = inputs.identity[inputs.identity["query"].isin(chosen)]
     hits_table = hits_table[hits_table["target"].isin(train_ids)]
     enzyme_info = inputs.enzymes.set_index("id")
-    all_truth = inputs.labels.set_index("id")[inputs.class_ids]
+    all_truth = inputs.labels.set_index("id")[inputs.ensemble_ids]
     rows = []
     for enzyme_id in chosen:
         info = enzyme_info.loc[enzyme_id] if enzyme_id in enzyme_info.index else pd.Series()
@@ -268,7 +268,7 @@ def section_results(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
         if p in available
     }
     reliability = plots.reliability_diagram(truth, reliability_scores) if not truth.empty else None
-    labels = inputs.labels.set_index("id")[inputs.class_ids]
+    labels = inputs.labels.set_index("id")[inputs.ensemble_ids]
     cooccurrence = plots.cooccurrence_heatmap(labels[labels.sum(axis=1) > 0], inputs.short_names)
     enzymes = inputs.enzymes.set_index("id")
     kingdoms = enzymes["kingdom"].fillna("unknown")

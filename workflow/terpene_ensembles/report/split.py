@@ -18,7 +18,7 @@ SPLITS = ("train", "val", "test")
 def section_split(inputs: ReportInputs) -> str:
     metrics = inputs.metrics
     split = inputs.split.set_index("id")
-    labels = inputs.labels.set_index("id")[inputs.class_ids]
+    labels = inputs.labels.set_index("id")[inputs.ensemble_ids]
     # metrics.json carries split/summary.json under "split" (evaluate copies it).
     summary_path = "split" if isinstance(metrics.get("split"), dict) else None
     settings = inputs.config.get("split", {})
@@ -55,17 +55,19 @@ def section_split(inputs: ReportInputs) -> str:
         )
     label_rows = []
     names = inputs.short_names
-    for class_id in inputs.class_ids:
+    for ensemble_id in inputs.ensemble_ids:
         cells = "".join(
             metric_or_derived(
                 metrics,
-                f"split.split.label_counts.{name}.{class_id}",
-                int(labels.reindex(split.index[split["split"] == name]).fillna(0)[class_id].sum()),
+                f"split.split.label_counts.{name}.{ensemble_id}",
+                int(
+                    labels.reindex(split.index[split["split"] == name])[ensemble_id].fillna(0).sum()
+                ),
                 source,
             )
             for name in SPLITS
         )
-        label_rows.append(f"<td>{esc(names[class_id])}</td>{cells}")
+        label_rows.append(f"<td>{esc(names[ensemble_id])}</td>{cells}")
     missing = (((metrics.get("split") or {}).get("split") or {}).get("missing_positives")) or {}
     missing_items = [
         f"<li>{esc(name)}: {esc(', '.join(str(m.get('label')) for m in entries))}</li>"
