@@ -13,21 +13,27 @@ from terpene_ensembles.embedding import (
     Embedder,
     EmbedSettings,
     Esm2LayerEncoder,
-    assign_shards,
-    embed_sequences,
-    parse_scatteritem,
+    iter_embeddings,
     plan_pieces,
-    read_embeddings,
     reference_mean_embeddings,
     token_budget_batches,
     validate_sequences,
     window_starts,
 )
+from terpene_ensembles.embedding_files import assign_shards, parse_scatteritem, read_embeddings
 from terpene_ensembles.esm_weights import build_random_esm2, load_esm, save_checkpoint
 from terpene_ensembles.io_utils import sha256_text
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 TOLERANCE = 1e-4  # fp32 against the reference implementation
+
+
+def embed_sequences(encoder, sequences, settings):
+    """All embeddings as one (n, dim) array, in input order."""
+    out = np.zeros((len(sequences), encoder.embed_dim), dtype=np.float32)
+    for index, vector in iter_embeddings(encoder, sequences, settings, False):
+        out[index] = vector
+    return out
 
 
 def random_sequences(count, low, high, seed):

@@ -11,7 +11,6 @@ from terpene_ensembles.model_bundle import (
     FORMAT_VERSION,
     BundleError,
     assemble_bundle,
-    check_plm,
     load_bundle,
     load_payload,
     save_payload,
@@ -72,9 +71,3 @@ def test_bundle_checks(tmp_path):
     save_payload({"format_version": 999}, tmp_path / BUNDLE_FILE)
     with pytest.raises(BundleError, match="format"):
         load_bundle(tmp_path)
-    bundle = {"plm": {"model": "esm2_t6_8M_UR50D", "weights_sha256": "abc"}}
-    check_plm(bundle, "esm2_t6_8M_UR50D", "abc")
-    with pytest.raises(BundleError, match="trained with PLM"):
-        check_plm(bundle, None)
-    with pytest.raises(BundleError, match="sha256"):
-        check_plm(bundle, "esm2_t6_8M_UR50D", "def")

@@ -44,7 +44,7 @@ rule embed_gather:
     benchmark:
         stage_benchmark("embed/{model}/gather")
     conda:
-        "../../envs/embed.yaml"
+        "../../envs/embed_gather.yaml"
     threads: 1
     resources:
         mem_mb=4000,

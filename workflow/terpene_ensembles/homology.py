@@ -135,12 +135,11 @@ def pairwise_identity(
     ids: list[str],
     sequences: list[str],
     threads: int = 1,
-    sensitivity: float = DEFAULT_SENSITIVITY,
-    max_seqs: int = DEFAULT_MAX_SEQS,
-    evalue: float = DEFAULT_EVALUE,
     executable: str = "mmseqs",
+    **search,
 ) -> pd.DataFrame:
-    """All-vs-all ``mmseqs easy-search``; one row per (query, target) pair, self hits removed.
+    """All-vs-all :func:`easy_search` (``search``: its sensitivity, max_seqs, evalue); one
+    row per (query, target) pair, self hits removed.
 
     identity is MMseqs2's ``fident`` (identical positions / alignment length, 0-1); coverages
     are fractions of each sequence's length covered by the alignment.
@@ -156,10 +155,8 @@ def pairwise_identity(
             work / "sequences.fasta",
             work,
             threads=threads,
-            sensitivity=sensitivity,
-            max_seqs=max_seqs,
-            evalue=evalue,
             executable=executable,
+            **search,
         )
     name_to_id = dict(zip(names, ids, strict=True))
     hits["query"] = hits["query"].map(name_to_id)

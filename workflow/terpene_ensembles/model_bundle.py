@@ -153,17 +153,6 @@ def load_bundle(model_dir) -> dict:
     return bundle
 
 
-def check_plm(bundle: dict, plm_model: str | None, weights_sha256: str | None = None) -> None:
-    """Raise if the PLM the caller will embed with differs from the one the model used."""
-    expected = bundle["plm"].get("model", "none")
-    given = plm_model or "none"
-    if expected != given:
-        raise BundleError(f"model trained with PLM {expected!r}, embeddings from {given!r}")
-    bundle_sha = bundle["plm"].get("weights_sha256")
-    if weights_sha256 and bundle_sha and weights_sha256 != bundle_sha:
-        raise BundleError("PLM weights differ from those the model was trained with (sha256)")
-
-
 def thresholds_of(bundle: dict) -> dict:
     """The bundle's calibration in thresholds.json's layout (settings and predictors)."""
     return {

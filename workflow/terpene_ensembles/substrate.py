@@ -9,6 +9,8 @@ for each family; enzymes with family "none" are left out.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -50,14 +52,8 @@ def substrate_predictions(
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Long table (id, split="test", predictor, one column per family) of the test enzymes."""
-    train_settings = TrainConfig.from_config(train_settings)
-    settings = TrainConfig(
-        seed=train_settings.seed,
-        knn_k=train_settings.knn_k,
-        knn_power=train_settings.knn_power,
-        members=MEMBERS,
-        lr_c=LR_C,
-    )
+    # Only seed, knn_k and knn_power of the section matter to these two members.
+    settings = replace(TrainConfig.from_config(train_settings), members=MEMBERS, lr_c=LR_C)
     dev, dev_known = family_data(data.subset(~is_test), families_by_id)
     if not dev.ensemble_ids:
         return pd.DataFrame(columns=["id", "split", "predictor"])
