@@ -9,7 +9,6 @@ from terpene_ensembles.report.html import (
     esc,
     has_path,
     is_scalar_number,
-    leaves_table,
     lookup,
     metric_cell,
     table,
@@ -29,8 +28,6 @@ def cv_table(metrics: dict) -> str:
         if isinstance(value, dict)
         and any(isinstance(v, dict) and "mean" in v for v in value.values())
     }
-    if not predictors:
-        return leaves_table(metrics, cv_path, "cv-table")
     metric_keys = []
     for value in predictors.values():
         for key, stats in value.items():

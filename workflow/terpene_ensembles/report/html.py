@@ -32,9 +32,6 @@ COUNT_LABELS = {
 BASELINE_ORDER = ("knn_identity", "logistic_regression", "label_prior", "random")
 
 
-# --------------------------------------------------------------------------- formatting
-
-
 def format_number(value) -> str:
     """The one formatter for numbers shown in the report (integers exact, floats 3 d.p.)."""
     if value is None:

@@ -14,8 +14,6 @@ import pandas as pd
 from terpene_ensembles import __version__
 from terpene_ensembles.io_utils import read_json, sha256_file
 
-# --------------------------------------------------------------------------- inputs
-
 
 @dataclass
 class ReportInputs:

@@ -7,24 +7,18 @@ import json
 from terpene_ensembles.report.html import derived_cell, esc, is_scalar_number, metric_cell, table
 from terpene_ensembles.report.inputs import ReportInputs
 
-# --------------------------------------------------------------------------- sections
-
 
 def plm_status(metrics: dict) -> tuple[str, str]:
     """(severity, message) about the protein language model behind the numbers."""
-    plm = metrics.get("plm")
-    model = plm.get("model") if isinstance(plm, dict) else plm
-    if (
-        not plm
-        or model in (None, "", "none")
-        or (isinstance(plm, dict) and not plm.get("enabled", True))
-    ):
+    plm = metrics.get("plm") or {}
+    model = plm.get("model")
+    if model in (None, "", "none") or not plm.get("enabled", True):
         return (
             "warning",
             "No protein language model was used in this run: the predictions rest on sequence "
             "features and homology only.",
         )
-    if isinstance(plm, dict) and plm.get("random_weights"):
+    if plm.get("random_weights"):
         return (
             "danger",
             f"The protein language model ({model}) had RANDOM weights: its embeddings carry no "
