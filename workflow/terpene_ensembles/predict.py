@@ -323,6 +323,8 @@ class ScreeningSettings:
     threads: int = 1
     mmseqs_sensitivity: float = DEFAULT_SENSITIVITY
     kingdom: str = ""  # MARTS kingdom of FASTA records (a feature); "" = unknown
+    # FASTA only: "tps_domain" predicts only TPS candidates (screening.prefilter), "none" all.
+    prefilter: str = "none"
 
     def __post_init__(self):
         if self.chunk_size < 1:
@@ -708,8 +710,28 @@ def run_prediction(
                     replace(record, kingdom=settings.kingdom)
                     for record in iter_fasta(input_path, rejected)
                 )
-                counts = screen(records, scorer, outdir, settings, progress=progress)
-                summary["records_in"] = counts["predicted"] + rejected.total
+                # --- issue 14 hook: TPS prefilter (terpene_ensembles.screening) ---
+                from terpene_ensembles.screening.prefilter import not_tps_sink, prefilter_records
+                from terpene_ensembles.screening.shards import NO_CANDIDATE_MESSAGE
+
+                with not_tps_sink(outdir / "not_tps.tsv", settings.prefilter) as not_tps:
+                    records = prefilter_records(
+                        records, settings.prefilter, pfam_dir, not_tps, settings.threads
+                    )
+                    counts = screen(records, scorer, outdir, settings, progress=progress)
+                summary["prefilter"] = settings.prefilter
+                summary["tps_candidates"] = counts["predicted"]
+                summary["not_tps"] = not_tps.total
+                summary["records_in"] = counts["predicted"] + not_tps.total + rejected.total
+                if counts["predicted"] == 0:
+                    summary["message"] = NO_CANDIDATE_MESSAGE.format(
+                        valid=summary["records_in"] - rejected.total,
+                        input=input_path,
+                        not_tps=not_tps.total,
+                        rejected=rejected.total,
+                    )
+                    logging.getLogger("terpene_ensembles.predict").warning(summary["message"])
+                # --- end of issue 14 hook ---
             else:
                 parsed = label_marts_export(input_path, bundle, Path(workdir))
                 for row in parsed.rejected.itertuples(index=False):
