@@ -505,10 +505,11 @@ def test_snakemake_predict_plans_metrics_only_for_a_marts_export(tmp_path):
 
 @pytest.mark.parametrize("kingdom", ["", "Animalia (Coral)"])
 def test_snakemake_predict_command_line_parses(tmp_path, kingdom):
-    """The rule's shell command is a valid predict.py call, also for an empty kingdom."""
+    """The FASTA route's shell commands are valid script calls, also for an empty kingdom:
+    the kingdom goes to predict_prefilter.py, which writes it into the candidate shards."""
     import shlex
 
-    import predict as predict_script
+    import predict_prefilter as prefilter_script
 
     fasta = tmp_path / "q.fasta"
     fasta.write_text(">a\nMKV\n")
@@ -523,10 +524,12 @@ def test_snakemake_predict_command_line_parses(tmp_path, kingdom):
         [*result.args, "--printshellcmds"], cwd=REPO, capture_output=True, text=True
     )
     # (the rule's input line lists the script too, as a code input)
-    line = next(x for x in result.stdout.splitlines() if "python workflow/scripts/predict.py" in x)
+    line = next(
+        x for x in result.stdout.splitlines() if "python workflow/scripts/predict_prefilter.py" in x
+    )
     argv = shlex.split(line.split(" > ")[0])
-    script_at = argv.index("workflow/scripts/predict.py")
-    args = predict_script.parse_args(argv[script_at + 1 :])
+    script_at = argv.index("workflow/scripts/predict_prefilter.py")
+    args = prefilter_script.parse_args(argv[script_at + 1 :])
     assert args.kingdom == kingdom
     assert args.input == str(fasta)
 

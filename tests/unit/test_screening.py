@@ -222,3 +222,113 @@ def test_screening_report_of_an_empty_prediction_table():
                "out_of_domain", "ood_reason"]  # fmt: skip
     page = build_screening_report(summary, pd.DataFrame(columns=columns), "none")
     assert "no TPS candidate" in page and 'id="candidates"' in page
+
+
+# --- end to end on a small trained model (the fixture of test_predict.py) -----------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from test_predict import small_training_run
+
+    return small_training_run.__wrapped__(tmp_path_factory)
+
+
+def screening_fasta(run, path, demo_tps, decoys=True):
+    """Twelve trained enzymes, one unseen TPS, shuffled decoys and bad records."""
+    enzymes = run["enzymes"].iloc[:12]
+    pairs = [(f"{i}_q", s) for i, s in zip(enzymes["id"], enzymes["sequence"], strict=True)]
+    pairs.append(("unseen_tps", demo_tps[-1]))
+    if decoys:
+        pairs += [
+            p for p in proteome_records(demo_tps[:20], 40, decoys_per_tps=40) if "decoy" in p[0]
+        ]
+    rng = np.random.default_rng(0)
+    pairs = [pairs[i] for i in rng.permutation(len(pairs))]
+    text = "".join(f">{a}\n{s}\n" for a, s in pairs)
+    text += ">dna\n" + "ACGT" * 20 + "\n>empty\n\n" + f">{pairs[0][0]}\n{pairs[0][1]}\n"
+    path.write_text(text)
+    return path
+
+
+def run_sharded(run, fasta, outdir, shards, pfam=DEMO_PFAM):
+    from terpene_ensembles.predict import ScreeningSettings
+    from terpene_ensembles.screening.shards import gather, run_prefilter_stage, run_shard
+
+    items = [f"{k}-of-{shards}" for k in range(1, shards + 1)]
+    candidates = [outdir / "prefilter" / "candidates" / f"{i}.parquet" for i in items]
+    run_prefilter_stage(
+        fasta, candidates, outdir / "not_tps.tsv", outdir / "rejected.tsv",
+        outdir / "prefilter" / "summary.json", "tps_domain", pfam, threads=2,
+    )  # fmt: skip
+    settings = ScreeningSettings(chunk_size=4, threads=2)
+    for item, path in zip(items, candidates, strict=True):
+        run_shard(run["model_dir"], path, outdir / "shards" / item, settings, pfam_dir=pfam)
+    return gather(
+        outdir / "prefilter" / "summary.json", [outdir / "shards" / i for i in items], outdir
+    )
+
+
+@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
+def test_two_and_three_shards_predict_exactly_what_one_job_predicts(trained, demo_tps, tmp_path):
+    from terpene_ensembles.predict import ScreeningSettings, run_prediction
+
+    fasta = screening_fasta(trained, tmp_path / "in.fasta", demo_tps)
+    one = run_sharded(trained, fasta, tmp_path / "one", 1)
+    for shards in (2, 3):
+        many = run_sharded(trained, fasta, tmp_path / f"s{shards}", shards)
+        for name in ("predictions.tsv", "not_tps.tsv", "rejected.tsv"):
+            assert (tmp_path / f"s{shards}" / name).read_bytes() == (
+                tmp_path / "one" / name
+            ).read_bytes(), name
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / f"s{shards}" / "predictions.parquet"),
+            pd.read_parquet(tmp_path / "one" / "predictions.parquet"),
+        )
+        for key in ("records_in", "tps_candidates", "predicted", "not_tps", "rejected"):
+            assert many[key] == one[key], key
+        assert len(many["shards"]) == shards
+    # The single-process route (tps-ensembles predict / predict.py) gives the same files.
+    cli = run_prediction(
+        trained["model_dir"], fasta, tmp_path / "cli",
+        ScreeningSettings(chunk_size=5, threads=2, prefilter="tps_domain"), pfam_dir=DEMO_PFAM,
+    )  # fmt: skip
+    for name in ("predictions.tsv", "not_tps.tsv", "rejected.tsv"):
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    for key in ("records_in", "tps_candidates", "predicted", "not_tps", "rejected"):
+        assert cli[key] == one[key], key
+    # Counts add up, decoys are all dropped, the trained enzymes are all candidates.
+    assert one["records_in"] == one["predicted"] + one["not_tps"] + one["rejected"]
+    assert one["rejected_by_reason"] == {
+        "duplicate_id": 1, "empty_sequence": 1, "nucleotide_sequence": 1
+    }  # fmt: skip
+    not_tps = pd.read_csv(tmp_path / "one" / "not_tps.tsv", sep="\t")
+    assert not_tps["id"].str.startswith("decoy").sum() == 39
+    predicted = pd.read_parquet(tmp_path / "one" / "predictions.parquet")
+    assert predicted["record"].is_monotonic_increasing
+    assert not predicted["id"].str.startswith("decoy").any()
+    assert one["message"] == ""
+
+
+@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
+def test_a_fasta_without_tps_candidates_ends_with_a_message_and_empty_predictions(
+    trained, demo_tps, tmp_path
+):
+    from terpene_ensembles.predict import PROBABILITY_PREFIX, prediction_schema
+    from terpene_ensembles.screening.screening_report import write_screening_report
+
+    pairs = [p for p in proteome_records(demo_tps[:5], 30, decoys_per_tps=30) if "decoy" in p[0]]
+    fasta = tmp_path / "decoys.fasta"
+    fasta.write_text("".join(f">{a}\n{s}\n" for a, s in pairs) + ">dna\n" + "ACGU" * 20 + "\n")
+    summary = run_sharded(trained, fasta, tmp_path / "out", 2)
+    assert summary["predicted"] == 0 and summary["tps_candidates"] == 0
+    assert summary["not_tps"] == len(pairs) and summary["rejected"] == 1
+    assert "no TPS candidate" in summary["message"] and "not_tps.tsv" in summary["message"]
+    table = pq.read_table(tmp_path / "out" / "predictions.parquet")
+    assert table.num_rows == 0
+    ensembles = [n.removeprefix(PROBABILITY_PREFIX) for n in table.schema.names if "prob_" in n]
+    assert table.schema.equals(prediction_schema(ensembles))
+    tsv = (tmp_path / "out" / "predictions.tsv").read_text().splitlines()
+    assert tsv == ["\t".join(table.schema.names)]
+    page = write_screening_report(tmp_path / "out").read_text()
+    assert "no TPS candidate" in page

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DEMO_MARTS, DEMO_PFAM, REPO, TEST_CONFIGS, run_snakemake
+from conftest import DEMO_MARTS, DEMO_PFAM, REPO, TEST_CONFIGS, rule_blocks, run_snakemake
 from readme_blocks import readme_commands
 
 BIN = Path(sys.executable).parent
@@ -35,10 +35,10 @@ def stage_scripts() -> dict[str, str]:
     scripts = {}
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = path.read_text()
-        for match in re.finditer(r"^rule (\w+):\n((?:(?:[ \t]+.*)?\n)*)", text, re.M):
-            found = re.search(r"workflow/scripts/(\w+)\.py", match.group(2))
+        for name, body in rule_blocks(text):
+            found = re.search(r"workflow/scripts/(\w+)\.py", body)
             if found:
-                scripts[match.group(1)] = found.group(1)
+                scripts[name] = found.group(1)
     return scripts
 
 
@@ -76,10 +76,10 @@ def test_profile_threads_equal_reserved_cpus():
     threads = settings.get("set-threads", {})
     rule_threads = {}
     for path in (REPO / "workflow" / "rules").glob("*.smk"):
-        for name, value in re.findall(
-            r"^rule (\w+):\n(?:(?:[ \t]+.*)?\n)*?    threads: (\d+)", path.read_text(), re.M
-        ):
-            rule_threads[name] = int(value)
+        for name, body in rule_blocks(path.read_text()):
+            found = re.search(r"^    threads: (\d+)", body, re.M)
+            if found:
+                rule_threads[name] = max(rule_threads.get(name, 0), int(found.group(1)))
     for rule, resources in settings["set-resources"].items():
         effective = threads.get(rule, rule_threads.get(rule, 1))
         assert resources["cpus_per_task"] == effective, (rule, resources, effective)

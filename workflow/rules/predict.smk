@@ -16,7 +16,7 @@ if predict_input_is_marts():
             bundle=f"{RESULTS}/model/bundle.pt",
             pfam_dir=config["features"]["pfam_dir"],
             checkpoint=plm_checkpoint_inputs(),
-            code=stage_code("predict.py") + stage_code("predict_report.py"),
+            code=stage_code("predict.py"),
         output:
             **predict_outputs(),
         log:
@@ -43,9 +43,7 @@ if predict_input_is_marts():
             " --pfam-dir {input.pfam_dir} --plm {params.plm:q} --cache-dir {params.cache_dir}"
             " --chunk-size {params.chunk_size} --identity-floor {params.identity_floor}"
             " --kingdom={params.kingdom:q} --threads {threads} --outdir {params.outdir}"
-            " > {log} 2>&1"
-            " && python workflow/scripts/predict_report.py --outdir {params.outdir}"
-            " --report {output.report} >> {log} 2>&1"
+            " --report {output.report} > {log} 2>&1"
 
 else:
 
@@ -95,7 +93,9 @@ else:
         log:
             stage_log(f"predict/{config['predict_name'] or '_unset'}/{{scatteritem}}"),
         benchmark:
-            stage_benchmark(f"predict/{config['predict_name'] or '_unset'}/{{scatteritem}}")
+            stage_benchmark(
+                f"predict/{config['predict_name'] or '_unset'}/{{scatteritem}}"
+            )
         conda:
             "../../envs/predict.yaml"
         threads: 2

@@ -224,7 +224,8 @@ def ood_table(predictions: pd.DataFrame) -> str:
         f"<tr><th>{esc(reason)}</th>{derived_cell(count, 'predictions.ood_reason')}</tr>"
         for reason, count in sorted(reasons.items())
     )
-    return f'<table id="ood-table"><thead><tr><th>reason</th><th>candidates</th></tr></thead><tbody>{rows}</tbody></table>'
+    header = "<thead><tr><th>reason</th><th>candidates</th></tr></thead>"
+    return f'<table id="ood-table">{header}<tbody>{rows}</tbody></table>'
 
 
 def candidate_rows(predictions: pd.DataFrame) -> list[dict]:
