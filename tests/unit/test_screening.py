@@ -332,3 +332,48 @@ def test_a_fasta_without_tps_candidates_ends_with_a_message_and_empty_prediction
     assert tsv == ["\t".join(table.schema.names)]
     page = write_screening_report(tmp_path / "out").read_text()
     assert "no TPS candidate" in page
+
+
+@pytest.mark.slow  # uses the small trained model, runs snakemake twice
+def test_snakemake_predict_with_two_shards_equals_one_shard(trained, demo_tps, tmp_path):
+    import shutil
+
+    from conftest import copy_workflow, run_snakemake
+
+    workdir = copy_workflow(tmp_path / "wf")
+    shutil.copytree(trained["model_dir"], workdir / "results" / "model")
+    fasta = screening_fasta(trained, tmp_path / "query.fasta", demo_tps)
+    outputs = {}
+    for shards in (1, 2):
+        config = workdir / f"config{shards}.yaml"
+        config.write_text(
+            f"marts_csv: {DEMO_MARTS}\nplm: {{enabled: false}}\n"
+            f"features: {{pfam_dir: {DEMO_PFAM}}}\npredict: {{shards: {shards}}}\n"
+        )
+        result = run_snakemake(
+            workdir, "predict", "--cores", "2", "--configfile", str(config),
+            "--allowed-rules", "predict_prefilter", "predict_shard", "predict",
+            "--config", f"predict_input={fasta}", f"predict_name=s{shards}",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert (
+            result.stdout.count("rule predict_shard:") + result.stderr.count("rule predict_shard:")
+            == shards
+        )
+        outputs[shards] = workdir / "results" / "predict" / f"s{shards}"
+    for name in ("predictions.tsv", "not_tps.tsv", "rejected.tsv"):
+        assert (outputs[1] / name).read_bytes() == (outputs[2] / name).read_bytes(), name
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(outputs[1] / "predictions.parquet"),
+        pd.read_parquet(outputs[2] / "predictions.parquet"),
+    )
+    summary = json.loads((outputs[2] / "summary.json").read_text())
+    assert [s["shard"] for s in summary["shards"]] == ["1-of-2", "2-of-2"]
+    assert summary["records_in"] == summary["predicted"] + summary["not_tps"] + summary["rejected"]
+    page = (outputs[2] / "report.html").read_text()
+    marked = dict(re.findall(r'data-summary="([^"]+)">(\d+)<', page))
+    assert {k: int(v) for k, v in marked.items()} == summary_numbers(summary)
+    for step in ("prefilter", "1-of-2", "2-of-2", ""):
+        name = f"s2/{step}" if step else "s2"
+        assert (workdir / "results" / "benchmarks" / "predict" / f"{name}.tsv").is_file(), name
+        assert (workdir / "results" / "logs" / "predict" / f"{name}.log").is_file(), name

@@ -128,14 +128,17 @@ def as_list(value) -> list:
     return list(value)
 
 
-def count_table(summary: dict) -> str:
-    counts = dict(summary)
-    if "records_in" not in counts and "rows_in" in counts:
+def count_rows(summary: dict) -> list[tuple[str, str]]:
+    """(summary key, label) of the counts the report shows."""
+    if "records_in" not in summary and "rows_in" in summary:
         # A MARTS-DB export is scored whole: rows in, every distinct enzyme a candidate.
         rows = [("rows_in", "export rows in"), ("enzymes", "distinct enzymes (all scored)")]
-        rows += [r for r in COUNT_ROWS if r[0] in ("predicted", "out_of_domain", "rejected")]
-    else:
-        rows = [r for r in COUNT_ROWS if r[0] in counts]
+        return rows + [r for r in COUNT_ROWS if r[0] in ("predicted", "out_of_domain", "rejected")]
+    return [r for r in COUNT_ROWS if r[0] in summary]
+
+
+def count_table(summary: dict) -> str:
+    rows = count_rows(summary)
     body = "".join(
         f"<tr><th>{esc(label)}</th>{summary_cell(summary, key)}</tr>" for key, label in rows
     )
@@ -399,7 +402,7 @@ def write_screening_report(
 
 def summary_numbers(summary: dict) -> dict[str, int]:
     """The keys a report marks with data-summary, and their values (for tests)."""
-    flat = {k: v for k, v in summary.items() if isinstance(v, int) and not isinstance(v, bool)}
+    flat = {key: summary[key] for key, _ in count_rows(summary) if key in summary}
     for reason, count in (summary.get("rejected_by_reason") or {}).items():
         flat[f"rejected_by_reason.{reason}"] = count
     return flat
