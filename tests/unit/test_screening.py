@@ -377,3 +377,15 @@ def test_snakemake_predict_with_two_shards_equals_one_shard(trained, demo_tps, t
         name = f"s2/{step}" if step else "s2"
         assert (workdir / "results" / "benchmarks" / "predict" / f"{name}.tsv").is_file(), name
         assert (workdir / "results" / "logs" / "predict" / f"{name}.log").is_file(), name
+
+
+def test_screening_report_of_a_marts_export_shows_rows_and_enzymes():
+    summary = {"rows_in": 40, "enzymes": 30, "predicted": 30, "out_of_domain": 2,
+               "rejected": 10, "rejected_by_reason": {"minor_product_excluded": 10}}  # fmt: skip
+    columns = ["id", "record", "length", "called", "top3", "top3_probability",
+               "nearest_training", "nearest_identity", "best_identity", "tps_domains",
+               "out_of_domain", "ood_reason"]  # fmt: skip
+    page = build_screening_report(summary, pd.DataFrame(columns=columns), "export")
+    marked = {k: int(v) for k, v in re.findall(r'data-summary="([^"]+)">(\d+)<', page)}
+    assert marked == summary_numbers(summary)
+    assert {"rows_in", "enzymes", "predicted", "rejected"} <= set(marked)
