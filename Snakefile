@@ -13,6 +13,7 @@ validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 scattergather:
     embed=config["embed"]["shards"],
+    predict=config["predict"]["shards"],
 
 
 include: "workflow/rules/common.smk"

@@ -7,6 +7,7 @@ Snakemake DAG in tests/workflow/.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,25 @@ def output_args(script: str, folder) -> list[str]:
         for option, name in STAGE_OUTPUTS[script].items()
         for word in (option, str(Path(folder) / name))
     ]
+
+
+RULE_HEADER = re.compile(r"^( *)rule (\w+):\n", re.M)
+
+
+def rule_blocks(text: str) -> list[tuple[str, str]]:
+    """(name, body) of every rule of a rule file, also of rules nested in an if/else
+    (predict.smk defines `predict` per input kind); bodies are dedented as if the rule
+    were at the top level (directives at 4 spaces)."""
+    blocks = []
+    for match in RULE_HEADER.finditer(text):
+        indent = len(match.group(1))
+        lines = []
+        for line in text[match.end() :].splitlines():
+            if line.strip() and len(line) - len(line.lstrip()) <= indent:
+                break
+            lines.append(line[indent:] if line.strip() else "")
+        blocks.append((match.group(2), "\n".join(lines) + "\n"))
+    return blocks
 
 
 def run_snakemake(workdir, *args, env=None, timeout=300):

@@ -519,10 +519,11 @@ def test_snakemake_predict_plans_metrics_only_for_a_marts_export(tmp_path):
 
 @pytest.mark.parametrize("kingdom", ["", "Animalia (Coral)"])
 def test_snakemake_predict_command_line_parses(tmp_path, kingdom):
-    """The rule's shell command is a valid predict.py call, also for an empty kingdom."""
+    """The FASTA route's shell commands are valid script calls, also for an empty kingdom:
+    the kingdom goes to predict_prefilter.py, which writes it into the candidate shards."""
     import shlex
 
-    import predict as predict_script
+    import predict_prefilter as prefilter_script
 
     fasta = tmp_path / "q.fasta"
     fasta.write_text(">a\nMKV\n")
@@ -537,10 +538,12 @@ def test_snakemake_predict_command_line_parses(tmp_path, kingdom):
         [*result.args, "--printshellcmds"], cwd=REPO, capture_output=True, text=True
     )
     # (the rule's input line lists the script too, as a code input)
-    line = next(x for x in result.stdout.splitlines() if "python workflow/scripts/predict.py" in x)
+    line = next(
+        x for x in result.stdout.splitlines() if "python workflow/scripts/predict_prefilter.py" in x
+    )
     argv = shlex.split(line.split(" > ")[0])
-    script_at = argv.index("workflow/scripts/predict.py")
-    args = predict_script.parse_args(argv[script_at + 1 :])
+    script_at = argv.index("workflow/scripts/predict_prefilter.py")
+    args = prefilter_script.parse_args(argv[script_at + 1 :])
     assert args.kingdom == kingdom
     assert args.input == str(fasta)
 
@@ -574,7 +577,12 @@ def test_readme_predict_commands(small_training_run, workflow_copy):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     predictions = pd.read_csv(workflow_copy / "out" / "predictions.tsv", sep="\t")
-    assert sorted(predictions["id"]) == sorted(unseen["Enzyme_marts_ID"].str.strip())
+    # The TPS prefilter is on by default: proteins without a TPS Pfam domain at its gathering
+    # cutoff are listed in not_tps.tsv instead of being predicted.
+    not_tps = pd.read_csv(workflow_copy / "out" / "not_tps.tsv", sep="\t")
+    assert sorted([*predictions["id"], *not_tps["id"]]) == sorted(
+        unseen["Enzyme_marts_ID"].str.strip()
+    )
     assert predictions["called"].notna().all()
 
 
@@ -647,7 +655,7 @@ def test_installed_command_predicts_like_snakemake_predict(small_training_run, t
 
     result = run_snakemake(
         workdir, "predict", "--cores", "2", "--configfile", str(config),
-        "--allowed-rules", "predict",  # the bundle is given, not rebuilt
+        "--allowed-rules", "predict_prefilter", "predict_shard", "predict",  # bundle given
         "--config", f"predict_input={fasta}", "predict_name=q",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -677,9 +685,10 @@ def test_installed_command_predicts_like_snakemake_predict(small_training_run, t
 
     mine = pd.read_parquet(out / "predictions.parquet")
     theirs = pd.read_parquet(by_snakemake / "predictions.parquet")
-    assert len(mine) == 12
+    assert len(mine) + len(pd.read_csv(out / "not_tps.tsv", sep="\t")) == 12
+    assert len(mine) >= 10  # trained TPS: nearly all have a TPS Pfam domain
     pd.testing.assert_frame_equal(mine, theirs)
-    for name in ("predictions.tsv", "rejected.tsv"):
+    for name in ("predictions.tsv", "rejected.tsv", "not_tps.tsv"):
         assert (out / name).read_text() == (by_snakemake / name).read_text(), name
 
     # An expected error from the installed command: one line, status 2.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, rule_blocks
 
 from terpene_ensembles.code_deps import Usage, scan_imports
 
@@ -78,19 +78,17 @@ def parse_rules() -> list[Rule]:
     rules = []
     for path in RULE_FILES:
         text = path.read_text()
-        for match in re.finditer(r"^rule (\w+):\n((?:(?:[ \t]+.*)?\n)*)", text, re.M):
+        for name, body in rule_blocks(text):
             directives: dict[str, list[str]] = {}
             current = None
-            for line in match.group(2).splitlines():
+            for line in body.splitlines():
                 header = re.match(r"^    (\w+):\s*(.*)$", line)
                 if header:
                     current = header.group(1)
                     directives[current] = [header.group(2)]
                 elif current and line.startswith("        "):
                     directives[current].append(line.strip())
-            rules.append(
-                Rule(match.group(1), path, {k: "\n".join(v).strip() for k, v in directives.items()})
-            )
+            rules.append(Rule(name, path, {k: "\n".join(v).strip() for k, v in directives.items()}))
     return rules
 
 

@@ -10,6 +10,7 @@ sbatch calls, slurmctld's log and `squeue`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DEMO_MARTS, DEMO_PFAM, REPO, TEST_CONFIGS, run_snakemake
+from conftest import DEMO_MARTS, DEMO_PFAM, REPO, TEST_CONFIGS, rule_blocks, run_snakemake
 from readme_blocks import readme_commands
 
 BIN = Path(sys.executable).parent
@@ -35,10 +36,10 @@ def stage_scripts() -> dict[str, str]:
     scripts = {}
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = path.read_text()
-        for match in re.finditer(r"^rule (\w+):\n((?:(?:[ \t]+.*)?\n)*)", text, re.M):
-            found = re.search(r"workflow/scripts/(\w+)\.py", match.group(2))
+        for name, body in rule_blocks(text):
+            found = re.search(r"workflow/scripts/(\w+)\.py", body)
             if found:
-                scripts[match.group(1)] = found.group(1)
+                scripts[name] = found.group(1)
     return scripts
 
 
@@ -76,10 +77,10 @@ def test_profile_threads_equal_reserved_cpus():
     threads = settings.get("set-threads", {})
     rule_threads = {}
     for path in (REPO / "workflow" / "rules").glob("*.smk"):
-        for name, value in re.findall(
-            r"^rule (\w+):\n(?:(?:[ \t]+.*)?\n)*?    threads: (\d+)", path.read_text(), re.M
-        ):
-            rule_threads[name] = int(value)
+        for name, body in rule_blocks(path.read_text()):
+            found = re.search(r"^    threads: (\d+)", body, re.M)
+            if found:
+                rule_threads[name] = max(rule_threads.get(name, 0), int(found.group(1)))
     for rule, resources in settings["set-resources"].items():
         effective = threads.get(rule, rule_threads.get(rule, 1))
         assert resources["cpus_per_task"] == effective, (rule, resources, effective)
@@ -353,3 +354,70 @@ def test_pipeline_runs_every_stage_job_as_a_slurm_job(
     total = sum(expected.values())
     assert len(list((workdir / "results" / "benchmarks").rglob("*.tsv"))) == total
     assert len(list((workdir / "results" / "logs").rglob("*.log"))) == total
+
+    # 7. Screening: a 2-shard `snakemake predict` of a handful of proteins through the
+    # profile. The prefilter, each shard and the gather run as their own SLURM jobs, and
+    # the predictions equal those of a local single-shard run.
+    screen_jobs = run_screening_through_the_profile(workdir, configs, tmp_path, env, records)
+    assert screen_jobs == {"predict_prefilter": 1, "predict_shard": 2, "predict": 1}
+
+
+def run_screening_through_the_profile(workdir, configs, tmp_path, env, records) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    enzymes = pd.read_parquet(workdir / "results" / "parse" / "enzymes.parquet").iloc[:4]
+    decoy = "".join(np.random.default_rng(0).permutation(list(enzymes["sequence"].iloc[0])))
+    fasta = tmp_path / "screen.fasta"
+    fasta.write_text(
+        "".join(f">{i}_q\n{s}\n" for i, s in zip(enzymes["id"], enzymes["sequence"], strict=True))
+        + f">decoy\n{decoy}\n>dna\n{'ACGT' * 20}\n"
+    )
+    for shards in (1, 2):
+        (tmp_path / f"shards{shards}.yaml").write_text(f"predict: {{shards: {shards}}}\n")
+    already = set(records.read_text().splitlines())
+    run_log = tmp_path / "screen.log"
+    command = [
+        "timeout", "-k", "30", "900", str(BIN / "snakemake"), "predict",
+        "--profile", "profiles/slurm", *configs, str(tmp_path / "shards2.yaml"),
+        "--config", f"predict_input={fasta}", "predict_name=ci_screen",
+        "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "5",
+        "--retries", "0", "--jobs", "4", "--verbose",
+    ]  # fmt: skip
+    with run_log.open("w") as log:
+        run = subprocess.run(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    text = run_log.read_text(errors="replace")
+    assert run.returncode == 0, tail(run_log)
+    submitted = {}
+    for slurm_id, log_path in re.findall(
+        r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", text
+    ):
+        submitted[slurm_id] = re.search(r"slurm_logs/rule_(\w+)/", log_path).group(1)
+    recorded = {}
+    for line in set(records.read_text().splitlines()) - already:
+        job_id, script, _ = line.split("\t", 2)
+        recorded[job_id] = script
+    assert set(recorded) == set(submitted), (recorded, submitted)
+    scripts = {"predict_prefilter": "predict_prefilter", "predict_shard": "predict_shard"}
+    scripts["predict"] = "predict_gather"
+    for job_id, rule in submitted.items():
+        assert recorded[job_id] == scripts[rule], (job_id, rule)
+
+    local = run_snakemake(
+        workdir, "predict", "--cores", "2", *configs, str(tmp_path / "shards1.yaml"),
+        "--config", f"predict_input={fasta}", "predict_name=local_screen",
+    )  # fmt: skip
+    assert local.returncode == 0, local.stdout + local.stderr
+    predict_dir = workdir / "results" / "predict"
+    for name in ("predictions.tsv", "not_tps.tsv", "rejected.tsv"):
+        assert (predict_dir / "ci_screen" / name).read_bytes() == (
+            predict_dir / "local_screen" / name
+        ).read_bytes(), name
+    summary = json.loads((predict_dir / "ci_screen" / "summary.json").read_text())
+    assert summary["records_in"] == 6 and summary["rejected"] == 1
+    assert summary["records_in"] == summary["predicted"] + summary["not_tps"] + summary["rejected"]
+    assert "decoy" in (predict_dir / "ci_screen" / "not_tps.tsv").read_text()
+    per_rule = {}
+    for rule in submitted.values():
+        per_rule[rule] = per_rule.get(rule, 0) + 1
+    return per_rule

@@ -139,12 +139,15 @@ def predict_input_is_marts():
 
 
 def predict_outputs():
+    """Outputs of the final `predict` job (the whole job for a MARTS-DB export; for FASTA
+    the gather step, after predict_prefilter and the predict_shard jobs)."""
     outputs = {
         "predictions": f"{predict_dir()}/predictions.parquet",
         "table": f"{predict_dir()}/predictions.tsv",
-        "rejected": f"{predict_dir()}/rejected.tsv",
         "summary": f"{predict_dir()}/summary.json",
+        "report": f"{predict_dir()}/report.html",
     }
     if predict_input_is_marts():
+        outputs["rejected"] = f"{predict_dir()}/rejected.tsv"
         outputs["metrics"] = f"{predict_dir()}/metrics.json"
     return outputs

@@ -7,7 +7,8 @@ Outside Snakemake, install the package and use the same options:
 
 Input: FASTA (plain or gzipped) or a MARTS-DB export (then also metrics.json against the
 labels, parsed with the model's frozen ensemble vocabulary). Writes predictions.parquet,
-predictions.tsv, rejected.tsv and summary.json (and metrics.json) under --outdir.
+predictions.tsv, rejected.tsv, not_tps.tsv (FASTA, --prefilter tps_domain) and summary.json
+(and metrics.json) under --outdir; --report also writes the screening report.
 """
 
 import argparse
@@ -24,13 +25,21 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    return add_predict_arguments(parser).parse_args(argv)
+    add_predict_arguments(parser)
+    parser.add_argument(
+        "--report", default=None, help="also write the screening report (report.html) here"
+    )
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     log = setup_logging()
     args = parse_args(argv)
     summary = run_predict(args)
+    if args.report:
+        from terpene_ensembles.screening.screening_report import write_screening_report
+
+        write_screening_report(args.outdir, args.report)
     log.info("summary: %s", json.dumps(summary, sort_keys=True))
     return 0
 

@@ -87,6 +87,14 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         help="best training-enzyme identity (0-1) below which a call is flagged out of "
         "domain (default %(default)s)",
     )
+    options.add_argument(
+        "--prefilter",
+        choices=["tps_domain", "none"],
+        default="tps_domain",
+        help="FASTA only: tps_domain predicts only proteins with a TPS Pfam domain at its "
+        "gathering cutoff (the others go to not_tps.tsv); none predicts every protein "
+        "(default %(default)s; a MARTS-DB export is always scored whole)",
+    )
     options.add_argument("--threads", type=int, default=1, help="CPU threads (default %(default)s)")
     return parser
 
@@ -118,6 +126,7 @@ def run_predict(args: argparse.Namespace, show_progress: bool = False) -> dict:
         identity_floor=args.identity_floor,
         threads=args.threads,
         kingdom=args.kingdom,
+        prefilter=args.prefilter,
     )
     bar = None
     with contextlib.ExitStack() as stack:

@@ -152,6 +152,8 @@ class PredictConfig(Section):
     chunk_size: int = 1000
     identity_floor: float = 0.3
     kingdom: str = ""
+    prefilter: str = "tps_domain"
+    shards: int = 1
 
 
 SECTIONS: tuple[type[Section], ...] = (

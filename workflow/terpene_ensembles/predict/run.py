@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import tempfile
@@ -25,6 +26,8 @@ from terpene_ensembles.predict.model import (
 )
 from terpene_ensembles.predict.output import RejectionWriter
 from terpene_ensembles.predict.screening import ScreeningSettings, screen
+from terpene_ensembles.screening.prefilter import not_tps_sink, prefilter_records
+from terpene_ensembles.screening.shards import NO_CANDIDATE_MESSAGE
 from terpene_ensembles.sequence_input import (
     InputFormatError,
     Rejection,
@@ -32,6 +35,8 @@ from terpene_ensembles.sequence_input import (
     detect_input_format,
     iter_fasta,
 )
+
+log = logging.getLogger(__name__)
 
 
 def marts_records(enzymes: pd.DataFrame) -> Iterator[SequenceRecord]:
@@ -128,8 +133,23 @@ def run_prediction(
                     replace(record, kingdom=settings.kingdom)
                     for record in iter_fasta(input_path, rejected)
                 )
-                counts = screen(records, scorer, outdir, settings, progress=progress)
-                summary["records_in"] = counts["predicted"] + rejected.total
+                with not_tps_sink(outdir / "not_tps.tsv", settings.prefilter) as not_tps:
+                    records = prefilter_records(
+                        records, settings.prefilter, pfam_dir, not_tps, settings.threads
+                    )
+                    counts = screen(records, scorer, outdir, settings, progress=progress)
+                summary["prefilter"] = settings.prefilter
+                summary["tps_candidates"] = counts["predicted"]
+                summary["not_tps"] = not_tps.total
+                summary["records_in"] = counts["predicted"] + not_tps.total + rejected.total
+                if counts["predicted"] == 0:
+                    summary["message"] = NO_CANDIDATE_MESSAGE.format(
+                        valid=summary["records_in"] - rejected.total,
+                        input=input_path,
+                        not_tps=not_tps.total,
+                        rejected=rejected.total,
+                    )
+                    log.warning(summary["message"])
             else:
                 parsed = label_marts_export(input_path, bundle, Path(workdir))
                 for row in parsed.rejected.itertuples(index=False):

@@ -39,6 +39,9 @@ class ScreeningSettings:
     mmseqs_sensitivity: float = DEFAULT_SENSITIVITY
     # MARTS kingdom of FASTA records (a feature); "" = unknown
     kingdom: str = PredictConfig.kingdom
+    # FASTA only: "tps_domain" predicts only TPS candidates (screening.prefilter), "none"
+    # every record. Off for library callers; the CLI and the rules pass the config's value.
+    prefilter: str = "none"
 
     def __post_init__(self):
         if self.chunk_size < 1:

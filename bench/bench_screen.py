@@ -1,0 +1,179 @@
+"""Screening benchmark: `snakemake predict` on proteome-like FASTA files.
+
+The proteome (``terpene_ensembles.screening.synthetic``): the 991 distinct TPS sequences of
+``resources/demo/marts_db.csv`` diluted 1:100 in decoys; each decoy is a TPS sequence drawn
+at random with its residues shuffled (same length distribution and composition, no real
+domain). 10,000 proteins hold 99 TPS, 100,000 hold 990; records in seeded random order.
+
+The model: the workflow's own, trained on ``.test/minimal/config.yaml`` with the PLM member
+switched on (``train.members: [knn_identity, positions, plm]``), so that predict embeds
+every candidate with the RANDOM-weight esm2_t6_8M (CPU). Built once in ``--workdir`` (a copy
+of the workflow) unless it is there already.
+
+Per proteome size it runs, in that workflow copy,
+
+    snakemake predict --cores C --configfile bench_config.yaml \
+        --config predict_input=proteome_N.faa.gz predict_name=bench_N
+
+and reports wall seconds, proteins/s, the largest peak RSS of any predict job (prefilter,
+shards, gather; from summary.json), of MMseqs2, and of a job's whole process tree (Snakemake's
+benchmark files), the fraction of the TPS among the
+candidates (prefilter recall), the fraction of decoys in not_tps.tsv, and the fraction of
+the TPS that reach a TPS Pfam gathering cutoff at all (the most the prefilter can recover
+with the shipped profiles).
+
+    .venv/bin/python bench/bench_screen.py --proteins 10000 100000 --cores 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+
+BIN = Path(sys.executable).parent
+MARTS = REPO / "resources" / "demo" / "marts_db.csv"
+CONFIG = ".test/minimal/config.yaml"
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(
+        [str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True
+    )
+
+
+def prepare(workdir: Path, cores: int, shards: int) -> None:
+    """A workflow copy with a trained model that uses the PLM."""
+    from conftest import build_random_esm, copy_workflow
+
+    if not (workdir / "Snakefile").exists():
+        copy_workflow(workdir)
+    config = (
+        (workdir / CONFIG)
+        .read_text()
+        .replace("train:\n", "train:\n  members: [knn_identity, positions, plm]\n")
+    )
+    config += f"predict:\n  shards: {shards}\n"
+    (workdir / "bench_config.yaml").write_text(config)
+    checkpoint = workdir / "resources" / "esm" / "random_esm2_t6_8M_UR50D.pt"
+    if not checkpoint.exists():
+        build_random_esm(checkpoint)
+    if not (workdir / "results" / "model" / "bundle.pt").exists():
+        result = snakemake(
+            workdir, "results/model/bundle.pt", "--cores", str(cores),
+            "--configfile", "bench_config.yaml",
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
+
+
+def gathering_reached(sequences: list[str], threads: int) -> float:
+    """Fraction of ``sequences`` with some TPS profile at its gathering cutoff."""
+    from terpene_ensembles.screening.prefilter import TpsPrefilter
+    from terpene_ensembles.sequence_input import SequenceRecord
+
+    records = [SequenceRecord(i + 1, f"s{i}", "", s) for i, s in enumerate(sequences)]
+    verdicts = TpsPrefilter(REPO / "resources" / "demo" / "pfam", threads).classify(records)
+    return sum(v.candidate for v in verdicts) / len(verdicts)
+
+
+def run_one(workdir: Path, proteins: int, cores: int, seed: int) -> dict:
+    import pandas as pd
+
+    from terpene_ensembles.screening.synthetic import (
+        export_sequences,
+        proteome_records,
+        write_proteome,
+    )
+
+    tps = export_sequences(MARTS)
+    records = proteome_records(tps, proteins, decoys_per_tps=100, seed=seed)
+    fasta = write_proteome(workdir / f"proteome_{proteins}.faa.gz", records)
+    name = f"bench_{proteins}"
+    shutil.rmtree(workdir / "results" / "predict" / name, ignore_errors=True)
+    started = time.perf_counter()
+    result = snakemake(
+        workdir, "predict", "--cores", str(cores), "--configfile", "bench_config.yaml",
+        "--allowed-rules", "predict_prefilter", "predict_shard", "predict",
+        "--config", f"predict_input={fasta.name}", f"predict_name={name}",
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
+    outdir = workdir / "results" / "predict" / name
+    summary = json.loads((outdir / "summary.json").read_text())
+    predicted = pd.read_parquet(outdir / "predictions.parquet", columns=["id"])["id"]
+    not_tps = pd.read_csv(outdir / "not_tps.tsv", sep="\t", usecols=["id"])["id"]
+    benchmarks = workdir / "results" / "benchmarks" / "predict"
+    job_tables = [benchmarks / f"{name}.tsv", *sorted((benchmarks / name).glob("*.tsv"))]
+    job_max_rss = max(float(pd.read_csv(t, sep="\t")["max_rss"].iloc[0]) for t in job_tables)
+    n_tps = sum(identifier.startswith("tps_") for identifier, _ in records)
+    n_decoys = len(records) - n_tps
+    return {
+        "proteins": proteins,
+        "tps": n_tps,
+        "decoys": n_decoys,
+        "cores": cores,
+        "shards": len(summary["shards"]),
+        "wall_seconds": round(wall, 1),
+        "proteins_per_second": round(proteins / wall, 1),
+        "prefilter_seconds": summary["prefilter_seconds"],
+        "prefilter_proteins_per_second": round(proteins / summary["prefilter_seconds"], 1),
+        "tps_candidates": summary["tps_candidates"],
+        "tps_among_candidates": round(predicted.str.startswith("tps_").sum() / n_tps, 4),
+        "decoys_in_not_tps": round(not_tps.str.startswith("decoy_").sum() / n_decoys, 4),
+        "decoys_among_candidates": int(predicted.str.startswith("decoy_").sum()),
+        "peak_rss_mib_largest_job": summary["peak_rss_mib"],
+        "peak_rss_mib_prefilter": summary["prefilter_peak_rss_mib"],
+        "peak_rss_mib_mmseqs": summary["peak_rss_mib_mmseqs"],
+        # Snakemake's benchmark: the largest job's process tree (MMseqs2 children included)
+        "max_rss_mb_largest_job_tree": job_max_rss,
+        "records_in": summary["records_in"],
+        "predicted": summary["predicted"],
+        "not_tps": summary["not_tps"],
+        "rejected": summary["rejected"],
+        "out_of_domain": summary["out_of_domain"],
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--proteins", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_screen"))
+    parser.add_argument("--output", type=Path, default=None, help="JSON results file")
+    args = parser.parse_args(argv)
+    prepare(args.workdir, args.cores, args.shards)
+    from terpene_ensembles.screening.synthetic import export_sequences
+
+    results = {
+        "tps_reaching_a_gathering_cutoff": round(
+            gathering_reached(export_sequences(MARTS), args.cores), 4
+        ),
+        "runs": [],
+    }
+    for proteins in args.proteins:
+        results["runs"].append(run_one(args.workdir, proteins, args.cores, args.seed))
+        print(json.dumps(results["runs"][-1]), flush=True)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

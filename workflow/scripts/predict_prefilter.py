@@ -1,0 +1,50 @@
+"""Screening, step 1 of 3 (`snakemake predict` on FASTA): validate, prefilter, shard.
+
+Reads the FASTA once: invalid records go to rejected.tsv with their reason, proteins
+without a TPS Pfam domain at its gathering cutoff to not_tps.tsv (--prefilter tps_domain),
+and the TPS candidates are dealt round-robin into the --shards files, one predict job each.
+"""
+
+import argparse
+import sys
+
+import _bootstrap  # noqa: F401
+
+from terpene_ensembles.io_utils import setup_logging
+from terpene_ensembles.screening.prefilter import PREFILTER_MODES
+from terpene_ensembles.screening.shards import run_prefilter_stage
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input", required=True, help="FASTA (plain or gzipped)")
+    parser.add_argument("--pfam-dir", required=True, help="the model's TPS Pfam HMM folder")
+    parser.add_argument("--prefilter", choices=PREFILTER_MODES, default=PREFILTER_MODES[0])
+    parser.add_argument("--kingdom", default="", help="MARTS kingdom of every sequence")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--shards", nargs="+", required=True, help="candidate shard files")
+    parser.add_argument("--not-tps", required=True)
+    parser.add_argument("--rejected", required=True)
+    parser.add_argument("--summary", required=True)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    setup_logging()
+    args = parse_args(argv)
+    run_prefilter_stage(
+        args.input,
+        args.shards,
+        args.not_tps,
+        args.rejected,
+        args.summary,
+        args.prefilter,
+        args.pfam_dir,
+        threads=args.threads,
+        kingdom=args.kingdom,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

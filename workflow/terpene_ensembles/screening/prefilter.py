@@ -1,0 +1,194 @@
+"""TPS prefilter: which proteins of a proteome are terpene synthase candidates.
+
+A protein is a candidate when at least one of the model's TPS Pfam profiles (the HMMs of
+``features.pfam_dir``) scores it at or above the profile's gathering cutoff (``GA``, the
+sequence score); a profile without a gathering cutoff counts any hit of at least
+:data:`terpene_ensembles.domains.SEQUENCE_BITS_THRESHOLD` bits. This is exactly the test
+the predict stage uses for ``tps_domains``, so a protein the prefilter drops is one that
+predict would have flagged out of domain (``no_tps_pfam_hit``) anyway.
+
+Bit scores do not depend on which other sequences are searched (only E-values do), so the
+decision for a protein does not depend on the batch it is searched in. Proteins are read,
+searched and handed on in batches of ``batch_size``: memory depends on the batch size, not
+on the proteome.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from terpene_ensembles.domains import SEQUENCE_BITS_THRESHOLD, load_profiles
+from terpene_ensembles.errors import ConfigError
+from terpene_ensembles.io_utils import atomic_path
+from terpene_ensembles.sequence_input import SequenceRecord, chunked
+
+LOG = logging.getLogger("terpene_ensembles.screening.prefilter")
+
+TPS_DOMAIN = "tps_domain"
+NO_PREFILTER = "none"
+PREFILTER_MODES = (TPS_DOMAIN, NO_PREFILTER)
+NOT_TPS_COLUMNS = ["record", "id", "length", "best_profile", "best_bits"]
+# Hits are reported down to this score so that not_tps.tsv can name the closest profile
+# (HMMER's own filters still drop most unrelated proteins before any score is computed).
+REPORT_BITS = 0.0
+DEFAULT_BATCH_SIZE = 10_000
+
+
+def check_mode(mode: str) -> str:
+    if mode not in PREFILTER_MODES:
+        raise ConfigError(
+            f"unknown prefilter {mode!r}",
+            where="predict.prefilter (--prefilter)",
+            fix=f"use one of {', '.join(PREFILTER_MODES)}",
+        )
+    return mode
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The prefilter's decision for one protein."""
+
+    record: SequenceRecord
+    candidate: bool
+    best_profile: str  # key of the best-scoring profile ("" when nothing was reported)
+    best_bits: float  # its sequence bit score (NaN when nothing was reported)
+
+    def not_tps_row(self) -> list:
+        bits = "" if self.best_bits != self.best_bits else f"{self.best_bits:.1f}"
+        return [self.record.record, self.record.id, len(self.record.sequence),
+                self.best_profile, bits]  # fmt: skip
+
+
+class TpsPrefilter:
+    """hmmsearch of the TPS profiles against batches of proteins, on ``threads`` CPUs."""
+
+    def __init__(self, pfam_dir: str | os.PathLike, threads: int = 1):
+        import pyhmmer
+
+        self.hmms, self.profiles = load_profiles(pfam_dir)
+        self.threads = max(1, int(threads))
+        self.alphabet = pyhmmer.easel.Alphabet.amino()
+        # Candidate cutoff per profile: the gathering cutoff, or domains.py's reporting one.
+        self.cutoffs = [
+            p.gathering if p.gathering is not None else SEQUENCE_BITS_THRESHOLD
+            for p in self.profiles
+        ]
+
+    def classify(self, records: Sequence[SequenceRecord]) -> list[Verdict]:
+        """One verdict per record, in input order."""
+        import pyhmmer
+
+        if not records:
+            return []
+        names = [f"s{index}" for index in range(len(records))]
+        block = pyhmmer.easel.DigitalSequenceBlock(
+            self.alphabet,
+            [
+                pyhmmer.easel.TextSequence(name=name, sequence=record.sequence).digitize(
+                    self.alphabet
+                )
+                for name, record in zip(names, records, strict=True)
+            ],
+        )
+        best_bits = [float("nan")] * len(records)
+        best_profile = [""] * len(records)
+        candidate = [False] * len(records)
+        searches = pyhmmer.hmmer.hmmsearch(
+            self.hmms, block, cpus=self.threads, T=REPORT_BITS, domT=REPORT_BITS
+        )
+        for profile, cutoff, hits in zip(self.profiles, self.cutoffs, searches, strict=True):
+            for hit in hits:
+                row = int(hit.name[1:])  # "s<row>" (str or bytes, by pyhmmer version)
+                score = float(hit.score)
+                if not score <= best_bits[row]:  # also replaces NaN
+                    best_bits[row], best_profile[row] = score, profile.key
+                if score >= cutoff:
+                    candidate[row] = True
+        return [
+            Verdict(record, candidate[i], best_profile[i], best_bits[i])
+            for i, record in enumerate(records)
+        ]
+
+    def screen(
+        self,
+        records: Iterable[SequenceRecord],
+        not_tps: NotTpsWriter | list,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[SequenceRecord]:
+        """Yield the candidates in input order; append the others to ``not_tps``."""
+        seen = kept = 0
+        for batch in chunked(records, batch_size):
+            for verdict in self.classify(batch):
+                if verdict.candidate:
+                    kept += 1
+                    yield verdict.record
+                else:
+                    not_tps.append(verdict)
+            seen += len(batch)
+            LOG.info("prefilter: %d proteins searched, %d TPS candidates", seen, kept)
+
+
+class NotTpsWriter:
+    """not_tps.tsv, written as verdicts come (appears atomically when the block ends)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.total = 0
+
+    def __enter__(self) -> NotTpsWriter:
+        self._stack = ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._handle = self._stack.enter_context(open(tmp, "w", newline=""))
+        self._writer = csv.writer(self._handle, delimiter="\t", lineterminator="\n")
+        self._writer.writerow(NOT_TPS_COLUMNS)
+        return self
+
+    def append(self, verdict: Verdict) -> None:
+        self._writer.writerow(verdict.not_tps_row())
+        self.total += 1
+
+    def __exit__(self, *exc_info) -> bool:
+        return self._stack.__exit__(*exc_info)
+
+
+class NoNotTps(list):
+    """The not_tps sink when nothing is prefiltered: no file, nothing appended."""
+
+    total = 0
+
+    def __enter__(self) -> NoNotTps:
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        return False
+
+
+def not_tps_sink(path: str | os.PathLike, mode: str) -> NotTpsWriter | NoNotTps:
+    """not_tps.tsv for the TPS prefilter; no file at all with ``prefilter: none``."""
+    return NotTpsWriter(path) if check_mode(mode) == TPS_DOMAIN else NoNotTps()
+
+
+def prefilter_records(
+    records: Iterable[SequenceRecord],
+    mode: str,
+    pfam_dir: str | os.PathLike | None,
+    not_tps: NotTpsWriter | list,
+    threads: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterable[SequenceRecord]:
+    """The records to predict: the TPS candidates (``tps_domain``) or all of them (``none``)."""
+    if check_mode(mode) == NO_PREFILTER:
+        return records
+    if pfam_dir is None:
+        raise ConfigError(
+            "the TPS prefilter needs the model's Pfam HMM folder",
+            where="--pfam-dir (features.pfam_dir)",
+            fix="pass --pfam-dir, or --prefilter none to score every protein",
+        )
+    return TpsPrefilter(pfam_dir, threads).screen(records, not_tps, batch_size)
