@@ -144,6 +144,39 @@ class DevToolsPipe:
         self._log.close()
 
 
+def page_state_after_load(chromium: str, page: Path, work_dir: Path, expression: str):
+    """(value of ``expression`` in the loaded page, the closed browser with its events).
+
+    Waits a moment after evaluating so that late console messages and failed loads arrive."""
+    browser, session = open_page(chromium, page, work_dir)
+    try:
+        state = evaluate(browser, session, expression)
+        evaluate(browser, session, "new Promise(r => setTimeout(r, 300))")
+    finally:
+        browser.close()
+    return state, browser
+
+
+def console_errors(browser: DevToolsPipe) -> list:
+    """Console errors, uncaught exceptions and error log entries the page produced."""
+    return [
+        e["params"]
+        for e in browser.events
+        if (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
+        or e.get("method") == "Runtime.exceptionThrown"
+        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+    ]
+
+
+def requested_urls(browser: DevToolsPipe) -> list[str]:
+    """Every URL the page asked for."""
+    return [
+        e["params"]["request"]["url"]
+        for e in browser.events
+        if e.get("method") == "Network.requestWillBeSent"
+    ]
+
+
 def open_page(chromium: str, page: Path, work_dir: Path) -> tuple[DevToolsPipe, str]:
     browser = DevToolsPipe(chromium, work_dir / "profile", work_dir / "chromium.log")
     target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -210,27 +243,10 @@ def rendered_report(tmp_path_factory) -> tuple[Path, dict]:
 
 def test_report_opens_offline_without_errors(chromium, rendered_report, tmp_path):
     page, metrics = rendered_report
-    browser, session = open_page(chromium, page, tmp_path)
-    try:
-        state = evaluate(browser, session, PAGE_STATE)
-        # Give late console messages / failed loads a moment to arrive, then drain them.
-        evaluate(browser, session, "new Promise(r => setTimeout(r, 300))")
-    finally:
-        browser.close()
-
-    console_errors = [
-        e["params"]
-        for e in browser.events
-        if (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
-        or e.get("method") == "Runtime.exceptionThrown"
-        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
-    ]
-    assert console_errors == []
-    requested = [
-        e["params"]["request"]["url"]
-        for e in browser.events
-        if e.get("method") == "Network.requestWillBeSent"
-    ]
+    state, browser = page_state_after_load(chromium, page, tmp_path, PAGE_STATE)
+    errors = console_errors(browser)
+    assert errors == []
+    requested = requested_urls(browser)
     assert requested and all(url.startswith(("file:", "data:")) for url in requested), requested
     failed = [e["params"] for e in browser.events if e.get("method") == "Network.loadingFailed"]
     assert failed == []

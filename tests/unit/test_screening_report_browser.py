@@ -9,7 +9,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_report_browser import evaluate, open_page, require_chromium
+from test_report_browser import (
+    console_errors,
+    page_state_after_load,
+    requested_urls,
+    require_chromium,
+)
 
 from terpene_ensembles.screening.screening_report import summary_numbers, write_screening_report
 
@@ -97,25 +102,10 @@ def test_screening_report_renders_offline_with_the_summary_numbers(tmp_path):
     outdir = tmp_path / "genome1"
     summary = write_run(outdir)
     page = write_screening_report(outdir)
-    browser, session = open_page(chromium, page, tmp_path)
-    try:
-        state = evaluate(browser, session, PAGE_STATE)
-        evaluate(browser, session, "new Promise(r => setTimeout(r, 300))")
-    finally:
-        browser.close()
-    console_errors = [
-        e["params"]
-        for e in browser.events
-        if (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
-        or e.get("method") == "Runtime.exceptionThrown"
-        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
-    ]
-    assert console_errors == []
-    requested = [
-        e["params"]["request"]["url"]
-        for e in browser.events
-        if e.get("method") == "Network.requestWillBeSent"
-    ]
+    state, browser = page_state_after_load(chromium, page, tmp_path, PAGE_STATE)
+    errors = console_errors(browser)
+    assert errors == []
+    requested = requested_urls(browser)
     assert all(url.startswith(("file:", "data:")) for url in requested), requested
 
     expected = summary_numbers(json.loads((outdir / "summary.json").read_text()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from terpene_ensembles.html_page import page_start
 from terpene_ensembles.report.cv import section_cv
 from terpene_ensembles.report.data import section_data
 from terpene_ensembles.report.html import esc, metric_cell
@@ -53,18 +54,10 @@ def build_report(inputs: ReportInputs) -> Report:
             section_cv(inputs),
         )
     )
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title>
-<style>{CSS}</style>
-</head>
-<body>
-<header>
-<h1>{esc(title)}</h1>
-<p class="note">Generated {esc(inputs.generated_at)} &middot; {esc(inputs.code_version)}</p>
+    page = (
+        page_start(title, CSS)
+        + f"""<p class="note">Generated {esc(inputs.generated_at)} &middot; \
+{esc(inputs.code_version)}</p>
 <div class="banner {severity}" id="plm-banner" role="{role}">{esc(message)}</div>
 {headline}
 <nav>{nav}</nav>
@@ -73,4 +66,5 @@ def build_report(inputs: ReportInputs) -> Report:
 </body>
 </html>
 """
+    )
     return Report(page, figures)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from terpene_ensembles.html_page import page_start
 from terpene_ensembles.io_utils import atomic_path, read_json
 
 MAX_TABLE_ROWS = 2000
@@ -340,18 +341,10 @@ def build_screening_report(
     run_table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in run_rows)
     called_sorted = sorted(called.items(), key=lambda kv: (-kv[1], kv[0]))
     top_sorted = sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title>
-<style>{CSS}</style>
-</head>
-<body>
-<header>
-<h1>{esc(title)}</h1>
-<p class="note">Generated {esc(generated_at)} from summary.json and predictions.parquet.</p>
+    return (
+        page_start(title, CSS)
+        + f"""<p class="note">Generated {esc(generated_at)} from summary.json and \
+predictions.parquet.</p>
 {banner}{message_html}
 </header>
 <main>
@@ -384,6 +377,7 @@ enzyme above the identity floor.</p>
 </body>
 </html>
 """
+    )
 
 
 def write_screening_report(
