@@ -85,6 +85,44 @@ def test_prefilter_streams_in_batches_and_keeps_input_order(demo_tps, tmp_path):
     assert sink.total == 0 and not (tmp_path / "none.tsv").exists()
 
 
+def mutated(sequence: str, fraction: float, seed: int) -> str:
+    """``sequence`` with a seeded ``fraction`` of its residues replaced."""
+    rng = np.random.default_rng(seed)
+    residues = np.array(list(sequence))
+    where = rng.choice(len(residues), int(fraction * len(residues)), replace=False)
+    residues[where] = rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), len(where))
+    return "".join(residues)
+
+
+def test_homolog_arm_adds_training_homologs_that_no_profile_accepts(demo_tps, tmp_path):
+    """A variant (80% identity) of a training enzyme that reaches no gathering cutoff is a
+    candidate with tps_domain_or_homolog, not with tps_domain; shuffled decoys are neither."""
+    verdicts = TpsPrefilter(DEMO_PFAM, threads=2).classify(
+        records_of((f"tps{i}", s) for i, s in enumerate(demo_tps))
+    )
+    no_profile = [v.record.sequence for v in verdicts if not v.candidate][:3]
+    assert len(no_profile) == 3
+    training = pd.DataFrame({"id": ["t0", "t1", "t2"], "sequence": no_profile})
+    pairs = [(f"variant{i}", mutated(s, 0.2, i)) for i, s in enumerate(no_profile)]
+    pairs += [(a, s) for a, s in proteome_records(demo_tps[:5], 60, 11, seed=2)
+              if a.startswith("decoy")]  # fmt: skip
+    records = records_of(pairs)
+    kept = {}
+    for mode in ("tps_domain", "tps_domain_or_homolog"):
+        with not_tps_sink(tmp_path / f"{mode}.tsv", mode) as not_tps:
+            kept[mode] = [
+                r.id
+                for r in prefilter_records(
+                    records, mode, DEMO_PFAM, not_tps, threads=2, training=training
+                )
+            ]
+        assert not_tps.total == len(records) - len(kept[mode])
+    assert kept["tps_domain"] == []
+    assert kept["tps_domain_or_homolog"] == ["variant0", "variant1", "variant2"]
+    with pytest.raises(UserInputError, match="training enzymes"):
+        list(prefilter_records(records, "tps_domain_or_homolog", DEMO_PFAM, []))
+
+
 def test_unknown_prefilter_is_a_user_error():
     with pytest.raises(UserInputError, match="unknown prefilter") as error:
         check_mode("hmm")

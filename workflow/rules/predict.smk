@@ -50,6 +50,7 @@ else:
     rule predict_prefilter:
         input:
             sequences=predict_input,
+            bundle=f"{RESULTS}/model/bundle.pt",
             pfam_dir=config["features"]["pfam_dir"],
             code=stage_code("predict_prefilter.py"),
         output:
@@ -70,11 +71,13 @@ else:
             mem_mb=4000,
             runtime=60,
         params:
+            model_dir=lambda wildcards, input: Path(input.bundle).parent,
             prefilter=config["predict"]["prefilter"],
             kingdom=config["predict"]["kingdom"],
         shell:
             "python workflow/scripts/predict_prefilter.py --input {input.sequences}"
-            " --pfam-dir {input.pfam_dir} --prefilter {params.prefilter}"
+            " --pfam-dir {input.pfam_dir} --model-dir {params.model_dir}"
+            " --prefilter {params.prefilter}"
             " --kingdom={params.kingdom:q} --threads {threads} --shards {output.shards}"
             " --not-tps {output.not_tps} --rejected {output.rejected}"
             " --summary {output.summary} > {log} 2>&1"

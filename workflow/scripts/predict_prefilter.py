@@ -1,7 +1,8 @@
 """Screening, step 1 of 3 (`snakemake predict` on FASTA): validate, prefilter, shard.
 
 Reads the FASTA once: invalid records go to rejected.tsv with their reason, proteins
-without a TPS Pfam domain at its gathering cutoff to not_tps.tsv (--prefilter tps_domain),
+without a TPS Pfam domain at its gathering cutoff (and, with the default --prefilter
+tps_domain_or_homolog, without an MMseqs2 hit to a training enzyme) to not_tps.tsv,
 and the TPS candidates are dealt round-robin into the --shards files, one predict job each.
 """
 
@@ -19,6 +20,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input", required=True, help="FASTA (plain or gzipped)")
     parser.add_argument("--pfam-dir", required=True, help="the model's TPS Pfam HMM folder")
+    parser.add_argument(
+        "--model-dir", default=None, help="the trained model (its training enzymes)"
+    )
     parser.add_argument("--prefilter", choices=PREFILTER_MODES, default=PREFILTER_MODES[0])
     parser.add_argument("--kingdom", default="", help="MARTS kingdom of every sequence")
     parser.add_argument("--threads", type=int, default=1)
@@ -42,6 +46,7 @@ def main(argv=None) -> int:
         args.pfam_dir,
         threads=args.threads,
         kingdom=args.kingdom,
+        model_dir=args.model_dir,
     )
     return 0
 

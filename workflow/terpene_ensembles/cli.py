@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from terpene_ensembles import __version__, errors
+from terpene_ensembles.screening.prefilter import PREFILTER_MODES
+from terpene_ensembles.settings import PredictConfig
 
 PREDICT_DESCRIPTION = """\
 Predict the functional ensembles (product skeleton families) of terpene synthase
@@ -89,10 +91,11 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     )
     options.add_argument(
         "--prefilter",
-        choices=["tps_domain", "none"],
-        default="tps_domain",
-        help="FASTA only: tps_domain predicts only proteins with a TPS Pfam domain at its "
-        "gathering cutoff (the others go to not_tps.tsv); none predicts every protein "
+        choices=PREFILTER_MODES,
+        default=PredictConfig.prefilter,
+        help="FASTA only: tps_domain_or_homolog predicts only proteins with a TPS Pfam domain "
+        "at its gathering cutoff or an MMseqs2 hit to a training enzyme; tps_domain only the "
+        "former (the others go to not_tps.tsv); none predicts every protein "
         "(default %(default)s; a MARTS-DB export is always scored whole)",
     )
     options.add_argument("--threads", type=int, default=1, help="CPU threads (default %(default)s)")

@@ -152,7 +152,7 @@ class PredictConfig(Section):
     chunk_size: int = 1000
     identity_floor: float = 0.3
     kingdom: str = ""
-    prefilter: str = "tps_domain"
+    prefilter: str = "tps_domain_or_homolog"
     shards: int = 1
 
 

@@ -135,7 +135,12 @@ def run_prediction(
                 )
                 with not_tps_sink(outdir / "not_tps.tsv", settings.prefilter) as not_tps:
                     records = prefilter_records(
-                        records, settings.prefilter, pfam_dir, not_tps, settings.threads
+                        records,
+                        settings.prefilter,
+                        pfam_dir,
+                        not_tps,
+                        settings.threads,
+                        training=scorer.training,
                     )
                     counts = screen(records, scorer, outdir, settings, progress=progress)
                 summary["prefilter"] = settings.prefilter

@@ -161,8 +161,13 @@ def run_prefilter_stage(
     threads: int = 1,
     kingdom: str = "",
     batch_size: int = DEFAULT_BATCH_SIZE,
+    model_dir: str | os.PathLike | None = None,
 ) -> dict:
-    """Validate, prefilter and shard a FASTA file; return (and write) the stage summary."""
+    """Validate, prefilter and shard a FASTA file; return (and write) the stage summary.
+
+    ``model_dir``: the trained model, whose training enzymes the ``tps_domain_or_homolog``
+    prefilter searches."""
+    from terpene_ensembles.model_bundle import load_bundle, reference_sequences
     from terpene_ensembles.predict import RejectionWriter
 
     started = time.perf_counter()
@@ -178,7 +183,10 @@ def run_prefilter_stage(
         CandidateShardWriter(shard_paths) as shards,
     ):
         records = (replace(r, kingdom=kingdom) for r in iter_fasta(input_path, rejected))
-        for record in prefilter_records(records, mode, pfam_dir, not_tps, threads, batch_size):
+        training = None if model_dir is None else reference_sequences(load_bundle(model_dir))
+        for record in prefilter_records(
+            records, mode, pfam_dir, not_tps, threads, batch_size, training
+        ):
             shards.write(record)
     summary = {
         "input": str(input_path),
