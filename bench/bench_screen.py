@@ -53,7 +53,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def prepare(workdir: Path, cores: int, shards: int) -> None:
+def prepare(workdir: Path, cores: int, shards: int, prefilter: str) -> None:
     """A workflow copy with a trained model that uses the PLM."""
     from conftest import build_random_esm, copy_workflow
 
@@ -64,7 +64,7 @@ def prepare(workdir: Path, cores: int, shards: int) -> None:
         .read_text()
         .replace("train:\n", "train:\n  members: [knn_identity, positions, plm]\n")
     )
-    config += f"predict:\n  shards: {shards}\n"
+    config += f"predict:\n  shards: {shards}\n  prefilter: {prefilter}\n"
     (workdir / "bench_config.yaml").write_text(config)
     checkpoint = workdir / "resources" / "esm" / "random_esm2_t6_8M_UR50D.pt"
     if not checkpoint.exists():
@@ -152,14 +152,16 @@ def main(argv=None) -> int:
     parser.add_argument("--proteins", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--prefilter", default="tps_domain_or_homolog")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_screen"))
     parser.add_argument("--output", type=Path, default=None, help="JSON results file")
     args = parser.parse_args(argv)
-    prepare(args.workdir, args.cores, args.shards)
+    prepare(args.workdir, args.cores, args.shards, args.prefilter)
     from terpene_ensembles.screening.synthetic import export_sequences
 
     results = {
+        "prefilter": args.prefilter,
         "tps_reaching_a_gathering_cutoff": round(
             gathering_reached(export_sequences(MARTS), args.cores), 4
         ),
