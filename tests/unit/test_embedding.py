@@ -167,6 +167,18 @@ def test_token_budget_batches_match_fair_esm(sequences):
         assert token_budget_batches([len(s) for s in sequences], budget) == expected
 
 
+def test_longest_batches_run_first(loaded, sequences):
+    """The first batch sizes the allocator's buffers (later ones reuse them): the embedding
+    order is the token-budget batches from last to first, results as in input order."""
+    settings = EmbedSettings(max_tokens_per_batch=150)
+    order = [index for index, _ in iter_embeddings(encoder_for(loaded), sequences, settings, False)]
+    batches = token_budget_batches([len(s) for s in sequences], 150)
+    assert len(batches) > 2
+    assert order == [index for batch in reversed(batches) for index in batch]
+    first_batch = order[: len(batches[-1])]
+    assert max(len(sequences[i]) for i in first_batch) == max(len(s) for s in sequences)
+
+
 def test_invalid_residues_are_named(loaded):
     with pytest.raises(ValueError, match="bad_one: 1J"):
         validate_sequences(["ok", "bad_one"], ["MKV", "MJK1"], loaded.alphabet)

@@ -333,7 +333,11 @@ def iter_embeddings(
     batches = token_budget_batches([p.length for p in pieces], settings.max_tokens_per_batch)
     bar = _progress_bar(sum(p.length for p in pieces), progress)
     with torch.inference_mode(), autocast_context(encoder.device, encoder.dtype):
-        for batch in batches:
+        # Longest batches first: the first batch sizes the allocator's buffers and every
+        # later one fits in them. In ascending order (fair-esm's) each batch needs larger
+        # buffers than all before it and glibc keeps the freed ones as fragments: the demo
+        # data then peaked at 1.98 GB instead of 1.0 GB, at the same speed.
+        for batch in reversed(batches):
             batch_pieces = [pieces[i] for i in batch]
             residues = [sequences[p.sequence_index][p.start : p.stop] for p in batch_pieces]
             reps = encoder.forward(encoder.tokens(residues)).float()
