@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +37,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class AtomicTsvWriter:
+    """A TSV written row by row that appears under its name only when the block ends
+    without an exception (``with Writer(path) as out: out.write_row([...])``)."""
+
+    columns: Sequence[str] = ()
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __enter__(self):
+        self._stack = contextlib.ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        handle = self._stack.enter_context(open(tmp, "w", newline=""))
+        self._writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        self._writer.writerow(self.columns)
+        return self
+
+    def write_row(self, row: Sequence) -> None:
+        self._writer.writerow(row)
+
+    def __exit__(self, *exc_info) -> bool:
+        return self._stack.__exit__(*exc_info)
 
 
 def write_json(obj, path: str | os.PathLike) -> None:

@@ -3,7 +3,6 @@ with the per-sequence columns (top ensembles, out-of-domain flags)."""
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -14,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from terpene_ensembles.io_utils import atomic_path
+from terpene_ensembles.io_utils import AtomicTsvWriter, atomic_path
 from terpene_ensembles.sequence_input import (
     REJECTION_COLUMNS,
     Rejection,
@@ -126,32 +125,23 @@ def tsv_view(frame: pd.DataFrame) -> pd.DataFrame:
     return flat
 
 
-class RejectionWriter:
+class RejectionWriter(AtomicTsvWriter):
     """Rejected records appended to rejected.tsv as they come (a list-like ``append`` sink)."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.counts: dict[str, int] = {}
+    columns = REJECTION_COLUMNS
 
-    def __enter__(self) -> RejectionWriter:
-        self._stack = ExitStack()
-        tmp = self._stack.enter_context(atomic_path(self.path))
-        self._handle = self._stack.enter_context(open(tmp, "w", newline=""))
-        self._writer = csv.writer(self._handle, delimiter="\t", lineterminator="\n")
-        self._writer.writerow(REJECTION_COLUMNS)
-        return self
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(path)
+        self.counts: dict[str, int] = {}
 
     def append(self, rejection: Rejection) -> None:
         row = rejection.as_row()
-        self._writer.writerow([row[column] for column in REJECTION_COLUMNS])
+        self.write_row([row[column] for column in REJECTION_COLUMNS])
         self.counts[rejection.reason] = self.counts.get(rejection.reason, 0) + 1
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-    def __exit__(self, *exc_info) -> bool:
-        return self._stack.__exit__(*exc_info)
 
 
 class PredictionWriter:

@@ -22,20 +22,17 @@ on the proteome.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from terpene_ensembles.domains import SEQUENCE_BITS_THRESHOLD, load_profiles
 from terpene_ensembles.errors import ConfigError
-from terpene_ensembles.io_utils import atomic_path
+from terpene_ensembles.io_utils import AtomicTsvWriter
 from terpene_ensembles.sequence_input import SequenceRecord, chunked
 
 LOG = logging.getLogger("terpene_ensembles.screening.prefilter")
@@ -158,27 +155,18 @@ class TpsPrefilter:
             LOG.info("prefilter: %d proteins searched, %d TPS candidates", seen, kept)
 
 
-class NotTpsWriter:
+class NotTpsWriter(AtomicTsvWriter):
     """not_tps.tsv, written as verdicts come (appears atomically when the block ends)."""
 
+    columns = NOT_TPS_COLUMNS
+
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+        super().__init__(path)
         self.total = 0
 
-    def __enter__(self) -> NotTpsWriter:
-        self._stack = ExitStack()
-        tmp = self._stack.enter_context(atomic_path(self.path))
-        self._handle = self._stack.enter_context(open(tmp, "w", newline=""))
-        self._writer = csv.writer(self._handle, delimiter="\t", lineterminator="\n")
-        self._writer.writerow(NOT_TPS_COLUMNS)
-        return self
-
     def append(self, verdict: Verdict) -> None:
-        self._writer.writerow(verdict.not_tps_row())
+        self.write_row(verdict.not_tps_row())
         self.total += 1
-
-    def __exit__(self, *exc_info) -> bool:
-        return self._stack.__exit__(*exc_info)
 
 
 class NoNotTps(list):
