@@ -35,6 +35,7 @@ from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import atomic_path, read_json, write_json
 from terpene_ensembles.screening.prefilter import (
     DEFAULT_BATCH_SIZE,
+    TPS_OR_HOMOLOG,
     NotTpsWriter,
     check_mode,
     prefilter_records,
@@ -183,7 +184,9 @@ def run_prefilter_stage(
         CandidateShardWriter(shard_paths) as shards,
     ):
         records = (replace(r, kingdom=kingdom) for r in iter_fasta(input_path, rejected))
-        training = None if model_dir is None else reference_sequences(load_bundle(model_dir))
+        # Only the homology arm needs the training enzymes (and so the model's weights).
+        searches_homologs = mode == TPS_OR_HOMOLOG and model_dir is not None
+        training = reference_sequences(load_bundle(model_dir)) if searches_homologs else None
         for record in prefilter_records(
             records, mode, pfam_dir, not_tps, threads, batch_size, training
         ):
