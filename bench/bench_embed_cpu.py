@@ -18,6 +18,13 @@ same thing; the few longer ones are compared against the stage in truncate mode)
 
     nice -n -5 .venv/bin/python bench/bench_embed_cpu.py            # all sequences
     .venv/bin/python bench/bench_embed_cpu.py --subset 100          # quick iteration
+
+``--whole-stage`` instead measures the two programs as a user runs them, each as its own
+process on the same input (empty embedding cache): ``workflow/scripts/embed.py`` (the
+stage script: reads enzymes.parquet, embeds, writes the embeddings Parquet and the cache)
+and ``bench/esm_extract_reference.py`` (fair-esm's ``scripts/extract.py --include mean``,
+one .pt file per sequence). Wall time and peak RSS come from the child's own rusage;
+``--rounds 2`` runs both twice in alternating order.
 """
 
 from __future__ import annotations
@@ -137,6 +144,87 @@ class Worker:
         return np.load(self.out.with_suffix(".npy")), peak["peak_rss_mb"]
 
 
+def run_child(command: list[str], log: Path) -> dict:
+    """Wall seconds, CPU seconds and peak RSS (MB) of one child process."""
+    start = time.perf_counter()
+    with open(log, "w") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[:2]} failed ({process.returncode}); see {log}")
+    return {
+        "seconds": round(time.perf_counter() - start, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
+
+
+def whole_stage(args, checkpoint: Path, sequences: list[str]) -> dict:
+    """embed.py against fair-esm's extract.py, each a process on the same sequences."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from terpene_ensembles.embedding_files import read_embeddings
+
+    ids = [f"s{i}" for i in range(len(sequences))]
+    settings = {
+        "enabled": True, "model": MODEL, "checkpoint": str(checkpoint), "layer": -1,
+        "long_sequences": "windows", "window_overlap": 256, "max_tokens_per_batch": 4096,
+        "precision": "auto", "device": "cpu",
+    }  # fmt: skip
+    runs: dict[str, list[dict]] = {"reference": [], "stage": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        fasta, enzymes = tmp / "sequences.fasta", tmp / "enzymes.parquet"
+        fasta.write_text("".join(f">{i}\n{s}\n" for i, s in zip(ids, sequences, strict=True)))
+        pd.DataFrame({"id": ids, "sequence": sequences}).to_parquet(enzymes)
+        for number in range(args.rounds):
+            order = ("reference", "stage") if number % 2 == 0 else ("stage", "reference")
+            for phase in order:
+                out = tmp / f"{phase}_{number}"
+                if phase == "reference":
+                    command = [sys.executable, str(REPO / "bench" / "esm_extract_reference.py"),
+                               str(checkpoint), MODEL, str(fasta), str(out),
+                               "--threads", str(args.threads)]  # fmt: skip
+                else:
+                    command = [sys.executable, str(REPO / "workflow" / "scripts" / "embed.py"),
+                               "--enzymes", str(enzymes), "--settings", json.dumps(settings),
+                               "--cache-dir", str(tmp / f"cache_{number}"),
+                               "--threads", str(args.threads),
+                               "--output", f"{out}.parquet"]  # fmt: skip
+                runs[phase].append(run_child(command, tmp / f"{phase}_{number}.log"))
+                print(f"round {number + 1} {phase}: {runs[phase][-1]}", flush=True)
+        stage_ids, stage, _ = read_embeddings(tmp / "stage_0.parquet")
+        stage = stage[[stage_ids.index(i) for i in ids]]
+        reference = np.stack([
+            torch.load(tmp / "reference_0" / f"{i}.pt")["mean_representations"][6].numpy()
+            for i in ids
+        ])  # fmt: skip
+    short = np.array([len(s) <= 1022 for s in sequences])
+    summary = {}
+    for phase, rounds in runs.items():
+        best = min(rounds, key=lambda r: r["seconds"])
+        summary[phase] = {
+            "rounds": rounds,
+            "best_seconds": best["seconds"],
+            "sequences_per_s": round(len(sequences) / best["seconds"], 2),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
+        }
+    return {
+        "measured": "whole programs: workflow/scripts/embed.py vs bench/esm_extract_reference.py",
+        **summary,
+        "speedup_best_wall": round(
+            summary["reference"]["best_seconds"] / summary["stage"]["best_seconds"], 2
+        ),
+        "peak_rss_ratio_stage_to_reference": round(
+            summary["stage"]["peak_rss_mb"] / summary["reference"]["peak_rss_mb"], 3
+        ),
+        "max_abs_diff_up_to_1022": float(np.abs(stage[short] - reference[short]).max()),
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--marts", type=Path, default=DEFAULT_MARTS)
@@ -153,6 +241,10 @@ def main(argv=None):
     parser.add_argument("--phase", choices=["reference", "stage", "stage_truncate"])
     parser.add_argument("--sequences-file", type=Path)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--whole-stage", action="store_true", help="time embed.py vs extract.py as programs"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="--whole-stage repetitions")
     args = parser.parse_args(argv)
 
     if args.phase:  # child process
@@ -164,6 +256,18 @@ def main(argv=None):
 
     checkpoint = ensure_checkpoint(args.checkpoint)
     sequences = load_sequences(args.marts, args.subset, args.seed)
+    if args.whole_stage:
+        import torch
+
+        report = {
+            "model": MODEL, "weights": f"RANDOM ({checkpoint})", "sequences": len(sequences),
+            "residues": sum(len(s) for s in sequences), "threads": args.threads,
+            "torch": torch.__version__, "cpu_count": os.cpu_count(),
+            **whole_stage(args, checkpoint, sequences),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        }  # fmt: skip
+        print(json.dumps(report, indent=2))
+        return
     lengths = np.array([len(s) for s in sequences])
     long_mask = lengths > 1022
     residues = int(lengths.sum())
