@@ -49,11 +49,10 @@ MODEL = "esm2_t6_8M_UR50D"
 def load_sequences(marts_csv: Path, subset: int | None, seed: int) -> list[str]:
     """Distinct sequences as the parse stage defines them (stripped, uppercase, no '*')."""
     import numpy as np
-    import pandas as pd
 
-    column = pd.read_csv(marts_csv, usecols=["Aminoacid_sequence"], dtype=str)
-    cleaned = column["Aminoacid_sequence"].dropna().str.strip().str.upper().str.rstrip("*")
-    sequences = list(dict.fromkeys(s for s in cleaned if s))
+    from terpene_ensembles.screening.synthetic import export_sequences
+
+    sequences = export_sequences(marts_csv)
     if subset:
         rng = np.random.default_rng(seed)
         picked = sorted(rng.choice(len(sequences), min(subset, len(sequences)), replace=False))
@@ -150,9 +149,9 @@ def run_child(command: list[str], log: Path) -> dict:
     with open(log, "w") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
         _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{command[:2]} failed ({process.returncode}); see {log}")
+    returncode = os.waitstatus_to_exitcode(status)
+    if returncode != 0:
+        raise RuntimeError(f"{command[:2]} failed ({returncode}); see {log}")
     return {
         "seconds": round(time.perf_counter() - start, 2),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
@@ -167,13 +166,11 @@ def whole_stage(args, checkpoint: Path, sequences: list[str]) -> dict:
     import torch
 
     from terpene_ensembles.embedding_files import read_embeddings
+    from terpene_ensembles.settings import PlmConfig
 
     ids = [f"s{i}" for i in range(len(sequences))]
-    settings = {
-        "enabled": True, "model": MODEL, "checkpoint": str(checkpoint), "layer": -1,
-        "long_sequences": "windows", "window_overlap": 256, "max_tokens_per_batch": 4096,
-        "precision": "auto", "device": "cpu",
-    }  # fmt: skip
+    # The default plm settings, on the CPU, with the benchmark checkpoint.
+    settings = PlmConfig(model=MODEL, checkpoint=str(checkpoint), device="cpu").as_dict()
     runs: dict[str, list[dict]] = {"reference": [], "stage": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

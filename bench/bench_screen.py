@@ -101,7 +101,7 @@ def training_sequences(workdir: Path) -> set[str]:
     return set(reference_sequences(load_bundle(workdir / "results" / "model"))["sequence"])
 
 
-def run_one(workdir: Path, proteins: int, cores: int, seed: int) -> dict:
+def run_one(workdir: Path, proteins: int, cores: int, seed: int, training: set[str]) -> dict:
     import pandas as pd
 
     from terpene_ensembles.screening.synthetic import (
@@ -133,7 +133,6 @@ def run_one(workdir: Path, proteins: int, cores: int, seed: int) -> dict:
     job_max_rss = max(float(pd.read_csv(t, sep="\t")["max_rss"].iloc[0]) for t in job_tables)
     n_tps = sum(identifier.startswith("tps_") for identifier, _ in records)
     n_decoys = len(records) - n_tps
-    training = training_sequences(workdir)
     held_out = {i for i, seq in records if i.startswith("tps_") and seq not in training}
     held_out_found = int(predicted.isin(held_out).sum())
     return {
@@ -178,19 +177,20 @@ def main(argv=None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="JSON results file")
     args = parser.parse_args(argv)
     prepare(args.workdir, args.cores, args.shards, args.prefilter, args.config)
+    training = training_sequences(args.workdir)
     from terpene_ensembles.screening.synthetic import export_sequences
 
     results = {
         "prefilter": args.prefilter,
         "training_config": args.config,
-        "model_training_enzymes": len(training_sequences(args.workdir)),
+        "model_training_enzymes": len(training),
         "tps_reaching_a_gathering_cutoff": round(
             gathering_reached(export_sequences(MARTS), args.cores), 4
         ),
         "runs": [],
     }
     for proteins in args.proteins:
-        results["runs"].append(run_one(args.workdir, proteins, args.cores, args.seed))
+        results["runs"].append(run_one(args.workdir, proteins, args.cores, args.seed, training))
         print(json.dumps(results["runs"][-1]), flush=True)
     text = json.dumps(results, indent=2)
     print(text)

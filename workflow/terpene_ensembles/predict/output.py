@@ -136,7 +136,7 @@ class RejectionWriter(AtomicTsvWriter):
 
     def append(self, rejection: Rejection) -> None:
         row = rejection.as_row()
-        self.write_row([row[column] for column in REJECTION_COLUMNS])
+        self.write_row([row[column] for column in self.columns])
         self.counts[rejection.reason] = self.counts.get(rejection.reason, 0) + 1
 
     @property

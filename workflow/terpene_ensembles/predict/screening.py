@@ -39,8 +39,9 @@ class ScreeningSettings:
     mmseqs_sensitivity: float = DEFAULT_SENSITIVITY
     # MARTS kingdom of FASTA records (a feature); "" = unknown
     kingdom: str = PredictConfig.kingdom
-    # FASTA only: "tps_domain" predicts only TPS candidates (screening.prefilter), "none"
-    # every record. Off for library callers; the CLI and the rules pass the config's value.
+    # FASTA only: one of screening.prefilter.PREFILTER_MODES ("tps_domain_or_homolog",
+    # "tps_domain": only TPS candidates are predicted; "none": every record). Off for
+    # library callers; the CLI and the rules pass the config's value.
     prefilter: str = "none"
 
     def __post_init__(self):
