@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import sparse
 
 GAP = "-"
+GAP_CODE = ord(GAP)
 COLUMN_PREFIX = "aln_"
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 
@@ -85,17 +86,19 @@ class PositionEncoder:
     def fit(cls, frame: pd.DataFrame, min_coverage: float = 0.05) -> PositionEncoder:
         columns = position_columns(frame)
         states, residues, profile_of = [], [], []
+        alphabet = np.frombuffer(AMINO_ACIDS.encode("ascii"), dtype=np.uint8)  # sorted
         for p, column in enumerate(columns):
-            matrix = _letters(frame[column])
-            if matrix.size == 0:
+            codes = _codes(frame[column])
+            if codes.size == 0:
                 continue
-            covered = (matrix != GAP).mean(axis=0) >= min_coverage
-            for state in np.flatnonzero(covered):
-                present = set(matrix[:, state]) - {GAP}
-                for residue in sorted(present & set(AMINO_ACIDS)):
-                    states.append(int(state))
-                    residues.append(residue)
-                    profile_of.append(p)
+            covered = np.flatnonzero((codes != GAP_CODE).mean(axis=0) >= min_coverage)
+            # present[s, a]: residue a occurs at covered state s (row-major = state order,
+            # then residue in alphabetical order)
+            present = (codes[:, covered, None] == alphabet[None, None, :]).any(axis=0)
+            state_index, residue_index = np.nonzero(present)
+            states += covered[state_index].tolist()
+            residues += [AMINO_ACIDS[i] for i in residue_index]
+            profile_of += [p] * len(state_index)
         return cls(columns, states, residues, profile_of)
 
     def transform(self, frame: pd.DataFrame) -> sparse.csr_matrix:
@@ -105,14 +108,13 @@ class PositionEncoder:
         n = len(frame)
         rows, cols = [], []
         states = np.asarray(self.states, dtype=np.int64)
-        residues = np.asarray(self.residues)
+        residues = np.frombuffer("".join(self.residues).encode("ascii"), dtype=np.uint8)
         profile_of = np.asarray(self.profile_of, dtype=np.int64)
         for p, column in enumerate(self.columns):
             mine = np.flatnonzero(profile_of == p)
             if not len(mine):
                 continue
-            matrix = _letters(frame[column])
-            letters = matrix[:, states[mine]]  # (n, columns of this profile)
+            letters = _codes(frame[column])[:, states[mine]]  # (n, columns of this profile)
             r, c = np.nonzero(letters == residues[mine][None, :])
             rows.append(r)
             cols.append(mine[c])
@@ -145,13 +147,13 @@ class PositionEncoder:
         )
 
 
-def _letters(values: pd.Series) -> np.ndarray:
-    """(n, M) array of single letters (``<U1``) from equal-length ASCII strings."""
+def _codes(values: pd.Series) -> np.ndarray:
+    """(n, M) uint8 array of ASCII codes from equal-length strings (one letter per state)."""
     strings = values.astype(str).tolist()
     if not strings:
-        return np.empty((0, 0), dtype="<U1")
+        return np.empty((0, 0), dtype=np.uint8)
     lengths = {len(s) for s in strings}
     if len(lengths) != 1:
         raise ValueError(f"{values.name}: aligned strings differ in length {sorted(lengths)[:3]}")
-    raw = np.frombuffer("".join(strings).encode("ascii"), dtype="S1")
-    return raw.reshape(len(strings), lengths.pop()).astype("<U1")
+    raw = np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8)
+    return raw.reshape(len(strings), lengths.pop())
