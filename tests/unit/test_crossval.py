@@ -133,3 +133,12 @@ def test_the_fusion_network_can_be_a_member():
     assert cross_fit.fitted["combiner"]["members"] == ["knn_identity", "fusion"]
     scores = learner.score_predictors(cross_fit.fitted, data, make_hits(data))
     assert scores["fusion"].shape == data.labels.shape
+
+
+def test_training_device_is_cpu_without_a_torch_member():
+    """Only the fusion member runs on torch; without it nothing would use a GPU, so the
+    stage reports cpu (and skips importing torch) whatever ``train.device`` says."""
+    linear = TrainConfig.from_config({"members": ["knn_identity", "positions"], "device": "cuda"})
+    assert learner.training_device(linear) == "cpu"
+    fusion_on_cpu = TrainConfig.from_config({"members": ["fusion"], "device": "cpu"})
+    assert learner.training_device(fusion_on_cpu, threads=1) == "cpu"

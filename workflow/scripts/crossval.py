@@ -6,7 +6,6 @@ import time
 
 import _bootstrap  # noqa: F401
 import pandas as pd
-import torch
 
 from terpene_ensembles.crossval import run_fold
 from terpene_ensembles.io_utils import setup_logging, write_json
@@ -39,14 +38,13 @@ def parse_args():
 def main():
     args = parse_args()
     log = setup_logging()
-    torch.set_num_threads(max(1, args.threads))
     started = time.time()
     data = load_training_data(args.labels, args.features, args.embeddings, args.positions)
     folds = read_assignment(args.folds, "fold", data.ids).astype(int)
     enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
     families = dict(zip(enzymes["id"].astype(str), enzymes["substrate_family"], strict=True))
     train_settings = TrainConfig.from_json(args.train_settings)
-    device = training_device(train_settings)
+    device = training_device(train_settings, args.threads)
     metrics = run_fold(
         data,
         folds,

@@ -10,7 +10,6 @@ import time
 
 import _bootstrap  # noqa: F401
 import pandas as pd
-import torch
 
 from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet
 from terpene_ensembles.learner import fit_and_score, training_device
@@ -49,7 +48,6 @@ def parse_args():
 def main():
     args = parse_args()
     log = setup_logging()
-    torch.set_num_threads(max(1, args.threads))
     started = time.time()
     settings = TrainConfig.from_json(args.settings)
     data = load_training_data(args.labels, args.features, args.embeddings, args.positions)
@@ -62,7 +60,7 @@ def main():
     if not is_test.any() or is_test.all():
         raise TrainingInputError("split.tsv: need both test and non-test enzymes")
     hits = read_identity_hits(args.identity)
-    device = training_device(settings)
+    device = training_device(settings, args.threads)
     log.info(
         "development %d / test %d enzymes, %d inner folds, %d classes, %d features, PLM %s, %s",
         int((~is_test).sum()),

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 MEMBERS = TRAIN_MEMBERS
 PREDICTORS = ("model", *MEMBERS, "label_prior", "random")
+TORCH_MEMBERS = ("fusion",)  # the others are numpy / scikit-learn
 LR_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 POSITIONS_C_GRID = (0.03, 0.1, 0.3)
 PLM_C_GRID = (0.01, 0.1)
@@ -389,10 +390,15 @@ def labels_frame(data: TrainingData) -> pd.DataFrame:
     return labels
 
 
-def training_device(settings: TrainConfig) -> str:
-    """cuda when a GPU is there and ``train.device`` allows it, else cpu."""
+def training_device(settings: TrainConfig, threads: int = 1) -> str:
+    """Where the torch members (:data:`TORCH_MEMBERS`) train: cuda when a GPU is there and
+    ``train.device`` allows it, else cpu; torch gets ``threads`` CPU threads. Without a torch
+    member torch is not imported at all (its import costs seconds in every CV job)."""
+    if not set(settings.members) & set(TORCH_MEMBERS):
+        return "cpu"
     import torch
 
+    torch.set_num_threads(max(1, threads))
     return "cuda" if torch.cuda.is_available() and settings.device != "cpu" else "cpu"
 
 
