@@ -120,6 +120,7 @@ def ablations(
     train_settings: TrainConfig | dict,
     calibrate_settings: CalibrateConfig | dict,
     device: str = "cpu",
+    test_metrics: dict | None = None,
 ) -> dict:
     """Headline test metrics of variants of the model on the same partition.
 
@@ -130,6 +131,10 @@ def ablations(
       without one more engineered feature group, or with an excluded one back (the C it
       chose is kept; the logistic-regression baseline always keeps every group);
       ``without_group:positions`` is ``without:positions``.
+
+    ``test_metrics`` (the partition's :func:`predictor_metrics`, same calibration recipe)
+    supplies the ``model`` row and the ``only:`` rows of predictors it already scored, so
+    they are not computed twice.
     """
     dev, test = data.subset(~is_test), data.subset(is_test)
     inner = folds[~is_test]
@@ -160,9 +165,14 @@ def ablations(
             calibrate_settings,
         )
 
-    table = {"model": variant(combined)}
+    scored = {}
+    if test_metrics is not None:
+        scored = {**test_metrics["baselines"], **test_metrics["components"]}
+        scored["model"] = test_metrics["model"]
+    scored = {name: {m: entry[m] for m in HEADLINE_METRICS} for name, entry in scored.items()}
+    table = {"model": scored["model"] if "model" in scored else variant(combined)}
     for member in available:
-        table[f"only:{member}"] = calibrated_metrics(
+        table[f"only:{member}"] = scored.get(member) or calibrated_metrics(
             oof_scores[member], member_scores[member], dev, test, calibrate_settings, member
         )
         if member in combined and len(combined) > 1:
@@ -236,6 +246,7 @@ def run_fold(
             train_settings,
             calibrate_settings,
             device,
+            test_metrics=test,
         )
     return result
 
