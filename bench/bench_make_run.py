@@ -12,30 +12,32 @@ checkpoint hash aside) when --compare names it. Target (issue 13): <= 10 minutes
 """
 
 import argparse
-import csv
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))
+
+from terpene_ensembles.report.inputs import read_benchmarks  # noqa: E402
+
 # Fields of metrics.json that are timings or depend on how the checkpoint file was written.
 VOLATILE = {("data", "seconds"), ("split", "seconds"), ("plm", "weights_sha256")}
 
 
 def job_times(results: Path) -> dict:
     """{job: {"s": wall seconds, "cpu_s": CPU seconds}} from every benchmark TSV."""
-    times = {}
-    for path in sorted((results / "benchmarks").rglob("*.tsv")):
-        with path.open() as handle:
-            row = next(csv.DictReader(handle, delimiter="\t"))
-        name = str(path.relative_to(results / "benchmarks").with_suffix(""))
-        times[name] = {"s": float(row["s"]), "cpu_s": float(row["cpu_time"])}
-    return times
+    frame = read_benchmarks(results / "benchmarks")
+    return {
+        row.stage: {"s": row.seconds, "cpu_s": row.cpu_seconds}
+        for row in frame.itertuples(index=False)
+    }
 
 
 def differences(reference: dict, candidate: dict, path=()) -> list[str]:

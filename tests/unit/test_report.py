@@ -566,3 +566,16 @@ def test_cli_writes_the_report(fixture_paths, tmp_path):
         "type-breakdown.png",
     ]
     assert all((tmp_path / "figures" / n).read_bytes().startswith(b"\x89PNG") for n in written)
+
+
+def test_read_benchmarks_averages_wall_cpu_and_memory_per_job(tmp_path):
+    """One row per benchmark file, named by its path; repeated rows are averaged."""
+    from terpene_ensembles.report.inputs import read_benchmarks
+
+    repeated = pd.DataFrame({"s": [2.0, 4.0], "cpu_time": [1.0, 3.0], "max_rss": [10.0, 30.0]})
+    write_tsv(repeated, tmp_path / "cv" / "fold0.tsv")
+    write_tsv(pd.DataFrame({"s": [1.5]}), tmp_path / "parse.tsv")
+    table = read_benchmarks(tmp_path).set_index("stage")
+    assert table.loc["cv/fold0"].tolist() == [3.0, 2.0, 20.0]
+    assert table.loc["parse", "seconds"] == 1.5
+    assert np.isnan(table.loc["parse", ["cpu_seconds", "max_rss_mb"]].astype(float)).all()

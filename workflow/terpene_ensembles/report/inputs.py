@@ -75,8 +75,15 @@ def validate_inputs(inputs: ReportInputs) -> None:
         raise ValueError("cannot build the report: " + "; ".join(problems))
 
 
+def _column_mean(frame: pd.DataFrame, column: str) -> float:
+    """Mean of a numeric column (NaN when absent or not numeric)."""
+    values = pd.to_numeric(frame.get(column), errors="coerce")
+    return float(values.mean()) if values is not None else float("nan")
+
+
 def read_benchmarks(directory: str | os.PathLike, exclude: Iterable[str] = ()) -> pd.DataFrame:
-    """Snakemake benchmark files under ``directory`` -> stage, seconds, max_rss_mb."""
+    """Snakemake benchmark files under ``directory`` -> stage, seconds, cpu_seconds,
+    max_rss_mb."""
     root = Path(directory)
     excluded = {Path(p).resolve() for p in exclude}
     rows = []
@@ -87,15 +94,15 @@ def read_benchmarks(directory: str | os.PathLike, exclude: Iterable[str] = ()) -
         if frame.empty or "s" not in frame.columns:
             continue
         # Repeated benchmarks (benchmark: repeat(...)) give several rows: report the mean.
-        max_rss = pd.to_numeric(frame.get("max_rss"), errors="coerce")
         rows.append(
             {
                 "stage": path.relative_to(root).with_suffix("").as_posix(),
-                "seconds": float(pd.to_numeric(frame["s"], errors="coerce").mean()),
-                "max_rss_mb": float(max_rss.mean()) if max_rss is not None else float("nan"),
+                "seconds": _column_mean(frame, "s"),
+                "cpu_seconds": _column_mean(frame, "cpu_time"),
+                "max_rss_mb": _column_mean(frame, "max_rss"),
             }
         )
-    return pd.DataFrame(rows, columns=["stage", "seconds", "max_rss_mb"])
+    return pd.DataFrame(rows, columns=["stage", "seconds", "cpu_seconds", "max_rss_mb"])
 
 
 def code_version(repository: str | os.PathLike) -> str:
