@@ -37,6 +37,24 @@ def test_knn_keeps_only_the_k_nearest_and_ignores_non_reference_targets():
     assert best[0] == pytest.approx(0.8)
 
 
+def test_knn_with_k_none_weighs_every_reference_hit():
+    hits = hits_frame(
+        [("q", "r1", 0.5), ("q", "r2", 0.8), ("q", "r3", 0.3), ("q", "r2", 0.6), ("q", "x", 0.9)]
+    )
+    scores, best = score_knn_identity(
+        ["q"], hits, REFERENCE_IDS, REFERENCE_LABELS, PRIOR, k=None, power=10.0
+    )
+    # one weight per reference (its best hit): r1 0.5**10, r2 0.8**10, r3 0.3**10
+    weights = np.array([0.5, 0.8, 0.3]) ** 10
+    expected = weights @ REFERENCE_LABELS / weights.sum()
+    assert scores[0] == pytest.approx(expected)
+    assert best[0] == pytest.approx(0.8)
+    five, _ = score_knn_identity(
+        ["q"], hits, REFERENCE_IDS, REFERENCE_LABELS, PRIOR, k=5, power=10.0
+    )
+    assert five == pytest.approx(scores)  # fewer hits than k: the same neighbours
+
+
 def test_knn_without_hits_falls_back_to_prior_and_ignores_self_hits():
     hits = hits_frame([("r1", "r1", 1.0)])
     scores, best = score_knn_identity(["q", "r1"], hits, REFERENCE_IDS, REFERENCE_LABELS, PRIOR)

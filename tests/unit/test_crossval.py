@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from learning_synthetic import FAST_TRAIN, make_dataset, make_hits
 
-from terpene_ensembles import learner
+from terpene_ensembles import baselines, learner
 from terpene_ensembles.crossval import (
     ablations,
     fold_partition,
@@ -34,7 +34,8 @@ def test_out_of_fold_scores_never_see_their_own_fold():
     altered = data.subset(np.ones(120, bool))
     altered.labels = data.labels.copy()
     altered.labels[folds == 2] = 1 - altered.labels[folds == 2]
-    for member, c in (("logistic_regression", 0.1), ("positions", 0.1), ("knn_identity", None)):
+    members = ("logistic_regression", 0.1), ("positions", 0.1), ("knn_identity", None)
+    for member, c in (*members, ("identity_kernel", None)):
         before, _ = learner.out_of_fold_member(member, data, folds, hits, settings, (c,))
         after, _ = learner.out_of_fold_member(member, altered, folds, hits, settings, (c,))
         held = folds == 2
@@ -67,6 +68,26 @@ def test_procedure_chooses_on_out_of_fold_scores_and_stacks_the_members():
     assert ((scores["model"] > 0) & (scores["model"] < 1)).all()
 
 
+def test_identity_kernel_member_weighs_every_training_homolog():
+    """identity_kernel is the kNN scorer over all hits with weight identity**kernel_power;
+    it returns scores only (the best identity comes from knn_identity)."""
+    data = make_dataset(n=60, positions=False)
+    hits = make_hits(data)
+    train, query = data.subset(np.arange(60) % 3 != 0), data.subset(np.arange(60) % 3 == 0)
+    settings = TrainConfig.from_config({**FAST_TRAIN, "kernel_power": 7.0})
+    params = learner.fit_member("identity_kernel", train, None, settings)
+    assert params["k"] is None and params["power"] == 7.0
+    scores = learner.score_member("identity_kernel", params, query, hits)
+    expected, _ = baselines.score_knn_identity(
+        query.ids, hits, train.ids, train.labels.astype(float), baselines.label_prior(train.labels),
+        k=None, power=7.0,
+    )  # fmt: skip
+    np.testing.assert_allclose(scores, expected)
+    knn = learner.fit_member("knn_identity", train, None, settings)
+    knn_scores, _ = learner.score_member("knn_identity", knn, query, hits)
+    assert knn["k"] == settings.knn_k and not np.allclose(knn_scores, scores)
+
+
 def test_members_without_their_input_are_left_out():
     data = make_dataset(n=80)
     settings = TrainConfig.from_config(FAST_TRAIN)
@@ -82,7 +103,7 @@ def test_run_fold_and_summary_on_synthetic_folds():
     folds = np.arange(150) % 3
     hits = make_hits(data)
     families = {i: ("C10" if data.labels[k, 0] else "C15") for k, i in enumerate(data.ids)}
-    settings = {**FAST_TRAIN, "members": ["knn_identity", "positions"]}
+    settings = {**FAST_TRAIN, "members": TrainConfig().members}  # the default stack
     results = [
         run_fold(data, folds, fold, hits, families, settings, {"min_positives": 3})
         for fold in range(3)
@@ -95,12 +116,15 @@ def test_run_fold_and_summary_on_synthetic_folds():
             "label_prior",
             "random",
         }
+        assert set(result["test"]["components"]) == {"identity_kernel", "positions"}
         assert result["substrate"]["model"]["map"] is not None
         ablations = result["ablations"]
         assert {
             "model",
             "only:positions",
             "without:positions",
+            "without:identity_kernel",
+            "with:knn_identity",
             "without_group:pfam",
             "with_group:motif",
         } <= set(ablations)

@@ -6,7 +6,9 @@ model bundle loads with ``torch.load(weights_only=True)`` or JSON.
 - ``random``: seeded uniform scores (a floor every metric must beat).
 - ``label_prior``: every enzyme gets the training frequency of each ensemble.
 - ``knn_identity``: identity-weighted labels of the nearest training enzymes in the MMseqs2
-  all-vs-all hits (the homology scorer, what BLASTp-style annotation transfer does).
+  all-vs-all hits (the homology scorer, what BLASTp-style annotation transfer does). With
+  ``k=None`` and a steep power it is the ``identity_kernel`` member: every homolog's labels,
+  weighted by a sharp kernel of identity.
 - ``logistic_regression``: one-vs-rest logistic regression on standardised features.
 """
 
@@ -45,10 +47,11 @@ def score_knn_identity(
     reference_ids,
     reference_labels: np.ndarray,
     prior: np.ndarray,
-    k: int = 5,
+    k: int | None = 5,
     power: float = 3.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Identity-weighted label average over the ``k`` most identical reference enzymes.
+    """Identity-weighted label average over the ``k`` most identical reference enzymes
+    (``k=None``: every reference enzyme among the query's hits).
 
     ``hits`` has columns query, target, identity (fraction). Weights are identity**power
     so a 90% neighbour outweighs several 35% ones. Queries without any reference hit get
@@ -65,12 +68,11 @@ def score_knn_identity(
         return scores, best
     # Best hit per (query, target) pair, then the k best targets per query; ties broken by
     # target id so the result never depends on the hit file's row order.
-    relevant = (
-        relevant.sort_values(["query", "identity", "target"], ascending=[True, False, True])
-        .drop_duplicates(["query", "target"])
-        .groupby("query", sort=False)
-        .head(k)
-    )
+    relevant = relevant.sort_values(
+        ["query", "identity", "target"], ascending=[True, False, True]
+    ).drop_duplicates(["query", "target"])
+    if k is not None:
+        relevant = relevant.groupby("query", sort=False).head(k)
     q = relevant["query"].map(query_index).to_numpy()
     t = relevant["target"].map(reference_index).to_numpy()
     w = np.clip(relevant["identity"].to_numpy(dtype=np.float64), 1e-6, 1.0) ** power

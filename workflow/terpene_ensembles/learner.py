@@ -15,6 +15,9 @@ outer cross-validation fold:
 
 Members:
 - ``knn_identity``: identity-weighted labels of the nearest training enzymes (MMseqs2).
+- ``identity_kernel``: the labels of every training homolog (MMseqs2 hits), weighted by
+  identity ** ``train.kernel_power`` (a sharp kernel: the closest homologs dominate, the
+  farther ones break ties and fill in where there is no close one).
 - ``logistic_regression``: one-vs-rest L2 logistic regression on all engineered features
   (length, composition, motifs, Pfam scores, kingdom): the reference baseline, always fitted.
 - ``positions``: one-vs-rest L2 logistic regression on the alignment-position one-hot
@@ -121,17 +124,23 @@ def fit_member_grid(
     return {c: fit_member(name, train, c, settings, device) for c in cs}
 
 
+def _homology_member(train: TrainingData, k: int | None, power: float) -> dict:
+    return {
+        "k": k,
+        "power": float(power),
+        "reference_ids": [str(i) for i in train.ids],
+        "reference_labels": train.labels.astype(np.int8),
+        "prior": baselines.label_prior(train.labels),
+    }
+
+
 def fit_member(
     name: str, train: TrainingData, c, settings: TrainConfig, device: str = "cpu"
 ) -> dict:
     if name == "knn_identity":
-        return {
-            "k": int(settings.knn_k),
-            "power": float(settings.knn_power),
-            "reference_ids": [str(i) for i in train.ids],
-            "reference_labels": train.labels.astype(np.int8),
-            "prior": baselines.label_prior(train.labels),
-        }
+        return _homology_member(train, int(settings.knn_k), settings.knn_power)
+    if name == "identity_kernel":
+        return _homology_member(train, None, settings.kernel_power)
     if name in ("logistic_regression", "positions", "plm"):
         return fit_member_grid(name, train, (c,), settings, device)[c]
     if name == "fusion":
@@ -186,8 +195,8 @@ def _fit_positions(train: TrainingData, cs, settings: TrainConfig) -> dict:
 
 def score_member(name: str, params: dict, data: TrainingData, hits: pd.DataFrame):
     """Scores (n, K) of one member; for knn_identity also the best identity (n,)."""
-    if name == "knn_identity":
-        return baselines.score_knn_identity(
+    if name in ("knn_identity", "identity_kernel"):
+        scores, best_identity = baselines.score_knn_identity(
             data.ids,
             hits,
             params["reference_ids"],
@@ -196,6 +205,7 @@ def score_member(name: str, params: dict, data: TrainingData, hits: pd.DataFrame
             k=params["k"],
             power=params["power"],
         )
+        return (scores, best_identity) if name == "knn_identity" else scores
     if name == "logistic_regression":
         columns = np.asarray(params["columns"], dtype=np.int64)
         return baselines.score_logistic_regression(params, data.features[:, columns])

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support
 
+from terpene_ensembles.settings import TRAIN_MEMBERS
+
 
 def _round(value) -> float | None:
     if value is None or not np.isfinite(value):
@@ -203,7 +205,8 @@ HEADLINE_METRICS = (
 
 
 BASELINES = ("random", "label_prior", "knn_identity", "logistic_regression")
-COMPONENTS = ("positions", "plm", "fusion")
+# Members that are not reference baselines: reported under "components".
+COMPONENTS = tuple(m for m in TRAIN_MEMBERS if m not in BASELINES)
 
 
 def predictor_metrics(

@@ -100,7 +100,14 @@ class SplitConfig(Section):
 
 
 # The members a stacked model can combine (learner.MEMBERS).
-TRAIN_MEMBERS = ("knn_identity", "logistic_regression", "positions", "plm", "fusion")
+TRAIN_MEMBERS = (
+    "knn_identity",
+    "identity_kernel",
+    "logistic_regression",
+    "positions",
+    "plm",
+    "fusion",
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,8 @@ class TrainConfig(Section):
     device: str = "auto"
     knn_k: int = 5
     knn_power: float = 3.0
-    members: list[str] = field(default_factory=lambda: ["knn_identity", "positions"])
+    kernel_power: float = 10.0
+    members: list[str] = field(default_factory=lambda: ["identity_kernel", "positions"])
     position_min_coverage: float = 0.05
     exclude_feature_groups: list[str] = field(default_factory=lambda: ["motif"])
     lr_c: float | str = "auto"
