@@ -47,7 +47,8 @@ def make_dataset(
 
 
 def make_hits(data: TrainingData, seed: int = 0) -> pd.DataFrame:
-    """Each enzyme 'hits' the enzymes sharing its first label, with random identity."""
+    """Each enzyme 'hits' the enzymes sharing its first label, with random identity and
+    alignment coverages."""
     rng = np.random.default_rng(seed)
     rows = []
     first = data.labels.argmax(axis=1)
@@ -55,7 +56,10 @@ def make_hits(data: TrainingData, seed: int = 0) -> pd.DataFrame:
         for j in rng.choice(len(data.ids), size=6, replace=False):
             if i != j and first[i] == first[j]:
                 rows.append((data.ids[i], data.ids[j], float(rng.uniform(0.3, 0.9))))
-    return pd.DataFrame(rows, columns=["query", "target", "identity"])
+    hits = pd.DataFrame(rows, columns=["query", "target", "identity"])
+    coverage = np.random.default_rng(seed + 1).uniform(0.4, 1.0, size=(len(hits), 2))
+    hits["query_coverage"], hits["target_coverage"] = coverage[:, 0], coverage[:, 1]
+    return hits
 
 
 FAST_TRAIN = {

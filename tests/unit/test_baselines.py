@@ -4,6 +4,7 @@ import pytest
 
 from terpene_ensembles.baselines import (
     fit_logistic_regression_path,
+    hit_similarity,
     label_prior,
     score_knn_identity,
     score_logistic_regression,
@@ -53,6 +54,29 @@ def test_knn_with_k_none_weighs_every_reference_hit():
         ["q"], hits, REFERENCE_IDS, REFERENCE_LABELS, PRIOR, k=5, power=10.0
     )
     assert five == pytest.approx(scores)  # fewer hits than k: the same neighbours
+
+
+def test_covered_identity_discounts_partial_alignments():
+    hits = pd.DataFrame(
+        {
+            "query": ["q", "q"],
+            "target": ["r1", "r2"],
+            "identity": [0.9, 0.6],
+            "query_coverage": [0.3, 1.0],
+            "target_coverage": [0.95, 0.9],
+        }
+    )
+    assert hit_similarity(hits).tolist() == pytest.approx([0.9, 0.6])
+    assert hit_similarity(hits, "covered_identity").tolist() == pytest.approx([0.27, 0.54])
+    with pytest.raises(ValueError, match="unknown similarity"):
+        hit_similarity(hits, "bits")
+    scores, best = score_knn_identity(
+        ["q"], hits, REFERENCE_IDS, REFERENCE_LABELS, PRIOR, k=1, similarity="covered_identity"
+    )
+    assert scores[0] == pytest.approx([0.0, 1.0])  # r2, the full-length homolog, is nearest
+    assert best[0] == pytest.approx(0.6)  # the identity of the hits used
+    by_identity, _ = score_knn_identity(["q"], hits, REFERENCE_IDS, REFERENCE_LABELS, PRIOR, k=1)
+    assert by_identity[0] == pytest.approx([1.0, 0.0])
 
 
 def test_knn_without_hits_falls_back_to_prior_and_ignores_self_hits():

@@ -69,18 +69,20 @@ def test_procedure_chooses_on_out_of_fold_scores_and_stacks_the_members():
 
 
 def test_identity_kernel_member_weighs_every_training_homolog():
-    """identity_kernel is the kNN scorer over all hits with weight identity**kernel_power;
-    it returns scores only (the best identity comes from knn_identity)."""
+    """identity_kernel is the kNN scorer over all hits with weight (identity x the smaller
+    coverage)**kernel_power; it returns scores only (the best identity comes from
+    knn_identity)."""
     data = make_dataset(n=60, positions=False)
     hits = make_hits(data)
     train, query = data.subset(np.arange(60) % 3 != 0), data.subset(np.arange(60) % 3 == 0)
     settings = TrainConfig.from_config({**FAST_TRAIN, "kernel_power": 7.0})
     params = learner.fit_member("identity_kernel", train, None, settings)
     assert params["k"] is None and params["power"] == 7.0
+    assert params["similarity"] == "covered_identity"
     scores = learner.score_member("identity_kernel", params, query, hits)
     expected, _ = baselines.score_knn_identity(
         query.ids, hits, train.ids, train.labels.astype(float), baselines.label_prior(train.labels),
-        k=None, power=7.0,
+        k=None, power=7.0, similarity="covered_identity",
     )  # fmt: skip
     np.testing.assert_allclose(scores, expected)
     knn = learner.fit_member("knn_identity", train, None, settings)

@@ -36,6 +36,7 @@ from terpene_ensembles.predict import (
     top_ensembles,
 )
 from terpene_ensembles.sequence_input import SequenceRecord, iter_fasta, sha256_text
+from terpene_ensembles.training_data import HIT_COLUMNS
 
 ENSEMBLES = ["germacrane", "bisabolane", "other_C20"]
 
@@ -459,7 +460,7 @@ def test_plm_model_embeds_new_sequences_through_the_cache(small_training_run, tm
             zip(enzymes["id"], enzymes["sequence"], strict=True)
         )
     ]
-    no_hits = pd.DataFrame(columns=["query", "target", "identity"])
+    no_hits = pd.DataFrame(columns=HIT_COLUMNS)
     first = scorer.score(records_frame(records), no_hits)
     assert scorer.embedder.last_computed == 3
     assert list(cache.rglob("chunk-*.parquet"))

@@ -7,8 +7,8 @@ model bundle loads with ``torch.load(weights_only=True)`` or JSON.
 - ``label_prior``: every enzyme gets the training frequency of each ensemble.
 - ``knn_identity``: identity-weighted labels of the nearest training enzymes in the MMseqs2
   all-vs-all hits (the homology scorer, what BLASTp-style annotation transfer does). With
-  ``k=None`` and a steep power it is the ``identity_kernel`` member: every homolog's labels,
-  weighted by a sharp kernel of identity.
+  ``k=None``, coverage-weighted identity and a steep power it is the ``identity_kernel``
+  member: every homolog's labels, weighted by a sharp kernel of their similarity.
 - ``logistic_regression``: one-vs-rest logistic regression on standardised features.
 """
 
@@ -41,6 +41,21 @@ def score_random(ids, n_classes: int, seed: int) -> np.ndarray:
 # --- homology kNN -------------------------------------------------------------------------
 
 
+SIMILARITIES = ("identity", "covered_identity")
+
+
+def hit_similarity(hits: pd.DataFrame, similarity: str = "identity") -> pd.Series:
+    """How alike a hit's two enzymes are: MMseqs2 identity over the aligned stretch, or
+    ``covered_identity`` = identity x the smaller of the two coverages (a 90% identical
+    alignment over a third of a protein is weak evidence for the whole enzyme)."""
+    if similarity == "identity":
+        return hits["identity"].astype(np.float64)
+    if similarity == "covered_identity":
+        coverage = np.minimum(hits["query_coverage"], hits["target_coverage"])
+        return (hits["identity"] * coverage).astype(np.float64)
+    raise ValueError(f"unknown similarity {similarity!r}; known {list(SIMILARITIES)}")
+
+
 def score_knn_identity(
     query_ids,
     hits: pd.DataFrame,
@@ -49,14 +64,17 @@ def score_knn_identity(
     prior: np.ndarray,
     k: int | None = 5,
     power: float = 3.0,
+    similarity: str = "identity",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Identity-weighted label average over the ``k`` most identical reference enzymes
+    """Similarity-weighted label average over the ``k`` most similar reference enzymes
     (``k=None``: every reference enzyme among the query's hits).
 
-    ``hits`` has columns query, target, identity (fraction). Weights are identity**power
-    so a 90% neighbour outweighs several 35% ones. Queries without any reference hit get
-    the label prior (the best guess with no homology evidence). Returns (scores,
-    best_identity) where best_identity is 0 for queries without hits.
+    ``hits`` has columns query, target, identity (fraction), and query_coverage /
+    target_coverage for ``similarity="covered_identity"`` (:func:`hit_similarity`). Weights
+    are similarity**power so a 90% neighbour outweighs several 35% ones. Queries without
+    any reference hit get the label prior (the best guess with no homology evidence).
+    Returns (scores, best_identity) where best_identity is the highest identity of the hits
+    used, 0 for queries without hits.
     """
     reference_index = {rid: i for i, rid in enumerate(reference_ids)}
     query_index = {qid: i for i, qid in enumerate(query_ids)}
@@ -66,16 +84,17 @@ def score_knn_identity(
     relevant = relevant[relevant["query"] != relevant["target"]]
     if relevant.empty:
         return scores, best
+    relevant = relevant.assign(similarity=hit_similarity(relevant, similarity))
     # Best hit per (query, target) pair, then the k best targets per query; ties broken by
     # target id so the result never depends on the hit file's row order.
     relevant = relevant.sort_values(
-        ["query", "identity", "target"], ascending=[True, False, True]
+        ["query", "similarity", "target"], ascending=[True, False, True]
     ).drop_duplicates(["query", "target"])
     if k is not None:
         relevant = relevant.groupby("query", sort=False).head(k)
     q = relevant["query"].map(query_index).to_numpy()
     t = relevant["target"].map(reference_index).to_numpy()
-    w = np.clip(relevant["identity"].to_numpy(dtype=np.float64), 1e-6, 1.0) ** power
+    w = np.clip(relevant["similarity"].to_numpy(dtype=np.float64), 1e-6, 1.0) ** power
     weighted = np.zeros_like(scores)
     np.add.at(weighted, q, w[:, None] * reference_labels[t])
     total = np.zeros(len(query_index))

@@ -16,8 +16,9 @@ outer cross-validation fold:
 Members:
 - ``knn_identity``: identity-weighted labels of the nearest training enzymes (MMseqs2).
 - ``identity_kernel``: the labels of every training homolog (MMseqs2 hits), weighted by
-  identity ** ``train.kernel_power`` (a sharp kernel: the closest homologs dominate, the
-  farther ones break ties and fill in where there is no close one).
+  (identity x the smaller alignment coverage) ** ``train.kernel_power`` (a sharp kernel: the
+  closest full-length homologs dominate, the others break ties and fill in where there is
+  no close one).
 - ``logistic_regression``: one-vs-rest L2 logistic regression on all engineered features
   (length, composition, motifs, Pfam scores, kingdom): the reference baseline, always fitted.
 - ``positions``: one-vs-rest L2 logistic regression on the alignment-position one-hot
@@ -124,10 +125,11 @@ def fit_member_grid(
     return {c: fit_member(name, train, c, settings, device) for c in cs}
 
 
-def _homology_member(train: TrainingData, k: int | None, power: float) -> dict:
+def _homology_member(train: TrainingData, k: int | None, power: float, similarity: str) -> dict:
     return {
         "k": k,
         "power": float(power),
+        "similarity": similarity,
         "reference_ids": [str(i) for i in train.ids],
         "reference_labels": train.labels.astype(np.int8),
         "prior": baselines.label_prior(train.labels),
@@ -138,9 +140,9 @@ def fit_member(
     name: str, train: TrainingData, c, settings: TrainConfig, device: str = "cpu"
 ) -> dict:
     if name == "knn_identity":
-        return _homology_member(train, int(settings.knn_k), settings.knn_power)
+        return _homology_member(train, int(settings.knn_k), settings.knn_power, "identity")
     if name == "identity_kernel":
-        return _homology_member(train, None, settings.kernel_power)
+        return _homology_member(train, None, settings.kernel_power, "covered_identity")
     if name in ("logistic_regression", "positions", "plm"):
         return fit_member_grid(name, train, (c,), settings, device)[c]
     if name == "fusion":
@@ -204,6 +206,7 @@ def score_member(name: str, params: dict, data: TrainingData, hits: pd.DataFrame
             params["prior"],
             k=params["k"],
             power=params["power"],
+            similarity=params.get("similarity", "identity"),
         )
         return (scores, best_identity) if name == "knn_identity" else scores
     if name == "logistic_regression":

@@ -173,13 +173,14 @@ def score(
     ``features``: id + the bundle's feature_columns; ``embeddings``: id + embedding (None
     when the bundle has no PLM); ``positions``: id + aligned match-state strings (None when
     the bundle has no positions member); ``hits``: MMseqs2 hits against the bundle's reference
-    (query, target, identity 0-1). Returns {"raw/<predictor>": frame, "calibrated/<predictor>":
-    frame, "calls": bool frame of the model} with rows in ``features`` order, one column per
-    ensemble id.
+    (``training_data.HIT_COLUMNS``: query, target, identity and both coverages, 0-1).
+    Returns {"raw/<predictor>": frame, "calibrated/<predictor>": frame, "calls": bool frame
+    of the model} with rows in ``features`` order, one column per ensemble id.
     """
     from terpene_ensembles.calibration import calibrate_scores, calls_from_thresholds
     from terpene_ensembles.learner import score_predictors
     from terpene_ensembles.training_data import (
+        HIT_COLUMNS,
         TrainingData,
         embedding_matrix,
         feature_matrix,
@@ -204,7 +205,7 @@ def score(
         bundle["plm"],
         position_frame(positions, ids) if uses_positions(bundle) else None,
     )
-    hits = hits[["query", "target", "identity"]].astype({"query": str, "target": str})
+    hits = hits[HIT_COLUMNS].astype({"query": str, "target": str})
     raw = score_predictors(bundle, data, hits)
     out = {}
     for predictor, values in raw.items():

@@ -175,8 +175,12 @@ def read_assignment(path, column: str, ids) -> np.ndarray:
     return _align(frame, pd.Index(ids), str(path))[column].to_numpy()
 
 
+# Columns of the MMseqs2 hit tables (homology.PAIRWISE_COLUMNS) the homology members read.
+HIT_COLUMNS = ["query", "target", "identity", "query_coverage", "target_coverage"]
+
+
 def read_identity_hits(path) -> pd.DataFrame:
-    hits = pd.read_parquet(path, columns=["query", "target", "identity"])
+    hits = pd.read_parquet(path, columns=HIT_COLUMNS)
     hits["query"] = hits["query"].astype(str)
     hits["target"] = hits["target"].astype(str)
     return hits[hits["query"] != hits["target"]]
