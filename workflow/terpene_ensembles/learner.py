@@ -206,6 +206,7 @@ def score_member(name: str, params: dict, data: TrainingData, hits: pd.DataFrame
             params["prior"],
             k=params["k"],
             power=params["power"],
+            # format-2 bundles written before members stored a similarity weigh by identity
             similarity=params.get("similarity", "identity"),
         )
         return (scores, best_identity) if name == "knn_identity" else scores
