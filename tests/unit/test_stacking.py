@@ -43,3 +43,28 @@ def test_cross_fitted_probabilities_never_see_their_own_fold():
     np.testing.assert_allclose(first[folds == 1], second[folds == 1])
     assert not np.allclose(first[folds != 1], second[folds != 1])
     assert np.isfinite(first).all()
+
+
+def penalised_gradient(combiner, scores, members, identity, labels):
+    """Gradient of scikit-learn's objective C * log-loss + |w|^2 / 2 at the fitted weights."""
+    x = stacking.design_matrix(scores, members, identity)
+    p = stacking.apply_combiner(combiner, scores, identity).ravel()
+    residual = p - np.asarray(labels).ravel()
+    weights = np.asarray(combiner["coef"])
+    return np.append(stacking.COMBINER_C * x.T @ residual + weights, residual.sum())
+
+
+def test_combiner_weights_are_the_optimum_not_a_solver_stopping_point():
+    # Correlated members on many pairs, as in the pipeline: a loose solver stops where the
+    # objective is flat, and where exactly depends on rounding (the BLAS thread count).
+    rng = np.random.default_rng(3)
+    labels = (rng.random((3000, 12)) < 0.1).astype(int)
+    base = 0.5 * labels + 0.5 * rng.random(labels.shape)
+    scores = {
+        "a": np.clip(base + 0.1 * rng.random(labels.shape), 1e-6, 1 - 1e-6),
+        "b": np.clip(base**3 + 0.1 * rng.random(labels.shape), 1e-6, 1 - 1e-6),
+    }
+    identity = rng.random(len(labels))
+    combiner = stacking.fit_combiner(scores, ["a", "b"], identity, labels)
+    gradient = penalised_gradient(combiner, scores, ["a", "b"], identity, labels)
+    assert np.abs(gradient).max() < 1e-6

@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 CLIP = 1e-4
 COMBINER_C = 1.0
+COMBINER_TOL = 1e-10  # the fit is exact, so it does not depend on the machine
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -61,7 +62,13 @@ def fit_combiner(
     """Fit on out-of-fold member scores; returns plain values (bundle-safe)."""
     x = design_matrix(member_scores, members, best_identity)
     y = np.asarray(labels).astype(int).ravel()
-    model = LogisticRegression(C=COMBINER_C, max_iter=5000).fit(x, y)
+    # Newton-Cholesky solves this small, well-posed problem (a few columns, tens of
+    # thousands of rows) to its optimum in a handful of iterations. lbfgs at its default
+    # tolerance stopped up to 1.1 away in some weights, at a point that moved with the BLAS
+    # thread count, so the model's probabilities depended on the machine.
+    model = LogisticRegression(
+        C=COMBINER_C, solver="newton-cholesky", tol=COMBINER_TOL, max_iter=100
+    ).fit(x, y)
     return {
         "members": list(members),
         "columns": column_names(members),
