@@ -114,3 +114,18 @@ def test_acceptance_compares_the_model_with_the_best_baseline():
     assert acceptance(test)["passed"] is False
     test["model"].update(map=0.5, calls_per_enzyme=2.0)  # 1.67 calls per true ensemble
     assert acceptance(test)["passed"] is False
+
+
+def test_best_threshold_oracle_reports_its_f1_and_how_many_calls_it_needs():
+    # class a: positives at 0.9 and 0.3, a negative at 0.6 between them; class b: none.
+    y = np.array([[1, 0], [0, 0], [1, 0], [0, 0]])
+    scores = np.array([[0.9, 0.1], [0.6, 0.2], [0.3, 0.4], [0.1, 0.5]])
+    calls = np.array([[1, 0], [0, 0], [0, 0], [0, 1]])  # the predictor's own calls
+    result = multilabel_metrics(y, scores, calls, ["a", "b"])
+    # class a, calling down to 0.9 / 0.6 / 0.3 / 0.1: F1 2/3, 1/2, 4/5, 2/3; the oracle
+    # calls rows 0-2. Class b has no positives and keeps its actual call (row 3).
+    assert result["best_threshold_macro_f1"] == pytest.approx(0.8)
+    # per labelled enzyme (rows 0 and 2): the predictor calls 1 and 0, the oracle 1 and 1
+    assert result["calls_per_enzyme"] == pytest.approx(0.5)
+    assert result["best_threshold_calls_per_enzyme"] == pytest.approx(1.0)
+    assert result["decision_efficiency"] == pytest.approx(result["macro_f1"] / 0.8, abs=1e-6)

@@ -25,6 +25,7 @@ from terpene_ensembles.calibration import (
 )
 from terpene_ensembles.metrics import (
     HEADLINE_METRICS,
+    ORACLE_METRICS,
     acceptance,
     at_least,
     multilabel_metrics,
@@ -288,7 +289,10 @@ def summarise(fold_metrics: list[dict]) -> dict:
         predictors[name] = lambda t, n=name: t["components"][n]
     summary = {"n_folds": len(fold_metrics)}
     for name, getter in predictors.items():
-        entry = {m: _stats([getter(f["test"])[m] for f in fold_metrics]) for m in HEADLINE_METRICS}
+        entry = {
+            m: _stats([getter(f["test"])[m] for f in fold_metrics])
+            for m in (*HEADLINE_METRICS, *ORACLE_METRICS)
+        }
         substrate = [
             (
                 f["substrate"].get("model")

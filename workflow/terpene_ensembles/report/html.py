@@ -21,6 +21,8 @@ HEADLINE_METRICS = {
     "calls_per_enzyme": "calls / enzyme",
     "true_per_enzyme": "true / enzyme",
     "decision_efficiency": "decision efficiency",
+    "best_threshold_macro_f1": "macro-F1 at best thresholds",
+    "best_threshold_calls_per_enzyme": "calls / enzyme at best thresholds",
     "ece_called": "ECE (called)",
     "substrate_map": "substrate mAP",
 }
