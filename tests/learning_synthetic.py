@@ -48,7 +48,7 @@ def make_dataset(
 
 def make_hits(data: TrainingData, seed: int = 0) -> pd.DataFrame:
     """Each enzyme 'hits' the enzymes sharing its first label, with random identity and
-    alignment coverages."""
+    alignment coverages, sequence lengths and a bit score that grows with both."""
     rng = np.random.default_rng(seed)
     rows = []
     first = data.labels.argmax(axis=1)
@@ -59,6 +59,11 @@ def make_hits(data: TrainingData, seed: int = 0) -> pd.DataFrame:
     hits = pd.DataFrame(rows, columns=["query", "target", "identity"])
     coverage = np.random.default_rng(seed + 1).uniform(0.4, 1.0, size=(len(hits), 2))
     hits["query_coverage"], hits["target_coverage"] = coverage[:, 0], coverage[:, 1]
+    lengths = np.random.default_rng(seed + 2).integers(300, 600, len(data.ids))
+    length = dict(zip(data.ids, lengths, strict=True))
+    hits["query_length"] = hits["query"].map(length).astype("int64")
+    hits["target_length"] = hits["target"].map(length).astype("int64")
+    hits["bits"] = 2.0 * hits["identity"] * hits["query_coverage"] * hits["query_length"]
     return hits
 
 

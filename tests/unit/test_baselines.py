@@ -56,6 +56,34 @@ def test_knn_with_k_none_weighs_every_reference_hit():
     assert five == pytest.approx(scores)  # fewer hits than k: the same neighbours
 
 
+def test_bits_per_residue_counts_substitutions_and_discounts_partial_hits():
+    """Bit score per residue of the longer protein: a fragment's strong local hit weighs
+    less than a full-length one, and a longer protein dilutes the score."""
+    hits = pd.DataFrame(
+        {
+            "query": ["q", "q", "q"],
+            "target": ["r1", "r2", "r3"],
+            "identity": [0.9, 0.5, 0.5],
+            "bits": [300.0, 500.0, 500.0],
+            "query_length": [500, 500, 500],
+            "target_length": [150, 500, 1000],
+        }
+    )
+    assert hit_similarity(hits, "bits_per_residue").tolist() == pytest.approx([0.6, 1.0, 0.5])
+    scores, best = score_knn_identity(
+        ["q"], hits, REFERENCE_IDS, REFERENCE_LABELS, PRIOR, k=1, similarity="bits_per_residue"
+    )
+    assert scores[0] == pytest.approx([0.0, 1.0])  # r2: the full-length, same-length homolog
+    assert best[0] == pytest.approx(0.5)  # still reported as identity
+    # Similarities above 1 (near-identical pairs) are not clipped: weights 0.6**2, 1.8**2.
+    strong = hits.iloc[:2].assign(bits=[300.0, 900.0])
+    weighted, _ = score_knn_identity(
+        ["q"], strong, REFERENCE_IDS, REFERENCE_LABELS, PRIOR, k=None, power=2.0,
+        similarity="bits_per_residue",
+    )  # fmt: skip
+    assert weighted[0] == pytest.approx([0.1, 0.9])
+
+
 def test_covered_identity_discounts_partial_alignments():
     hits = pd.DataFrame(
         {
@@ -69,7 +97,7 @@ def test_covered_identity_discounts_partial_alignments():
     assert hit_similarity(hits).tolist() == pytest.approx([0.9, 0.6])
     assert hit_similarity(hits, "covered_identity").tolist() == pytest.approx([0.27, 0.54])
     with pytest.raises(ValueError, match="unknown similarity"):
-        hit_similarity(hits, "bits")
+        hit_similarity(hits, "evalue")
     scores, best = score_knn_identity(
         ["q"], hits, REFERENCE_IDS, REFERENCE_LABELS, PRIOR, k=1, similarity="covered_identity"
     )

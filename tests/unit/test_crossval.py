@@ -68,23 +68,31 @@ def test_procedure_chooses_on_out_of_fold_scores_and_stacks_the_members():
     assert ((scores["model"] > 0) & (scores["model"] < 1)).all()
 
 
-def test_identity_kernel_member_weighs_every_training_homolog():
-    """identity_kernel is the kNN scorer over all hits with weight (identity x the smaller
-    coverage)**kernel_power; it returns scores only (the best identity comes from
-    knn_identity)."""
+@pytest.mark.parametrize("similarity", ["bits_per_residue", "covered_identity"])
+def test_identity_kernel_member_weighs_every_training_homolog(similarity):
+    """identity_kernel is the kNN scorer over all hits with weight
+    similarity**kernel_power (``train.kernel_similarity``, by default the bit score per
+    residue); it returns scores only (the best identity comes from knn_identity)."""
     data = make_dataset(n=60, positions=False)
     hits = make_hits(data)
     train, query = data.subset(np.arange(60) % 3 != 0), data.subset(np.arange(60) % 3 == 0)
-    settings = TrainConfig.from_config({**FAST_TRAIN, "kernel_power": 7.0})
+    overrides = {"kernel_power": 7.0}
+    if similarity != TrainConfig().kernel_similarity:
+        overrides["kernel_similarity"] = similarity
+    settings = TrainConfig.from_config({**FAST_TRAIN, **overrides})
     params = learner.fit_member("identity_kernel", train, None, settings)
     assert params["k"] is None and params["power"] == 7.0
-    assert params["similarity"] == "covered_identity"
+    assert params["similarity"] == similarity
     scores = learner.score_member("identity_kernel", params, query, hits)
     expected, _ = baselines.score_knn_identity(
         query.ids, hits, train.ids, train.labels.astype(float), baselines.label_prior(train.labels),
-        k=None, power=7.0, similarity="covered_identity",
+        k=None, power=7.0, similarity=similarity,
     )  # fmt: skip
     np.testing.assert_allclose(scores, expected)
+    other = "covered_identity" if similarity == "bits_per_residue" else "bits_per_residue"
+    assert not np.allclose(scores, learner.score_member(
+        "identity_kernel", {**params, "similarity": other}, query, hits
+    ))  # fmt: skip
     knn = learner.fit_member("knn_identity", train, None, settings)
     knn_scores, _ = learner.score_member("knn_identity", knn, query, hits)
     assert knn["k"] == settings.knn_k and not np.allclose(knn_scores, scores)

@@ -56,6 +56,9 @@ def test_pairwise_identity_finds_family_members_and_no_self_hits(families):
     assert all(family[q] == family[t] for q, t in pairs)
     assert hits["identity"].between(0.7, 1.0).all()
     assert hits[["query_coverage", "target_coverage"]].stack().between(0.9, 1.0).all()
+    length = dict(zip(ids, map(len, sequences), strict=True))
+    assert hits["query_length"].tolist() == hits["query"].map(length).tolist()
+    assert hits["target_length"].tolist() == hits["target"].map(length).tolist()
 
 
 def test_pairwise_identity_does_not_depend_on_threads():

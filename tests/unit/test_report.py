@@ -248,7 +248,7 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
     for query in test_ids:
         for k, target in enumerate(rng.choice(train_ids, 4, replace=False)):
             identity = 0.9 - 0.1 * k
-            hits.append((query, target, identity, 0.9, 0.85, 1e-30, 300.0 - 10 * k))
+            hits.append((query, target, identity, 0.9, 0.85, 1e-30, 300.0 - 10 * k, 420, 400))
     identity = pd.DataFrame(
         hits,
         columns=PAIRWISE_COLUMNS,

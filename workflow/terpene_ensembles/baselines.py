@@ -41,18 +41,28 @@ def score_random(ids, n_classes: int, seed: int) -> np.ndarray:
 # --- homology kNN -------------------------------------------------------------------------
 
 
-SIMILARITIES = ("identity", "covered_identity")
+SIMILARITIES = ("identity", "covered_identity", "bits_per_residue")
 
 
 def hit_similarity(hits: pd.DataFrame, similarity: str = "identity") -> pd.Series:
-    """How alike a hit's two enzymes are: MMseqs2 identity over the aligned stretch, or
-    ``covered_identity`` = identity x the smaller of the two coverages (a 90% identical
-    alignment over a third of a protein is weak evidence for the whole enzyme)."""
+    """How alike a hit's two enzymes are.
+
+    - ``identity``: MMseqs2 identity over the aligned stretch (0-1).
+    - ``covered_identity``: identity x the smaller of the two coverages (a 90% identical
+      alignment over a third of a protein is weak evidence for the whole enzyme).
+    - ``bits_per_residue``: the alignment's bit score per residue of the longer protein.
+      The score counts conservative substitutions (BLOSUM), which identity ignores, and
+      the longer length discounts partial alignments and length mismatch, as coverage
+      does. Unbounded above (about 2 for a self hit).
+    """
     if similarity == "identity":
         return hits["identity"].astype(np.float64)
     if similarity == "covered_identity":
         coverage = np.minimum(hits["query_coverage"], hits["target_coverage"])
         return (hits["identity"] * coverage).astype(np.float64)
+    if similarity == "bits_per_residue":
+        longer = np.maximum(hits["query_length"], hits["target_length"])
+        return (hits["bits"] / longer).astype(np.float64)
     raise ValueError(f"unknown similarity {similarity!r}; known {list(SIMILARITIES)}")
 
 
@@ -69,10 +79,10 @@ def score_knn_identity(
     """Similarity-weighted label average over the ``k`` most similar reference enzymes
     (``k=None``: every reference enzyme among the query's hits).
 
-    ``hits`` has columns query, target, identity (fraction), and query_coverage /
-    target_coverage for ``similarity="covered_identity"`` (:func:`hit_similarity`). Weights
-    are similarity**power so a 90% neighbour outweighs several 35% ones. Queries without
-    any reference hit get the label prior (the best guess with no homology evidence).
+    ``hits`` has columns query, target, identity (fraction), and the columns that
+    :func:`hit_similarity` reads for ``similarity``. Weights are similarity**power so a 90%
+    neighbour outweighs several 35% ones. Queries without any reference hit get the label
+    prior (the best guess with no homology evidence).
     Returns (scores, best_identity) where best_identity is the highest identity of the hits
     used, 0 for queries without hits.
     """
@@ -94,7 +104,7 @@ def score_knn_identity(
         relevant = relevant.groupby("query", sort=False).head(k)
     q = relevant["query"].map(query_index).to_numpy()
     t = relevant["target"].map(reference_index).to_numpy()
-    w = np.clip(relevant["similarity"].to_numpy(dtype=np.float64), 1e-6, 1.0) ** power
+    w = np.maximum(relevant["similarity"].to_numpy(dtype=np.float64), 1e-6) ** power
     weighted = np.zeros_like(scores)
     np.add.at(weighted, q, w[:, None] * reference_labels[t])
     total = np.zeros(len(query_index))

@@ -24,6 +24,8 @@ PAIRWISE_COLUMNS = [
     "target_coverage",
     "evalue",
     "bits",
+    "query_length",
+    "target_length",
 ]
 
 # Sensitive enough that homologs well below 30% identity are found. ``max_seqs`` bounds the
@@ -109,7 +111,8 @@ def easy_search(
 
     ``queries``: a FASTA file; ``target``: a FASTA file or a :func:`create_database`
     database. Returns every hit, PAIRWISE_COLUMNS, query/target as the FASTA headers name
-    them; identity is MMseqs2's ``fident`` (identical positions / alignment length, 0-1).
+    them; identity is MMseqs2's ``fident`` (identical positions / alignment length, 0-1);
+    bits is the alignment's bit score; the lengths are the two sequences' residues.
     """
     hits_path = workdir / "hits.tsv"
     _run(
@@ -120,7 +123,7 @@ def easy_search(
             "--max-seqs", str(max_seqs),
             "-e", str(evalue),
             "--alignment-mode", "3",
-            "--format-output", "query,target,fident,qcov,tcov,evalue,bits",
+            "--format-output", "query,target,fident,qcov,tcov,evalue,bits,qlen,tlen",
             "--threads", str(max(1, int(threads))),
             "-v", "1",
         ]
@@ -142,7 +145,8 @@ def pairwise_identity(
     row per (query, target) pair, self hits removed.
 
     identity is MMseqs2's ``fident`` (identical positions / alignment length, 0-1); coverages
-    are fractions of each sequence's length covered by the alignment.
+    are fractions of each sequence's length covered by the alignment; the lengths are in
+    residues.
     """
     ids = [str(i) for i in ids]
     sequences = [str(s) for s in sequences]
@@ -169,6 +173,8 @@ def pairwise_identity(
     hits = hits.drop_duplicates(["query", "target"], keep="first").reset_index(drop=True)
     for column in ["identity", "query_coverage", "target_coverage", "evalue", "bits"]:
         hits[column] = hits[column].astype("float64")
+    for column in ["query_length", "target_length"]:
+        hits[column] = hits[column].astype("int64")
     return hits[PAIRWISE_COLUMNS]
 
 

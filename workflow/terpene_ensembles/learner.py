@@ -16,9 +16,10 @@ outer cross-validation fold:
 Members:
 - ``knn_identity``: identity-weighted labels of the nearest training enzymes (MMseqs2).
 - ``identity_kernel``: the labels of every training homolog (MMseqs2 hits), weighted by
-  (identity x the smaller alignment coverage) ** ``train.kernel_power`` (a sharp kernel: the
-  closest full-length homologs dominate, the others break ties and fill in where there is
-  no close one).
+  similarity ** ``train.kernel_power``, where similarity is ``train.kernel_similarity``
+  (default: the bit score per residue of the longer protein), a sharp kernel: the closest
+  full-length homologs dominate, the others break ties and fill in where there is no close
+  one.
 - ``logistic_regression``: one-vs-rest L2 logistic regression on all engineered features
   (length, composition, motifs, Pfam scores, kingdom): the reference baseline, always fitted.
 - ``positions``: one-vs-rest L2 logistic regression on the alignment-position one-hot
@@ -142,7 +143,7 @@ def fit_member(
     if name == "knn_identity":
         return _homology_member(train, int(settings.knn_k), settings.knn_power, "identity")
     if name == "identity_kernel":
-        return _homology_member(train, None, settings.kernel_power, "covered_identity")
+        return _homology_member(train, None, settings.kernel_power, settings.kernel_similarity)
     if name in ("logistic_regression", "positions", "plm"):
         return fit_member_grid(name, train, (c,), settings, device)[c]
     if name == "fusion":

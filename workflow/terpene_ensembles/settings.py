@@ -128,6 +128,7 @@ class TrainConfig(Section):
     knn_k: int = 5
     knn_power: float = 3.0
     kernel_power: float = 8.0
+    kernel_similarity: str = "bits_per_residue"
     members: list[str] = field(default_factory=lambda: ["identity_kernel", "positions"])
     position_min_coverage: float = 0.05
     exclude_feature_groups: list[str] = field(default_factory=lambda: ["motif"])

@@ -176,7 +176,16 @@ def read_assignment(path, column: str, ids) -> np.ndarray:
 
 
 # Columns of the MMseqs2 hit tables (homology.PAIRWISE_COLUMNS) the homology members read.
-HIT_COLUMNS = ["query", "target", "identity", "query_coverage", "target_coverage"]
+HIT_COLUMNS = [
+    "query",
+    "target",
+    "identity",
+    "query_coverage",
+    "target_coverage",
+    "bits",
+    "query_length",
+    "target_length",
+]
 
 
 def read_identity_hits(path) -> pd.DataFrame:
