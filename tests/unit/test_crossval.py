@@ -14,7 +14,7 @@ from terpene_ensembles.crossval import (
 from terpene_ensembles.errors import ConfigError
 from terpene_ensembles.metrics import mean_average_precision, predictor_metrics
 from terpene_ensembles.settings import TrainConfig
-from terpene_ensembles.training_data import TrainingInputError
+from terpene_ensembles.training_data import HIT_COLUMNS, TrainingInputError, read_identity_hits
 
 
 def test_fold_partition_marks_the_test_fold():
@@ -22,6 +22,15 @@ def test_fold_partition_marks_the_test_fold():
     assert fold_partition(folds, 2).tolist() == [False, False, True, False, False, True]
     with pytest.raises(TrainingInputError):
         fold_partition(folds, 3)
+
+
+def test_hit_table_of_an_older_version_asks_for_the_search_again(tmp_path):
+    hits = make_hits(make_dataset(n=30))
+    hits.drop(columns=["query_length", "target_length"]).to_parquet(tmp_path / "old.parquet")
+    with pytest.raises(TrainingInputError, match="forcerun pairwise_identity"):
+        read_identity_hits(tmp_path / "old.parquet")
+    hits.to_parquet(tmp_path / "new.parquet")
+    assert list(read_identity_hits(tmp_path / "new.parquet").columns) == HIT_COLUMNS
 
 
 def test_out_of_fold_scores_never_see_their_own_fold():

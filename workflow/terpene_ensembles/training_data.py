@@ -189,6 +189,16 @@ HIT_COLUMNS = [
 
 
 def read_identity_hits(path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    missing = [c for c in HIT_COLUMNS if c not in pq.read_schema(path).names]
+    if missing:
+        # A hit table cached by an older version: the search has to run again.
+        raise TrainingInputError(
+            f"{path}: MMseqs2 hit table without columns {missing}; it was written by an "
+            "older version of the pipeline. Rerun the search: snakemake --forcerun "
+            "pairwise_identity (or delete the file)."
+        )
     hits = pd.read_parquet(path, columns=HIT_COLUMNS)
     hits["query"] = hits["query"].astype(str)
     hits["target"] = hits["target"].astype(str)
