@@ -103,6 +103,15 @@ def test_summarise_chunk_and_writer_round_trip(tmp_path):
         identity_floor=0.3,
     )
     assert frame["called"].tolist() == [["germacrane"], ["other_C20"]]
+    both = summarise_chunk(
+        chunk, probabilities, ENSEMBLES, calls=np.array([[True, True, True], [True, True, True]]),
+        neighbours={}, tps_domains={}, identity_floor=0.3,
+    )  # fmt: skip
+    # the most probable call first, whatever the vocabulary order
+    assert both["called"].tolist() == [
+        ["germacrane", "bisabolane", "other_C20"],
+        ["other_C20", "bisabolane", "germacrane"],
+    ]
     assert frame["top3"].tolist()[0] == ["germacrane", "bisabolane", "other_C20"]
     assert frame["out_of_domain"].tolist() == [False, True]
     assert frame.loc[1, "ood_reason"] == f"{OOD_NO_DOMAIN};{OOD_NO_NEIGHBOUR}"
@@ -274,7 +283,7 @@ def small_training_run(tmp_path_factory):
 
 @pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_marts_export_predictions_agree_with_the_training_run(small_training_run, tmp_path):
-    from terpene_ensembles.calibration import call_ensembles, thresholds_vector
+    from terpene_ensembles.calibration import call_ensembles, called_names, thresholds_vector
 
     run = small_training_run
     summary = run_prediction(
@@ -298,9 +307,7 @@ def test_marts_export_predictions_agree_with_the_training_run(small_training_run
             thresholds_vector(run["thresholds"]["predictors"]["model"], ensemble_ids),
             run["thresholds"]["settings"]["always_call_top"],
         )
-        expected = [
-            [e for e, hit in zip(ensemble_ids, row, strict=True) if hit] for row in expected_calls
-        ]
+        expected = called_names(scores, expected_calls, ensemble_ids)
         got = predicted.loc[rows["id"], "called"].map(list).tolist()
         assert got == expected, split
         probabilities = predicted.loc[rows["id"], [f"prob_{e}" for e in ensemble_ids]]

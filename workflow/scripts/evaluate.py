@@ -12,7 +12,7 @@ import _bootstrap  # noqa: F401
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles.calibration import calls_from_thresholds
+from terpene_ensembles.calibration import called_names, calls_from_thresholds
 from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json, write_tsv
 from terpene_ensembles.metrics import acceptance, predictor_metrics, substrate_metrics
@@ -58,7 +58,9 @@ def test_predictions_table(calibrated, truth, calibration, ensemble_ids):
         {
             "id": model["id"].to_numpy(),
             "true_ensembles": [";".join(names[row == 1]) for row in y],
-            "called_ensembles": [";".join(names[row]) for row in calls],
+            "called_ensembles": [
+                ";".join(row) for row in called_names(scores, calls, ensemble_ids)
+            ],
         }
     )
     probabilities = pd.DataFrame(np.round(scores, 6), columns=ensemble_ids)

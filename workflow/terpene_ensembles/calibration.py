@@ -264,6 +264,16 @@ def call_ensembles(
     return calls
 
 
+def called_names(
+    probabilities: np.ndarray, calls: np.ndarray, ensemble_ids: list[str]
+) -> list[list[str]]:
+    """The called ensembles of each enzyme, most probable first (ties: vocabulary order), so
+    that a reader meets the top call first."""
+    order = np.argsort(-np.asarray(probabilities, dtype=np.float64), axis=1, kind="stable")
+    calls = np.asarray(calls, dtype=bool)
+    return [[ensemble_ids[j] for j in row if calls[i, j]] for i, row in enumerate(order)]
+
+
 def calls_from_thresholds(
     thresholds: dict, predictor: str, probabilities: np.ndarray, ensemble_ids: list[str]
 ) -> np.ndarray:

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from terpene_ensembles.calibration import called_names
 from terpene_ensembles.io_utils import AtomicTsvWriter, atomic_path
 from terpene_ensembles.sequence_input import (
     REJECTION_COLUMNS,
@@ -88,6 +89,7 @@ def summarise_chunk(
     if calls.shape != probabilities.shape:
         raise ValueError(f"calls have shape {calls.shape}, probabilities {probabilities.shape}")
     top_names, top_values = top_ensembles(probabilities, ensemble_ids)
+    called = called_names(probabilities, calls, list(ensemble_ids))
     rows = []
     for i, identifier in enumerate(chunk["id"]):
         near_ids, near_identity = neighbours.get(identifier, ([], []))
@@ -96,7 +98,7 @@ def summarise_chunk(
         reason = out_of_domain_reason(domains, best, identity_floor)
         rows.append(
             {
-                "called": [e for e, hit in zip(ensemble_ids, calls[i], strict=True) if hit],
+                "called": called[i],
                 "top3": top_names[i],
                 "top3_probability": top_values[i],
                 "nearest_training": list(near_ids),
