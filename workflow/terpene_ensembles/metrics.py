@@ -76,7 +76,7 @@ def best_threshold_calls(
     from terpene_ensembles.calibration import best_f1_threshold, top_calls
 
     top = top_calls(scores) if always_call_top else np.zeros(scores.shape, dtype=bool)
-    oracle_calls = np.asarray(calls).astype(bool).copy()
+    oracle_calls = np.asarray(calls).astype(bool)  # a new array: astype copies
     f1 = []
     for j in np.flatnonzero(y_true.sum(axis=0) > 0):
         threshold, best = best_f1_threshold(
