@@ -173,8 +173,7 @@ def score(
     ``features``: id + the bundle's feature_columns; ``embeddings``: id + embedding (None
     when the bundle has no PLM); ``positions``: id + aligned match-state strings (None when
     the bundle has no positions member); ``hits``: MMseqs2 hits against the bundle's reference
-    (``training_data.HIT_COLUMNS``: query, target, identity and both coverages, 0-1, bit
-    score and both lengths).
+    (``training_data.HIT_COLUMNS``).
     Returns {"raw/<predictor>": frame, "calibrated/<predictor>": frame, "calls": bool frame
     of the model} with rows in ``features`` order, one column per ensemble id.
     """

@@ -176,6 +176,8 @@ def read_assignment(path, column: str, ids) -> np.ndarray:
 
 
 # Columns of the MMseqs2 hit tables (homology.PAIRWISE_COLUMNS) the homology members read.
+# Listed, not derived: importing homology would make every stage that reads hits (train,
+# calibrate, evaluate, ...) need MMseqs2 in its conda environment (tests/workflow/test_conda_envs).
 HIT_COLUMNS = [
     "query",
     "target",
