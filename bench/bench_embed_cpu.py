@@ -9,7 +9,7 @@ both see the same background load:
 - reference: fair-esm ``scripts/extract.py --include mean`` logic
   (``FastaBatchedDataset.get_batch_indices(4096, extra_toks_per_seq=1)``, BatchConverter
   truncating at 1,022 residues, ``model(tokens, repr_layers=[6])``, mean over 1..len);
-- stage: ``terpene_ensembles.embedding.Embedder`` with the default ``plm`` settings
+- stage: ``terpene_ensembles.embed.embedding.Embedder`` with the default ``plm`` settings
   (token budget 4,096, fp32 on CPU, windows for sequences > 1,022 residues).
 
 Prints sequences/s, residues/s (residues of the input sequences) and peak RSS of each, the
@@ -50,7 +50,7 @@ def load_sequences(marts_csv: Path, subset: int | None, seed: int) -> list[str]:
     """Distinct sequences as the parse stage defines them (stripped, uppercase, no '*')."""
     import numpy as np
 
-    from terpene_ensembles.screening.synthetic import export_sequences
+    from terpene_ensembles.predict.synthetic import export_sequences
 
     sequences = export_sequences(marts_csv)
     if subset:
@@ -61,7 +61,7 @@ def load_sequences(marts_csv: Path, subset: int | None, seed: int) -> list[str]:
 
 
 def ensure_checkpoint(path: Path) -> Path:
-    from terpene_ensembles.esm_weights import (
+    from terpene_ensembles.embed.esm_weights import (
         ESM2_ARCHITECTURES,
         build_random_esm2,
         save_checkpoint,
@@ -84,12 +84,12 @@ def serve_chunks(phase: str, checkpoint: Path, sequences: list[str], threads: in
     import numpy as np
     import torch
 
-    from terpene_ensembles.embedding import (
+    from terpene_ensembles.embed.embedding import (
         Embedder,
         EmbedSettings,
         reference_mean_embeddings,
     )
-    from terpene_ensembles.esm_weights import load_esm
+    from terpene_ensembles.embed.esm_weights import load_esm
 
     torch.set_num_threads(threads)
     loaded = load_esm(MODEL, checkpoint)
@@ -165,7 +165,7 @@ def whole_stage(args, checkpoint: Path, sequences: list[str]) -> dict:
     import pandas as pd
     import torch
 
-    from terpene_ensembles.embedding_files import read_embeddings
+    from terpene_ensembles.embed.embedding_files import read_embeddings
     from terpene_ensembles.settings import PlmConfig
 
     ids = [f"s{i}" for i in range(len(sequences))]

@@ -34,13 +34,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-from terpene_ensembles.embedding import (  # noqa: E402
+from terpene_ensembles.embed.embedding import (  # noqa: E402
     Embedder,
     EmbedSettings,
     plan_pieces,
     reference_mean_embeddings,
 )
-from terpene_ensembles.esm_weights import ESM2_ARCHITECTURES, LoadedEsm  # noqa: E402
+from terpene_ensembles.embed.esm_weights import ESM2_ARCHITECTURES, LoadedEsm  # noqa: E402
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 MODEL = "esm2_t33_650M_UR50D"

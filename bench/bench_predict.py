@@ -52,7 +52,7 @@ AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 
 
 def training_sequences(model_dir: Path) -> list[str]:
-    from terpene_ensembles.model_bundle import load_bundle
+    from terpene_ensembles.learning.bundle import load_bundle
 
     return [str(s) for s in load_bundle(model_dir)["knn"]["reference_sequences"]]
 
@@ -65,13 +65,13 @@ def train_demo_model(outdir: Path, marts_csv: Path, pfam_dir: Path, n_enzymes: i
     import numpy as np
     import pandas as pd
 
-    from terpene_ensembles.alignment_positions import position_table
-    from terpene_ensembles.crossval import run_procedure
-    from terpene_ensembles.homology import pairwise_identity
-    from terpene_ensembles.model_bundle import assemble_bundle
-    from terpene_ensembles.parse_stage import run_parse
-    from terpene_ensembles.sequence_features import INPUT_COLUMNS, feature_table
-    from terpene_ensembles.training_data import training_data_from_frames
+    from terpene_ensembles.data.parse_stage import run_parse
+    from terpene_ensembles.features.alignment_positions import position_table
+    from terpene_ensembles.features.sequence_features import INPUT_COLUMNS, feature_table
+    from terpene_ensembles.learning.bundle import assemble_bundle
+    from terpene_ensembles.learning.cross_validation import run_procedure
+    from terpene_ensembles.learning.training_data import training_data_from_frames
+    from terpene_ensembles.split.homology import pairwise_identity
 
     table = pd.read_csv(marts_csv, dtype=str, keep_default_na=False)
     keep = table["Enzyme_marts_ID"].drop_duplicates().iloc[:n_enzymes]

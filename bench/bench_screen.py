@@ -1,6 +1,6 @@
 """Screening benchmark: `snakemake predict` on proteome-like FASTA files.
 
-The proteome (``terpene_ensembles.screening.synthetic``): the 991 distinct TPS sequences of
+The proteome (``terpene_ensembles.predict.synthetic``): the 991 distinct TPS sequences of
 ``resources/demo/marts_db.csv`` diluted 1:100 in decoys; each decoy is a TPS sequence drawn
 at random with its residues shuffled (same length distribution and composition, no real
 domain). 10,000 proteins hold 99 TPS, 100,000 hold 990; records in seeded random order.
@@ -86,8 +86,8 @@ def prepare(workdir: Path, cores: int, shards: int, prefilter: str, config: str)
 
 def gathering_reached(sequences: list[str], threads: int) -> float:
     """Fraction of ``sequences`` with some TPS profile at its gathering cutoff."""
-    from terpene_ensembles.screening.prefilter import TpsPrefilter
-    from terpene_ensembles.sequence_input import SequenceRecord
+    from terpene_ensembles.data.sequence_input import SequenceRecord
+    from terpene_ensembles.predict.prefilter import TpsPrefilter
 
     records = [SequenceRecord(i + 1, f"s{i}", "", s) for i, s in enumerate(sequences)]
     verdicts = TpsPrefilter(REPO / "resources" / "demo" / "pfam", threads).classify(records)
@@ -96,7 +96,7 @@ def gathering_reached(sequences: list[str], threads: int) -> float:
 
 def training_sequences(workdir: Path) -> set[str]:
     """The sequences of the bench model's training enzymes."""
-    from terpene_ensembles.model_bundle import load_bundle, reference_sequences
+    from terpene_ensembles.learning.bundle import load_bundle, reference_sequences
 
     return set(reference_sequences(load_bundle(workdir / "results" / "model"))["sequence"])
 
@@ -104,7 +104,7 @@ def training_sequences(workdir: Path) -> set[str]:
 def run_one(workdir: Path, proteins: int, cores: int, seed: int, training: set[str]) -> dict:
     import pandas as pd
 
-    from terpene_ensembles.screening.synthetic import (
+    from terpene_ensembles.predict.synthetic import (
         export_sequences,
         proteome_records,
         write_proteome,
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     prepare(args.workdir, args.cores, args.shards, args.prefilter, args.config)
     training = training_sequences(args.workdir)
-    from terpene_ensembles.screening.synthetic import export_sequences
+    from terpene_ensembles.predict.synthetic import export_sequences
 
     results = {
         "prefilter": args.prefilter,

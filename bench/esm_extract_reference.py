@@ -1,7 +1,7 @@
 """fair-esm's ``scripts/extract.py`` (v2.0.0, MIT licence), the reference the embed stage
 is measured against; the pip package does not ship the script, so its loop is kept here.
 
-The only change: the checkpoint is loaded with ``terpene_ensembles.esm_weights.load_esm``
+The only change: the checkpoint is loaded with ``terpene_ensembles.embed.esm_weights.load_esm``
 (which calls fair-esm's ``load_model_and_alphabet_core``), because
 ``load_model_and_alphabet_local`` needs a contact-regression file and a model file named
 ``esm2_*``, which the random benchmark checkpoint has not. GPU code paths are dropped (the
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 
 def main(argv=None):
-    from terpene_ensembles.esm_weights import load_esm
+    from terpene_ensembles.embed.esm_weights import load_esm
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)

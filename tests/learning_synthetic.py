@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles.training_data import TrainingData
+from terpene_ensembles.learning.training_data import TrainingData
 
 # Column names of real feature groups, so group-wise ablations have something to remove.
 FEATURE_NAMES = ("aa_A", "motif_ddxxd_count", "pfam_PF01397_bits", "kingdom_fungi", "class_polar")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import DEMO_MARTS, DEMO_PFAM
 
-from terpene_ensembles.alignment_positions import (
+from terpene_ensembles.features.alignment_positions import (
     GAP,
     PositionEncoder,
     match_state_residues,

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from terpene_ensembles.baselines import (
+from terpene_ensembles.learning.baselines import (
     fit_logistic_regression_path,
     hit_similarity,
     label_prior,

@@ -4,7 +4,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
-from terpene_ensembles.calibration import (
+from terpene_ensembles.learning.calibration import (
     _logit,
     apply_calibrator,
     best_f1_threshold,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from terpene_ensembles.chemistry import SmilesError, carbon_count, skeleton_of
+from terpene_ensembles.data.chemistry import SmilesError, carbon_count, skeleton_of
 
 LIMONENE = "CC1=CCC(CC1)C(C)=C"
 R_LIMONENE = "CC1=CC[C@@H](CC1)C(C)=C"

@@ -3,18 +3,23 @@ import pandas as pd
 import pytest
 from learning_synthetic import FAST_TRAIN, make_dataset, make_hits
 
-from terpene_ensembles import baselines, learner
-from terpene_ensembles.crossval import (
+from terpene_ensembles.errors import ConfigError
+from terpene_ensembles.learning import baselines
+from terpene_ensembles.learning import cross_fitting as learner
+from terpene_ensembles.learning.cross_validation import (
     ablations,
     fold_partition,
     run_fold,
     run_procedure,
     summarise,
 )
-from terpene_ensembles.errors import ConfigError
-from terpene_ensembles.metrics import mean_average_precision, predictor_metrics
+from terpene_ensembles.learning.metrics import mean_average_precision, predictor_metrics
+from terpene_ensembles.learning.training_data import (
+    HIT_COLUMNS,
+    TrainingInputError,
+    read_identity_hits,
+)
 from terpene_ensembles.settings import TrainConfig
-from terpene_ensembles.training_data import HIT_COLUMNS, TrainingInputError, read_identity_hits
 
 
 def test_fold_partition_marks_the_test_fold():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import DEMO_MARTS, DEMO_PFAM
 
-from terpene_ensembles.domains import ABSENT_POSITION, domain_feature_table, load_profiles
+from terpene_ensembles.features.domains import ABSENT_POSITION, domain_feature_table, load_profiles
 
 PFAM_DIR = DEMO_PFAM
 

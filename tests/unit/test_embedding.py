@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from terpene_ensembles.embedding import (
+from terpene_ensembles.embed.embedding import (
     Embedder,
     EmbedSettings,
     Esm2LayerEncoder,
@@ -20,8 +20,12 @@ from terpene_ensembles.embedding import (
     validate_sequences,
     window_starts,
 )
-from terpene_ensembles.embedding_files import assign_shards, parse_scatteritem, read_embeddings
-from terpene_ensembles.esm_weights import build_random_esm2, load_esm, save_checkpoint
+from terpene_ensembles.embed.embedding_files import (
+    assign_shards,
+    parse_scatteritem,
+    read_embeddings,
+)
+from terpene_ensembles.embed.esm_weights import build_random_esm2, load_esm, save_checkpoint
 from terpene_ensembles.io_utils import sha256_text
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"

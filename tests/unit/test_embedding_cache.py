@@ -4,14 +4,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from terpene_ensembles.embedding import Embedder, EmbedSettings
-from terpene_ensembles.embedding_cache import (
+from terpene_ensembles.embed.embedding import Embedder, EmbedSettings
+from terpene_ensembles.embed.embedding_cache import (
     EmbeddingCache,
     list_column_to_matrix,
     matrix_to_list_array,
     namespace_key,
 )
-from terpene_ensembles.esm_weights import build_random_esm2, load_esm, save_checkpoint
+from terpene_ensembles.embed.esm_weights import build_random_esm2, load_esm, save_checkpoint
 from terpene_ensembles.io_utils import sha256_text
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import DEMO_MARTS, REPO, output_args
 
-from terpene_ensembles import ensembles as ens
-from terpene_ensembles.chemistry import skeleton_of
-from terpene_ensembles.parse_stage import label_export, run_parse
+from terpene_ensembles.data import ensembles as ens
+from terpene_ensembles.data.chemistry import skeleton_of
+from terpene_ensembles.data.parse_stage import label_export, run_parse
 
 DATA = Path(__file__).parent / "data"
 NAMES = REPO / "config" / "ensemble_names.tsv"

@@ -5,7 +5,7 @@ import argparse
 import pytest
 import torch
 
-from terpene_ensembles.esm_weights import (
+from terpene_ensembles.embed.esm_weights import (
     FAIR_ESM_MODEL_URL,
     WeightsNotFoundError,
     build_random_esm2,

@@ -3,7 +3,7 @@ import pytest
 import torch
 from learning_synthetic import FAST_TRAIN, make_dataset
 
-from terpene_ensembles.fusion_model import (
+from terpene_ensembles.learning.fusion_network import (
     FusionConfig,
     FusionNet,
     autocast_dtype,
@@ -79,7 +79,7 @@ def test_training_is_deterministic_and_keeps_the_best_validation_epoch(plm_dim):
     assert 1 <= len(history) <= FAST_TRAIN["max_epochs"]
     best = max(history, key=lambda row: row["val_map"])
     scores = predict_proba(model, scaler.transform(val.features), val.embeddings)
-    from terpene_ensembles.metrics import mean_average_precision
+    from terpene_ensembles.learning.metrics import mean_average_precision
 
     assert mean_average_precision(val.labels, scores) == pytest.approx(best["val_map"], abs=1e-6)
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import DEMO_MARTS
 
-from terpene_ensembles import homology
+from terpene_ensembles.split import homology
 
 pytestmark = pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
 

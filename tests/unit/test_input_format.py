@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import DEMO_MARTS
 
-from terpene_ensembles import marts
-from terpene_ensembles.input_format import FASTA, MARTS
-from terpene_ensembles.sequence_input import InputFormatError, detect_input_format
+from terpene_ensembles.data import marts
+from terpene_ensembles.data.input_format import FASTA, MARTS
+from terpene_ensembles.data.sequence_input import InputFormatError, detect_input_format
 
 SEPARATORS = {"comma": ",", "tab": "\t", "semicolon": ";"}
 CASES = {"as_exported": str, "lower": str.lower, "upper": str.upper}

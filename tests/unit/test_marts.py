@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from terpene_ensembles import marts
+from terpene_ensembles.data import marts
 from terpene_ensembles.io_utils import sha256_text
 
 DATA = Path(__file__).parent / "data"

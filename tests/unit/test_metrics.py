@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from terpene_ensembles.metrics import (
+from terpene_ensembles.learning.metrics import (
     acceptance,
     mean_average_precision,
     multilabel_metrics,

@@ -4,9 +4,8 @@ import pytest
 import torch
 from learning_synthetic import FAST_TRAIN, make_dataset, make_hits
 
-from terpene_ensembles import learner
-from terpene_ensembles.calibration import calibrate_predictions
-from terpene_ensembles.model_bundle import (
+from terpene_ensembles.learning import cross_fitting as learner
+from terpene_ensembles.learning.bundle import (
     BUNDLE_FILE,
     FORMAT_VERSION,
     BundleError,
@@ -16,6 +15,7 @@ from terpene_ensembles.model_bundle import (
     save_payload,
     score,
 )
+from terpene_ensembles.learning.calibration import calibrate_predictions
 
 
 @pytest.mark.parametrize("plm_dim", [None, 8])

@@ -14,29 +14,28 @@ import yaml
 from conftest import DEMO_MARTS, DEMO_PFAM, REPO, run_snakemake
 from readme_blocks import readme_commands
 
-from terpene_ensembles.predict import (
-    OOD_NO_DOMAIN,
-    OOD_NO_NEIGHBOUR,
+from terpene_ensembles.data.sequence_input import SequenceRecord, iter_fasta, sha256_text
+from terpene_ensembles.learning.training_data import HIT_COLUMNS
+from terpene_ensembles.predict.loop import ScreeningSettings, records_frame, screen
+from terpene_ensembles.predict.model import (
     BundleScorer,
     ChunkScores,
     ModelCompatibilityError,
-    PredictionWriter,
-    RejectionWriter,
-    ScreeningSettings,
-    TrainingNeighbourSearch,
     default_featurizer,
     load_compatible_bundle,
-    nearest_neighbours,
-    out_of_domain_reason,
     plm_settings_for,
-    records_frame,
-    run_prediction,
-    screen,
+)
+from terpene_ensembles.predict.neighbours import TrainingNeighbourSearch, nearest_neighbours
+from terpene_ensembles.predict.output import (
+    OOD_NO_DOMAIN,
+    OOD_NO_NEIGHBOUR,
+    PredictionWriter,
+    RejectionWriter,
+    out_of_domain_reason,
     summarise_chunk,
     top_ensembles,
 )
-from terpene_ensembles.sequence_input import SequenceRecord, iter_fasta, sha256_text
-from terpene_ensembles.training_data import HIT_COLUMNS
+from terpene_ensembles.predict.run import run_prediction
 
 ENSEMBLES = ["germacrane", "bisabolane", "other_C20"]
 
@@ -158,7 +157,7 @@ def test_mmseqs_search_finds_the_training_enzyme_of_a_close_variant(tmp_path):
 
 def test_predict_search_and_the_split_stage_search_agree(tmp_path):
     """One MMseqs2 search (homology.easy_search) serves both: same pairs, same identities."""
-    from terpene_ensembles.homology import pairwise_identity
+    from terpene_ensembles.split.homology import pairwise_identity
 
     training = pd.DataFrame({"id": ["train_a", "train_b"], "sequence": [SEQ_A, SEQ_B]})
     variant = SEQ_A[:50] + "W" + SEQ_A[51:80]
@@ -240,13 +239,13 @@ def split_of(identifier: str) -> str:
 @pytest.fixture(scope="module")
 def small_training_run(tmp_path_factory):
     """Train, calibrate and bundle on ~150 demo enzymes (PLM off), as train + calibrate do."""
-    from terpene_ensembles.alignment_positions import position_table
-    from terpene_ensembles.crossval import run_procedure
-    from terpene_ensembles.homology import pairwise_identity
-    from terpene_ensembles.model_bundle import assemble_bundle
-    from terpene_ensembles.parse_stage import run_parse
-    from terpene_ensembles.sequence_features import INPUT_COLUMNS, feature_table
-    from terpene_ensembles.training_data import training_data_from_frames
+    from terpene_ensembles.data.parse_stage import run_parse
+    from terpene_ensembles.features.alignment_positions import position_table
+    from terpene_ensembles.features.sequence_features import INPUT_COLUMNS, feature_table
+    from terpene_ensembles.learning.bundle import assemble_bundle
+    from terpene_ensembles.learning.cross_validation import run_procedure
+    from terpene_ensembles.learning.training_data import training_data_from_frames
+    from terpene_ensembles.split.homology import pairwise_identity
 
     root = tmp_path_factory.mktemp("small_run")
     table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)
@@ -283,7 +282,11 @@ def small_training_run(tmp_path_factory):
 
 @pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_marts_export_predictions_agree_with_the_training_run(small_training_run, tmp_path):
-    from terpene_ensembles.calibration import call_ensembles, called_names, thresholds_vector
+    from terpene_ensembles.learning.calibration import (
+        call_ensembles,
+        called_names,
+        thresholds_vector,
+    )
 
     run = small_training_run
     summary = run_prediction(
@@ -436,7 +439,7 @@ def test_cli_reports_bad_input_and_bad_model_with_exit_code_2(small_training_run
 @pytest.mark.slow  # uses the small trained model
 def test_plm_model_embeds_new_sequences_through_the_cache(small_training_run, tmp_path):
     """A bundle that names a PLM embeds each chunk with the embed stage's cached Embedder."""
-    from terpene_ensembles.esm_weights import build_random_esm2, save_checkpoint
+    from terpene_ensembles.embed.esm_weights import build_random_esm2, save_checkpoint
     from terpene_ensembles.io_utils import sha256_file
 
     checkpoint = tmp_path / "tiny_esm.pt"

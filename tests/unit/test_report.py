@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from terpene_ensembles import metrics as metrics_module
 from terpene_ensembles import report as html_report
-from terpene_ensembles.homology import PAIRWISE_COLUMNS
 from terpene_ensembles.io_utils import write_json, write_parquet, write_tsv
+from terpene_ensembles.learning import metrics as metrics_module
+from terpene_ensembles.split.homology import PAIRWISE_COLUMNS
 
 SCRIPT = REPO / "workflow" / "scripts" / "report.py"
 

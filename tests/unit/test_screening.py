@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import DEMO_MARTS, DEMO_PFAM
 
+from terpene_ensembles.data.sequence_input import InputFormatError, SequenceRecord
 from terpene_ensembles.errors import UserInputError
-from terpene_ensembles.screening.prefilter import (
+from terpene_ensembles.predict.prefilter import (
     NOT_TPS_COLUMNS,
     NotTpsWriter,
     TpsPrefilter,
@@ -21,22 +22,21 @@ from terpene_ensembles.screening.prefilter import (
     not_tps_sink,
     prefilter_records,
 )
-from terpene_ensembles.screening.screening_report import (
+from terpene_ensembles.predict.screening_report import (
     build_screening_report,
     summary_numbers,
 )
-from terpene_ensembles.screening.shards import (
+from terpene_ensembles.predict.shards import (
     CandidateShardWriter,
     merged_batches,
     read_candidates,
     run_prefilter_stage,
 )
-from terpene_ensembles.screening.synthetic import (
+from terpene_ensembles.predict.synthetic import (
     export_sequences,
     proteome_records,
     write_proteome,
 )
-from terpene_ensembles.sequence_input import InputFormatError, SequenceRecord
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def records_of(pairs) -> list[SequenceRecord]:
 
 def test_prefilter_calls_exactly_the_tps_domains_predict_reports(demo_tps):
     """A candidate <=> some profile at its gathering cutoff, as predict's tps_domains."""
-    from terpene_ensembles.domains import domain_feature_table
+    from terpene_ensembles.features.domains import domain_feature_table
 
     pairs = proteome_records(demo_tps[:120], 240, decoys_per_tps=1, seed=3)
     verdicts = TpsPrefilter(DEMO_PFAM, threads=2).classify(records_of(pairs))
@@ -214,7 +214,7 @@ def test_synthetic_proteome_dilutes_tps_in_shuffled_decoys(tmp_path):
             assert sorted(sequence) in (sorted(tps[0]), sorted(tps[1]))  # same residues
     assert proteome_records(tps, 202, seed=0) == pairs  # seeded
     path = write_proteome(tmp_path / "p.faa.gz", pairs)
-    from terpene_ensembles.sequence_input import iter_fasta
+    from terpene_ensembles.data.sequence_input import iter_fasta
 
     assert [(r.id, r.sequence) for r in iter_fasta(path)] == pairs
 
@@ -290,8 +290,8 @@ def screening_fasta(run, path, demo_tps, decoys=True):
 
 
 def run_sharded(run, fasta, outdir, shards, pfam=DEMO_PFAM):
-    from terpene_ensembles.predict import ScreeningSettings
-    from terpene_ensembles.screening.shards import gather, run_prefilter_stage, run_shard
+    from terpene_ensembles.predict.loop import ScreeningSettings
+    from terpene_ensembles.predict.shards import gather, run_prefilter_stage, run_shard
 
     items = [f"{k}-of-{shards}" for k in range(1, shards + 1)]
     candidates = [outdir / "prefilter" / "candidates" / f"{i}.parquet" for i in items]
@@ -309,7 +309,8 @@ def run_sharded(run, fasta, outdir, shards, pfam=DEMO_PFAM):
 
 @pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_two_and_three_shards_predict_exactly_what_one_job_predicts(trained, demo_tps, tmp_path):
-    from terpene_ensembles.predict import ScreeningSettings, run_prediction
+    from terpene_ensembles.predict.loop import ScreeningSettings
+    from terpene_ensembles.predict.run import run_prediction
 
     fasta = screening_fasta(trained, tmp_path / "in.fasta", demo_tps)
     one = run_sharded(trained, fasta, tmp_path / "one", 1)
@@ -352,8 +353,8 @@ def test_two_and_three_shards_predict_exactly_what_one_job_predicts(trained, dem
 def test_a_fasta_without_tps_candidates_ends_with_a_message_and_empty_predictions(
     trained, demo_tps, tmp_path
 ):
-    from terpene_ensembles.predict import PROBABILITY_PREFIX, prediction_schema
-    from terpene_ensembles.screening.screening_report import write_screening_report
+    from terpene_ensembles.predict.output import PROBABILITY_PREFIX, prediction_schema
+    from terpene_ensembles.predict.screening_report import write_screening_report
 
     pairs = [p for p in proteome_records(demo_tps[:5], 30, decoys_per_tps=30) if "decoy" in p[0]]
     fasta = tmp_path / "decoys.fasta"

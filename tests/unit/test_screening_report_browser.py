@@ -16,7 +16,7 @@ from test_report_browser import (
     require_chromium,
 )
 
-from terpene_ensembles.screening.screening_report import summary_numbers, write_screening_report
+from terpene_ensembles.predict.screening_report import summary_numbers, write_screening_report
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ PAGE_STATE = """
 
 def write_run(outdir, rows: int = 25) -> dict:
     from terpene_ensembles.io_utils import write_json
-    from terpene_ensembles.predict import PredictionWriter
+    from terpene_ensembles.predict.output import PredictionWriter
 
     rng = np.random.default_rng(0)
     ensembles = ["pinane", "bornane", "kaurane", "germacrane"]

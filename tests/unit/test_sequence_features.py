@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from conftest import DEMO_MARTS, DEMO_PFAM
 
-from terpene_ensembles import marts
-from terpene_ensembles.sequence_features import (
+from terpene_ensembles.data import marts
+from terpene_ensembles.features.sequence_features import (
     ABSENT_POSITION,
     KINGDOM_GROUPS,
     feature_table,

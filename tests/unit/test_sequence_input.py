@@ -3,8 +3,8 @@ import gzip
 import pytest
 from conftest import DEMO_MARTS
 
-from terpene_ensembles.input_format import FASTA, MARTS
-from terpene_ensembles.sequence_input import (
+from terpene_ensembles.data.input_format import FASTA, MARTS
+from terpene_ensembles.data.sequence_input import (
     InputFormatError,
     chunked,
     clean_sequence,

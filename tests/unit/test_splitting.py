@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import DEMO_MARTS, REPO, output_args
 
-from terpene_ensembles import splitting
+from terpene_ensembles.split import splitting
 
 
 def synthetic(n_groups=120, n_labels=8, seed=0):

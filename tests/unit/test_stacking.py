@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from terpene_ensembles import stacking
+from terpene_ensembles.learning import stacking
 
 
 def member_scores(seed=0, n=200, k=4):

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, output_args
 
 from terpene_ensembles import errors
-from terpene_ensembles.marts import MartsFormatError
+from terpene_ensembles.data.marts import MartsFormatError
 
 SCRIPTS = REPO / "workflow" / "scripts"
 DATA = REPO / "tests" / "data"

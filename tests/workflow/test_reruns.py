@@ -180,7 +180,7 @@ def jobs_after_editing(workdir: Path, config: Path, relative: str) -> dict[str, 
 
 def test_editing_the_calibration_module_reruns_calibrate_and_below_only(finished_run):
     workdir, config = finished_run
-    jobs = jobs_after_editing(workdir, config, "workflow/terpene_ensembles/calibration.py")
+    jobs = jobs_after_editing(workdir, config, "workflow/terpene_ensembles/learning/calibration.py")
     # crossval folds calibrate inside each fold, so they run calibration.py's code too.
     assert rules_of(jobs) == TRAINING_AND_BELOW - {"train"}, jobs
     assert jobs["crossval_fold"] == CV_FOLDS
@@ -206,7 +206,7 @@ def test_editing_a_stage_script_reruns_its_stage_and_below(finished_run):
     workdir, config = finished_run
     jobs = jobs_after_editing(workdir, config, "workflow/scripts/train.py")
     assert rules_of(jobs) == {"train", "calibrate", "model_bundle", "evaluate", "report"}, jobs
-    jobs = jobs_after_editing(workdir, config, "workflow/terpene_ensembles/splitting.py")
+    jobs = jobs_after_editing(workdir, config, "workflow/terpene_ensembles/split/splitting.py")
     assert rules_of(jobs) == {"split"} | TRAINING_AND_BELOW, jobs
 
 

@@ -7,7 +7,7 @@ RESULTS = "results"
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
 sys.path.insert(0, str(WORKFLOW_DIR))
 
-from terpene_ensembles import input_format
+from terpene_ensembles.data import input_format
 from terpene_ensembles.code_deps import code_files
 
 
@@ -125,7 +125,7 @@ def predict_name():
 
 def predict_input_is_marts():
     """A MARTS-DB export gets labels and therefore metrics.json (decided on its header by
-    terpene_ensembles.input_format, the detector of the parse and predict stages)."""
+    terpene_ensembles.data.input_format, the detector of the parse and predict stages)."""
     path = predict_setting("predict_input")
     if not path or not Path(path).is_file():
         return False

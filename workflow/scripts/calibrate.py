@@ -5,10 +5,10 @@ import argparse
 import _bootstrap  # noqa: F401
 import pandas as pd
 
-from terpene_ensembles.calibration import calibrate_predictions
 from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet
+from terpene_ensembles.learning.calibration import calibrate_predictions
+from terpene_ensembles.learning.training_data import read_labels
 from terpene_ensembles.settings import CalibrateConfig
-from terpene_ensembles.training_data import read_labels
 
 
 def parse_args():

@@ -7,15 +7,15 @@ import time
 import _bootstrap  # noqa: F401
 import pandas as pd
 
-from terpene_ensembles.crossval import run_fold
 from terpene_ensembles.io_utils import setup_logging, write_json
-from terpene_ensembles.learner import training_device
-from terpene_ensembles.settings import CalibrateConfig, TrainConfig
-from terpene_ensembles.training_data import (
+from terpene_ensembles.learning.cross_fitting import training_device
+from terpene_ensembles.learning.cross_validation import run_fold
+from terpene_ensembles.learning.training_data import (
     load_training_data,
     read_assignment,
     read_identity_hits,
 )
+from terpene_ensembles.settings import CalibrateConfig, TrainConfig
 
 
 def parse_args():

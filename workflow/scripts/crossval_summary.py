@@ -4,8 +4,8 @@ import argparse
 
 import _bootstrap  # noqa: F401
 
-from terpene_ensembles.crossval import summarise
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json
+from terpene_ensembles.learning.cross_validation import summarise
 
 
 def main():

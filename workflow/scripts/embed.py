@@ -10,8 +10,8 @@ import argparse
 import _bootstrap  # noqa: F401
 import pandas as pd
 
-from terpene_ensembles.embedding import Embedder
-from terpene_ensembles.embedding_files import (
+from terpene_ensembles.embed.embedding import Embedder
+from terpene_ensembles.embed.embedding_files import (
     assign_shards,
     embeddings_table,
     parse_scatteritem,

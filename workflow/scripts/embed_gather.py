@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from terpene_ensembles.embedding_files import embeddings_table, read_embeddings, write_embeddings
+from terpene_ensembles.embed.embedding_files import (
+    embeddings_table,
+    read_embeddings,
+    write_embeddings,
+)
 from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import setup_logging
 

@@ -12,12 +12,12 @@ import _bootstrap  # noqa: F401
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles.calibration import called_names, calls_from_thresholds
 from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json, write_tsv
-from terpene_ensembles.metrics import acceptance, predictor_metrics, substrate_metrics
+from terpene_ensembles.learning.calibration import called_names, calls_from_thresholds
+from terpene_ensembles.learning.metrics import acceptance, predictor_metrics, substrate_metrics
+from terpene_ensembles.learning.training_data import read_labels
 from terpene_ensembles.settings import PlmConfig
-from terpene_ensembles.training_data import read_labels
 
 SUBSTRATE_METHOD = (
     "Chain-length family (C5/C10/C15/...) from the MARTS Type column, used only as the label "

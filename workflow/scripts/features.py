@@ -7,9 +7,9 @@ import time
 import _bootstrap  # noqa: F401
 import pandas as pd
 
-from terpene_ensembles.alignment_positions import position_table
+from terpene_ensembles.features.alignment_positions import position_table
+from terpene_ensembles.features.sequence_features import feature_table
 from terpene_ensembles.io_utils import setup_logging, write_parquet, write_tsv
-from terpene_ensembles.sequence_features import feature_table
 
 
 def main() -> None:

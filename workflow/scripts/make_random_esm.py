@@ -8,7 +8,11 @@ import argparse
 
 import _bootstrap  # noqa: F401
 
-from terpene_ensembles.esm_weights import ESM2_ARCHITECTURES, build_random_esm2, save_checkpoint
+from terpene_ensembles.embed.esm_weights import (
+    ESM2_ARCHITECTURES,
+    build_random_esm2,
+    save_checkpoint,
+)
 from terpene_ensembles.io_utils import setup_logging
 
 

@@ -12,9 +12,8 @@ import _bootstrap  # noqa: F401
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles.calibration import calls_from_thresholds
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json
-from terpene_ensembles.model_bundle import (
+from terpene_ensembles.learning.bundle import (
     MANIFEST_FILE,
     BundleError,
     assemble_bundle,
@@ -22,7 +21,8 @@ from terpene_ensembles.model_bundle import (
     load_payload,
     score,
 )
-from terpene_ensembles.training_data import read_embeddings, read_identity_hits
+from terpene_ensembles.learning.calibration import calls_from_thresholds
+from terpene_ensembles.learning.training_data import read_embeddings, read_identity_hits
 
 TOLERANCE = 1e-5
 

@@ -6,8 +6,8 @@ import time
 import _bootstrap  # noqa: F401
 import pandas as pd
 
-from terpene_ensembles import homology
 from terpene_ensembles.io_utils import setup_logging, write_parquet
+from terpene_ensembles.split import homology
 
 
 def main() -> None:

@@ -6,8 +6,8 @@ import time
 
 import _bootstrap  # noqa: F401
 
+from terpene_ensembles.data.parse_stage import run_parse
 from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet, write_tsv
-from terpene_ensembles.parse_stage import run_parse
 from terpene_ensembles.settings import ParseConfig
 
 

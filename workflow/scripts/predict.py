@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     summary = run_predict(args)
     if args.report:
-        from terpene_ensembles.screening.screening_report import write_screening_report
+        from terpene_ensembles.predict.screening_report import write_screening_report
 
         write_screening_report(args.outdir, args.report)
     log.info("summary: %s", json.dumps(summary, sort_keys=True))

@@ -13,8 +13,8 @@ import sys
 import _bootstrap  # noqa: F401
 
 from terpene_ensembles.io_utils import setup_logging
-from terpene_ensembles.screening.screening_report import write_screening_report
-from terpene_ensembles.screening.shards import gather
+from terpene_ensembles.predict.screening_report import write_screening_report
+from terpene_ensembles.predict.shards import gather
 
 
 def parse_args(argv=None):

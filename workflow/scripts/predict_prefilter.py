@@ -12,8 +12,8 @@ import sys
 import _bootstrap  # noqa: F401
 
 from terpene_ensembles.io_utils import setup_logging
-from terpene_ensembles.screening.prefilter import PREFILTER_MODES
-from terpene_ensembles.screening.shards import run_prefilter_stage
+from terpene_ensembles.predict.prefilter import PREFILTER_MODES
+from terpene_ensembles.predict.shards import run_prefilter_stage
 
 
 def parse_args(argv=None):

@@ -13,8 +13,8 @@ import _bootstrap  # noqa: F401
 
 from terpene_ensembles.errors import ConfigError
 from terpene_ensembles.io_utils import setup_logging
-from terpene_ensembles.predict import ScreeningSettings
-from terpene_ensembles.screening.shards import run_shard
+from terpene_ensembles.predict.loop import ScreeningSettings
+from terpene_ensembles.predict.shards import run_shard
 
 
 def parse_args(argv=None):

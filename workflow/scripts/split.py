@@ -6,10 +6,10 @@ import time
 import _bootstrap  # noqa: F401
 import pandas as pd
 
-from terpene_ensembles import homology, splitting
 from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import setup_logging, write_json, write_tsv
 from terpene_ensembles.settings import SplitConfig
+from terpene_ensembles.split import homology, splitting
 
 SPLITS = ["train", "val", "test"]
 

@@ -12,16 +12,16 @@ import _bootstrap  # noqa: F401
 import pandas as pd
 
 from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet
-from terpene_ensembles.learner import fit_and_score, training_device
-from terpene_ensembles.model_bundle import save_payload
-from terpene_ensembles.settings import TrainConfig
-from terpene_ensembles.substrate import substrate_predictions
-from terpene_ensembles.training_data import (
+from terpene_ensembles.learning.bundle import save_payload
+from terpene_ensembles.learning.cross_fitting import fit_and_score, training_device
+from terpene_ensembles.learning.substrate import substrate_predictions
+from terpene_ensembles.learning.training_data import (
     TrainingInputError,
     load_training_data,
     read_assignment,
     read_identity_hits,
 )
+from terpene_ensembles.settings import TrainConfig
 
 
 def parse_args():

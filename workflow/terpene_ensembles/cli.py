@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from terpene_ensembles import __version__, errors
-from terpene_ensembles.screening.prefilter import PREFILTER_MODES
+from terpene_ensembles.predict.prefilter import PREFILTER_MODES
 from terpene_ensembles.settings import PredictConfig
 
 PREDICT_DESCRIPTION = """\
@@ -44,7 +44,7 @@ examples:
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of ``predict`` (shared by the stage script and the command line)."""
-    from terpene_ensembles.predict import ScreeningSettings
+    from terpene_ensembles.predict.loop import ScreeningSettings
 
     required = parser.add_argument_group("required")
     required.add_argument(
@@ -116,7 +116,8 @@ def count_fasta_records(path: str | Path) -> int | None:
 
 def run_predict(args: argparse.Namespace, show_progress: bool = False) -> dict:
     """Run ``predict`` with parsed arguments; return the summary (also in summary.json)."""
-    from terpene_ensembles.predict import ScreeningSettings, run_prediction
+    from terpene_ensembles.predict.loop import ScreeningSettings
+    from terpene_ensembles.predict.run import run_prediction
 
     try:
         plm_config = json.loads(args.plm) if args.plm else None

@@ -5,7 +5,7 @@ while it parses the workflow, before any stage environment exists):
 
 * :func:`code_files` - the source files whose code a stage can run: the script, the
   script-local helpers it imports (``_bootstrap``) and the ``terpene_ensembles`` modules
-  it reaches, followed by *name*. ``from terpene_ensembles.metrics import
+  it reaches, followed by *name*. ``from terpene_ensembles.learning.metrics import
   mean_average_precision`` makes the stage depend on ``metrics.py`` and on what
   ``mean_average_precision`` itself uses, not on a module that some other function of
   ``metrics.py`` imports lazily. The rules list these files as inputs, so editing a

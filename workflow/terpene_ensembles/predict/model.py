@@ -44,7 +44,7 @@ def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None
 
     ``plm_config`` is the run's ``plm`` section (None: take the model's own PLM).
     """
-    from terpene_ensembles.model_bundle import FORMAT_VERSION, BundleError, load_bundle
+    from terpene_ensembles.learning.bundle import FORMAT_VERSION, BundleError, load_bundle
 
     try:
         bundle = load_bundle(model_dir)
@@ -73,7 +73,7 @@ def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None
 
 def plm_settings_for(bundle: dict, plm_config: dict | None) -> dict | None:
     """The plm settings to embed new sequences with (None when no member uses the PLM)."""
-    from terpene_ensembles.model_bundle import uses_plm
+    from terpene_ensembles.learning.bundle import uses_plm
 
     trained = bundle["plm"]
     if trained.get("model", "none") == "none" or not uses_plm(bundle):
@@ -103,10 +103,10 @@ def default_featurizer(
     A TPS domain hit is a Pfam profile reaching its gathering cutoff (or, for a profile
     without one, any reported hit).
     """
-    from terpene_ensembles.alignment_positions import position_table
-    from terpene_ensembles.domains import load_profiles
-    from terpene_ensembles.model_bundle import uses_positions
-    from terpene_ensembles.sequence_features import feature_table
+    from terpene_ensembles.features.alignment_positions import position_table
+    from terpene_ensembles.features.domains import load_profiles
+    from terpene_ensembles.features.sequence_features import feature_table
+    from terpene_ensembles.learning.bundle import uses_positions
 
     if pfam_dir is None or not Path(pfam_dir).is_dir():
         raise ModelCompatibilityError(
@@ -164,13 +164,13 @@ class BundleScorer:
         self.bundle = bundle
         self.featurizer = featurizer
         self.ensemble_ids = list(bundle["ensemble_ids"])
-        from terpene_ensembles.model_bundle import reference_sequences
+        from terpene_ensembles.learning.bundle import reference_sequences
 
         self.training = reference_sequences(bundle)
         self.cache_dir = cache_dir
         self.embedder = None
         if plm_settings is not None:
-            from terpene_ensembles.embedding import Embedder
+            from terpene_ensembles.embed.embedding import Embedder
 
             self.embedder = Embedder.from_config(plm_settings, threads=threads)
             trained_sha = bundle["plm"].get("weights_sha256")
@@ -190,12 +190,12 @@ class BundleScorer:
     @property
     def calibration(self) -> dict:
         """thresholds.json layout, as metrics.predictor_metrics expects it."""
-        from terpene_ensembles.model_bundle import thresholds_of
+        from terpene_ensembles.learning.bundle import thresholds_of
 
         return thresholds_of(self.bundle)
 
     def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores:
-        from terpene_ensembles.model_bundle import score
+        from terpene_ensembles.learning.bundle import score
 
         features, tps_domains, positions = self.featurizer(chunk[["id", "sequence", "kingdom"]])
         embeddings = None

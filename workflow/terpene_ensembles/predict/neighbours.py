@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from terpene_ensembles.homology import (
+from terpene_ensembles.predict.output import TOP_K
+from terpene_ensembles.split.homology import (
     DEFAULT_SENSITIVITY,
     PAIRWISE_COLUMNS,
     create_database,
     easy_search,
 )
-from terpene_ensembles.predict.output import TOP_K
 
 
 def write_fasta(records: Iterable[tuple[str, str]], path: str | os.PathLike) -> None:

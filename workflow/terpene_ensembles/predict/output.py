@@ -13,12 +13,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from terpene_ensembles.calibration import called_names
-from terpene_ensembles.io_utils import AtomicTsvWriter, atomic_path
-from terpene_ensembles.sequence_input import (
+from terpene_ensembles.data.sequence_input import (
     REJECTION_COLUMNS,
     Rejection,
 )
+from terpene_ensembles.io_utils import AtomicTsvWriter, atomic_path
+from terpene_ensembles.learning.calibration import called_names
 
 PROBABILITY_PREFIX = "prob_"
 TOP_K = 3

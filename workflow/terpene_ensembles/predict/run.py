@@ -14,8 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles.input_format import FASTA
+from terpene_ensembles.data.input_format import FASTA
+from terpene_ensembles.data.sequence_input import (
+    InputFormatError,
+    Rejection,
+    SequenceRecord,
+    detect_input_format,
+    iter_fasta,
+)
 from terpene_ensembles.io_utils import write_json
+from terpene_ensembles.predict.loop import ScreeningSettings, screen
 from terpene_ensembles.predict.model import (
     BundleScorer,
     ChunkScores,
@@ -25,16 +33,8 @@ from terpene_ensembles.predict.model import (
     plm_settings_for,
 )
 from terpene_ensembles.predict.output import RejectionWriter
-from terpene_ensembles.predict.screening import ScreeningSettings, screen
-from terpene_ensembles.screening.prefilter import not_tps_sink, prefilter_records
-from terpene_ensembles.screening.shards import NO_CANDIDATE_MESSAGE
-from terpene_ensembles.sequence_input import (
-    InputFormatError,
-    Rejection,
-    SequenceRecord,
-    detect_input_format,
-    iter_fasta,
-)
+from terpene_ensembles.predict.prefilter import not_tps_sink, prefilter_records
+from terpene_ensembles.predict.shards import NO_CANDIDATE_MESSAGE
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def marts_records(enzymes: pd.DataFrame) -> Iterator[SequenceRecord]:
 
 def label_marts_export(input_path, bundle: dict, workdir: Path):
     """Parse an export with the model's frozen vocabulary: ParseOutputs (enzymes, labels, ...)."""
-    from terpene_ensembles.marts import MartsFormatError
-    from terpene_ensembles.parse_stage import run_parse
+    from terpene_ensembles.data.marts import MartsFormatError
+    from terpene_ensembles.data.parse_stage import run_parse
     from terpene_ensembles.settings import ParseConfig
 
     vocabulary = workdir / "ensembles.tsv"
@@ -73,7 +73,7 @@ class MetricsCollector:
         self.frames: list[pd.DataFrame] = []
 
     def __call__(self, chunk: pd.DataFrame, scores: ChunkScores, predictions: pd.DataFrame):
-        from terpene_ensembles.learner import predictions_frame
+        from terpene_ensembles.learning.cross_fitting import predictions_frame
 
         self.frames.append(
             predictions_frame(chunk["id"], "predict", scores.predictors, self.ensemble_ids)
@@ -81,7 +81,7 @@ class MetricsCollector:
 
     def metrics(self, truth: pd.DataFrame, calibration: dict, ids=None) -> dict:
         """metrics.predictor_metrics over ``ids`` (default: every predicted enzyme)."""
-        from terpene_ensembles.metrics import predictor_metrics
+        from terpene_ensembles.learning.metrics import predictor_metrics
 
         calibrated = pd.concat(self.frames, ignore_index=True)
         if ids is not None:

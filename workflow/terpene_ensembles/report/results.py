@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from terpene_ensembles.io_utils import sha256_text
-from terpene_ensembles.metrics import mean_average_precision, precision_at_1
+from terpene_ensembles.learning.metrics import mean_average_precision, precision_at_1
 from terpene_ensembles.report import plots
 from terpene_ensembles.report.html import (
     BASELINE_ORDER,

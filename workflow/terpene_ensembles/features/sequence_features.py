@@ -225,7 +225,7 @@ def feature_table(
 
     Only :data:`INPUT_COLUMNS` of ``enzymes`` are read.
     """
-    from terpene_ensembles.domains import domain_feature_table
+    from terpene_ensembles.features.domains import domain_feature_table
 
     missing = [c for c in INPUT_COLUMNS if c not in enzymes.columns]
     if missing:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 from rdkit import rdBase
 
-from terpene_ensembles import ensembles as ens
-from terpene_ensembles import marts
+from terpene_ensembles.data import ensembles as ens
+from terpene_ensembles.data import marts
 from terpene_ensembles.io_utils import sha256_file
 from terpene_ensembles.settings import ParseConfig
 

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from terpene_ensembles.errors import ConfigError
-from terpene_ensembles.homology import (
-    DEFAULT_SENSITIVITY,
-)
-from terpene_ensembles.predict.model import ChunkScorer, ChunkScores
-from terpene_ensembles.predict.neighbours import TrainingNeighbourSearch, nearest_neighbours
-from terpene_ensembles.predict.output import TOP_K, PredictionWriter, summarise_chunk
-from terpene_ensembles.sequence_input import (
+from terpene_ensembles.data.sequence_input import (
     SequenceRecord,
     chunked,
 )
+from terpene_ensembles.errors import ConfigError
+from terpene_ensembles.predict.model import ChunkScorer, ChunkScores
+from terpene_ensembles.predict.neighbours import TrainingNeighbourSearch, nearest_neighbours
+from terpene_ensembles.predict.output import TOP_K, PredictionWriter, summarise_chunk
 from terpene_ensembles.settings import PredictConfig
+from terpene_ensembles.split.homology import (
+    DEFAULT_SENSITIVITY,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class ScreeningSettings:
     mmseqs_sensitivity: float = DEFAULT_SENSITIVITY
     # MARTS kingdom of FASTA records (a feature); "" = unknown
     kingdom: str = PredictConfig.kingdom
-    # FASTA only: one of screening.prefilter.PREFILTER_MODES ("tps_domain_or_homolog",
+    # FASTA only: one of prefilter.PREFILTER_MODES ("tps_domain_or_homolog",
     # "tps_domain": only TPS candidates are predicted; "none": every record). Off for
     # library callers; the CLI and the rules pass the config's value.
     prefilter: str = "none"

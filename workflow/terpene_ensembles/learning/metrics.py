@@ -73,7 +73,7 @@ def best_threshold_calls(
     very enzymes (fewest calls among equal F1). Returns (its F1 per such class, its calls);
     the top call of each enzyme stays whatever the threshold when ``always_call_top``;
     classes without positives keep ``calls``."""
-    from terpene_ensembles.calibration import best_f1_threshold, top_calls
+    from terpene_ensembles.learning.calibration import best_f1_threshold, top_calls
 
     top = top_calls(scores) if always_call_top else np.zeros(scores.shape, dtype=bool)
     oracle_calls = np.asarray(calls).astype(bool)  # a new array: astype copies
@@ -234,7 +234,7 @@ def predictor_metrics(
     Calls use the calibrated per-class thresholds (+ the top ensemble when
     ``always_call_top``), exactly as the predict stage does.
     """
-    from terpene_ensembles.calibration import calls_from_thresholds, thresholds_vector
+    from terpene_ensembles.learning.calibration import calls_from_thresholds, thresholds_vector
 
     always_call_top = bool(calibration["settings"]["always_call_top"])
     rows = calibrated[calibrated["split"] == split]

@@ -486,7 +486,7 @@ class Embedder:
 
     @classmethod
     def from_config(cls, plm: dict | PlmConfig, threads: int | None = None) -> Embedder:
-        from terpene_ensembles.esm_weights import load_esm
+        from terpene_ensembles.embed.esm_weights import load_esm
 
         plm = PlmConfig.from_config(plm)
         loaded = load_esm(plm.model, plm.checkpoint)
@@ -540,7 +540,7 @@ class Embedder:
         New embeddings reach the cache every ``flush_every`` sequences (and every minute),
         which bounds the work an interrupted run loses.
         """
-        from terpene_ensembles.embedding_cache import EmbeddingCache, NullCache
+        from terpene_ensembles.embed.embedding_cache import EmbeddingCache, NullCache
 
         if ids is None:
             ids = [f"sequence #{i + 1}" for i in range(len(sequences))]

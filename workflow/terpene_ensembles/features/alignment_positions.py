@@ -53,7 +53,7 @@ def position_table(
 ) -> pd.DataFrame:
     """id + one string column ``aln_<profile key>`` (length = profile's match states)."""
     # Imported here: the learners need only the encoder below, not pyhmmer.
-    from terpene_ensembles.domains import DOMAIN_BITS_THRESHOLD, search_profiles
+    from terpene_ensembles.features.domains import DOMAIN_BITS_THRESHOLD, search_profiles
 
     profiles, hits_by_profile = search_profiles(sequences, pfam_dir, threads)
     columns = {}

@@ -44,7 +44,7 @@ def embeddings_table(ids, sequence_sha256s, model: str, layer: int, matrix, meta
     """The embed/<model>.parquet table: one row per id, list<float32> embedding."""
     import pyarrow as pa
 
-    from terpene_ensembles.embedding_cache import matrix_to_list_array
+    from terpene_ensembles.embed.embedding_cache import matrix_to_list_array
 
     rows = len(ids)
     matrix = np.asarray(matrix, dtype=np.float32).reshape(rows, -1)
@@ -73,7 +73,7 @@ def read_embeddings(path) -> tuple[list[str], np.ndarray, dict[str, str]]:
     """ids, (n, dim) float32 matrix and key-value metadata of an embeddings Parquet file."""
     import pyarrow.parquet as pq
 
-    from terpene_ensembles.embedding_cache import list_column_to_matrix
+    from terpene_ensembles.embed.embedding_cache import list_column_to_matrix
 
     table = pq.read_table(path)
     metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}

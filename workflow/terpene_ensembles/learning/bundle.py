@@ -177,9 +177,9 @@ def score(
     Returns {"raw/<predictor>": frame, "calibrated/<predictor>": frame, "calls": bool frame
     of the model} with rows in ``features`` order, one column per ensemble id.
     """
-    from terpene_ensembles.calibration import calibrate_scores, calls_from_thresholds
-    from terpene_ensembles.learner import score_predictors
-    from terpene_ensembles.training_data import (
+    from terpene_ensembles.learning.calibration import calibrate_scores, calls_from_thresholds
+    from terpene_ensembles.learning.cross_fitting import score_predictors
+    from terpene_ensembles.learning.training_data import (
         HIT_COLUMNS,
         TrainingData,
         embedding_matrix,

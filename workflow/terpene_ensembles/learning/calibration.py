@@ -22,8 +22,8 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
 from terpene_ensembles.errors import ConfigError, InputDataError
+from terpene_ensembles.learning.training_data import OOF_SPLIT
 from terpene_ensembles.settings import CalibrateConfig
-from terpene_ensembles.training_data import OOF_SPLIT
 
 EPSILON = 1e-6
 CALLABLE_AP = 0.5

@@ -16,16 +16,16 @@ from pathlib import Path
 
 from Bio import SeqIO
 
-from terpene_ensembles.errors import UserInputError
-from terpene_ensembles.input_format import (
+from terpene_ensembles.data.input_format import (
     FASTA,
     SIGNATURE_COLUMNS,
     first_line,
     format_of_line,
     open_text,
 )
+from terpene_ensembles.data.marts import invalid_residues, normalize_sequence
+from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import sha256_text
-from terpene_ensembles.marts import invalid_residues, normalize_sequence
 
 NUCLEOTIDE_ALPHABET = frozenset("ACGTUN")
 # A sequence made only of nucleotide letters and at least this long is a DNA/RNA record

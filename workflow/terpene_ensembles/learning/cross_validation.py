@@ -15,15 +15,17 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles import learner, stacking
-from terpene_ensembles.calibration import (
+from terpene_ensembles.features.sequence_features import FEATURE_GROUPS
+from terpene_ensembles.learning import cross_fitting as learner
+from terpene_ensembles.learning import stacking
+from terpene_ensembles.learning.calibration import (
     calibrate_predictions,
     calibrate_scores,
     calibration_with_settings,
     calls_from_thresholds,
     thresholds_vector,
 )
-from terpene_ensembles.metrics import (
+from terpene_ensembles.learning.metrics import (
     HEADLINE_METRICS,
     ORACLE_METRICS,
     acceptance,
@@ -32,10 +34,9 @@ from terpene_ensembles.metrics import (
     predictor_metrics,
     substrate_metrics,
 )
-from terpene_ensembles.sequence_features import FEATURE_GROUPS
+from terpene_ensembles.learning.substrate import substrate_predictions
+from terpene_ensembles.learning.training_data import TrainingData, TrainingInputError
 from terpene_ensembles.settings import CalibrateConfig, TrainConfig
-from terpene_ensembles.substrate import substrate_predictions
-from terpene_ensembles.training_data import TrainingData, TrainingInputError
 
 
 def fold_partition(folds: np.ndarray, fold: int) -> np.ndarray:

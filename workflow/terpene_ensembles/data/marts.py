@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from terpene_ensembles.chemistry import SmilesError, skeleton_of
+from terpene_ensembles.data.chemistry import SmilesError, skeleton_of
+from terpene_ensembles.data.input_format import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, delimiter
 from terpene_ensembles.errors import UserInputError
-from terpene_ensembles.input_format import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, delimiter
 from terpene_ensembles.io_utils import sha256_text
 
 log = logging.getLogger(__name__)

@@ -31,24 +31,24 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from terpene_ensembles.errors import InputDataError
-from terpene_ensembles.io_utils import atomic_path, read_json, write_json
-from terpene_ensembles.screening.prefilter import (
-    DEFAULT_BATCH_SIZE,
-    TPS_OR_HOMOLOG,
-    NotTpsWriter,
-    check_mode,
-    prefilter_records,
-)
-from terpene_ensembles.sequence_input import (
+from terpene_ensembles.data.sequence_input import (
     FASTA,
     InputFormatError,
     SequenceRecord,
     detect_input_format,
     iter_fasta,
 )
+from terpene_ensembles.errors import InputDataError
+from terpene_ensembles.io_utils import atomic_path, read_json, write_json
+from terpene_ensembles.predict.prefilter import (
+    DEFAULT_BATCH_SIZE,
+    TPS_OR_HOMOLOG,
+    NotTpsWriter,
+    check_mode,
+    prefilter_records,
+)
 
-LOG = logging.getLogger("terpene_ensembles.screening.shards")
+LOG = logging.getLogger("terpene_ensembles.predict.shards")
 
 CANDIDATE_SCHEMA = pa.schema(
     [
@@ -168,8 +168,8 @@ def run_prefilter_stage(
 
     ``model_dir``: the trained model, whose training enzymes the ``tps_domain_or_homolog``
     prefilter searches."""
-    from terpene_ensembles.model_bundle import load_bundle, reference_sequences
-    from terpene_ensembles.predict import RejectionWriter
+    from terpene_ensembles.learning.bundle import load_bundle, reference_sequences
+    from terpene_ensembles.predict.output import RejectionWriter
 
     started = time.perf_counter()
     check_mode(mode)
@@ -226,12 +226,12 @@ def run_shard(
     featurizer=None,
 ) -> dict:
     """Predict one candidate shard into ``outdir`` (predictions.parquet/.tsv, summary.json)."""
-    from terpene_ensembles.predict import (
+    from terpene_ensembles.predict.loop import screen
+    from terpene_ensembles.predict.model import (
         BundleScorer,
         default_featurizer,
         load_compatible_bundle,
         plm_settings_for,
-        screen,
     )
 
     started = time.perf_counter()
@@ -256,7 +256,7 @@ def run_shard(
 
 
 def _ensemble_ids(schema: pa.Schema) -> list[str]:
-    from terpene_ensembles.predict import PROBABILITY_PREFIX
+    from terpene_ensembles.predict.output import PROBABILITY_PREFIX
 
     return [
         n.removeprefix(PROBABILITY_PREFIX) for n in schema.names if n.startswith(PROBABILITY_PREFIX)
@@ -286,7 +286,7 @@ def gather(
     batch_size: int = ROWS_PER_WRITE,
 ) -> dict:
     """Merge the shards into ``outdir``/predictions.parquet/.tsv and write summary.json."""
-    from terpene_ensembles.predict import PredictionWriter
+    from terpene_ensembles.predict.output import PredictionWriter
 
     started = time.perf_counter()
     outdir = Path(outdir)

@@ -41,12 +41,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from terpene_ensembles import baselines, stacking
-from terpene_ensembles.alignment_positions import PositionEncoder
-from terpene_ensembles.metrics import mean_average_precision
-from terpene_ensembles.sequence_features import feature_group
+from terpene_ensembles.features.alignment_positions import PositionEncoder
+from terpene_ensembles.features.sequence_features import feature_group
+from terpene_ensembles.learning import baselines, stacking
+from terpene_ensembles.learning.metrics import mean_average_precision
+from terpene_ensembles.learning.training_data import OOF_SPLIT, TrainingData, TrainingInputError
 from terpene_ensembles.settings import TRAIN_MEMBERS, TrainConfig
-from terpene_ensembles.training_data import OOF_SPLIT, TrainingData, TrainingInputError
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def score_member(name: str, params: dict, data: TrainingData, hits: pd.DataFrame
 
 def _fit_fusion(train: TrainingData, settings: TrainConfig, device: str) -> dict:
     """The network, early-stopped on a seeded tenth of its own training enzymes."""
-    from terpene_ensembles.fusion_model import export_fusion, train_fusion
+    from terpene_ensembles.learning.fusion_network import export_fusion, train_fusion
 
     rng = np.random.default_rng(settings.seed)
     held = rng.random(len(train.ids)) < 0.1
@@ -251,7 +251,7 @@ def _fit_fusion(train: TrainingData, settings: TrainConfig, device: str) -> dict
 
 
 def _score_fusion(params: dict, data: TrainingData) -> np.ndarray:
-    from terpene_ensembles.fusion_model import import_fusion, predict_proba
+    from terpene_ensembles.learning.fusion_network import import_fusion, predict_proba
 
     net, scaler = import_fusion(params["network"])
     embeddings = data.embeddings if net.plm_branch is not None else None

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from terpene_ensembles.metrics import mean_average_precision
+from terpene_ensembles.learning.metrics import mean_average_precision
 from terpene_ensembles.settings import TrainConfig
 
 log = logging.getLogger(__name__)

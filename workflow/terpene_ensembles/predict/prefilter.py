@@ -3,7 +3,7 @@
 A protein is a candidate when at least one of the model's TPS Pfam profiles (the HMMs of
 ``features.pfam_dir``) scores it at or above the profile's gathering cutoff (``GA``, the
 sequence score); a profile without a gathering cutoff counts any hit of at least
-:data:`terpene_ensembles.domains.SEQUENCE_BITS_THRESHOLD` bits. This is exactly the test
+:data:`terpene_ensembles.features.domains.SEQUENCE_BITS_THRESHOLD` bits. This is exactly the test
 the predict stage uses for ``tps_domains``, so a protein the prefilter drops is one that
 predict would have flagged out of domain (``no_tps_pfam_hit``) anyway.
 
@@ -30,12 +30,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from terpene_ensembles.domains import SEQUENCE_BITS_THRESHOLD, load_profiles
+from terpene_ensembles.data.sequence_input import SequenceRecord, chunked
 from terpene_ensembles.errors import ConfigError
+from terpene_ensembles.features.domains import SEQUENCE_BITS_THRESHOLD, load_profiles
 from terpene_ensembles.io_utils import AtomicTsvWriter
-from terpene_ensembles.sequence_input import SequenceRecord, chunked
 
-LOG = logging.getLogger("terpene_ensembles.screening.prefilter")
+LOG = logging.getLogger("terpene_ensembles.predict.prefilter")
 
 TPS_OR_HOMOLOG = "tps_domain_or_homolog"
 TPS_DOMAIN = "tps_domain"

@@ -14,9 +14,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles import learner
+from terpene_ensembles.learning import cross_fitting as learner
+from terpene_ensembles.learning.training_data import TrainingData
 from terpene_ensembles.settings import TrainConfig
-from terpene_ensembles.training_data import TrainingData
 
 MEMBERS = ["knn_identity", "logistic_regression"]
 LR_C = 0.1

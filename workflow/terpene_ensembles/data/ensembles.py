@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles.chemistry import SmilesError, skeleton_of
+from terpene_ensembles.data.chemistry import SmilesError, skeleton_of
 from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import sha256_text
 

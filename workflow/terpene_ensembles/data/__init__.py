@@ -1,0 +1,1 @@
+"""Parsing MARTS-DB exports, product chemistry, ensembles and sequence inputs."""

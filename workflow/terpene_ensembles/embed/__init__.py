@@ -1,0 +1,1 @@
+"""Protein language model (ESM2) embeddings: weights, batching, cache, files."""

@@ -1,0 +1,1 @@
+"""Engineered sequence features, Pfam domains and alignment positions."""

@@ -1,0 +1,1 @@
+"""Members, cross-fitting, stacking, calibration, metrics, CV and the model bundle."""

@@ -1,0 +1,1 @@
+"""MMseqs2 homology searches and the homology-aware split."""
