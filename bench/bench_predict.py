@@ -52,9 +52,9 @@ AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 
 
 def training_sequences(model_dir: Path) -> list[str]:
-    from terpene_ensembles.learning.bundle import load_bundle
+    from terpene_ensembles.learning.bundle import ModelBundle
 
-    return [str(s) for s in load_bundle(model_dir)["knn"]["reference_sequences"]]
+    return list(ModelBundle.load(model_dir).reference_sequences)
 
 
 def train_demo_model(outdir: Path, marts_csv: Path, pfam_dir: Path, n_enzymes: int) -> None:
@@ -68,9 +68,10 @@ def train_demo_model(outdir: Path, marts_csv: Path, pfam_dir: Path, n_enzymes: i
     from terpene_ensembles.data.parse_stage import run_parse
     from terpene_ensembles.features.alignment_positions import position_table
     from terpene_ensembles.features.sequence_features import INPUT_COLUMNS, feature_table
-    from terpene_ensembles.learning.bundle import assemble_bundle
+    from terpene_ensembles.learning.bundle import ModelBundle
     from terpene_ensembles.learning.cross_validation import run_procedure
     from terpene_ensembles.learning.training_data import training_data_from_frames
+    from terpene_ensembles.settings import CalibrateConfig, TrainConfig
     from terpene_ensembles.split.homology import pairwise_identity
 
     table = pd.read_csv(marts_csv, dtype=str, keep_default_na=False)
@@ -88,8 +89,10 @@ def train_demo_model(outdir: Path, marts_csv: Path, pfam_dir: Path, n_enzymes: i
     )
     data = training_data_from_frames(labels, ensemble_ids, features, positions=positions)
     buckets = np.array([int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) % 15 for i in data.ids])
-    cross_fit, _, _, thresholds, _ = run_procedure(data, buckets < 3, buckets % 3, hits, {}, {})
-    assemble_bundle(cross_fit.fitted, thresholds, enzymes, parsed.vocabulary, outdir)
+    cross_fit, _, _, thresholds, _ = run_procedure(
+        data, buckets < 3, buckets % 3, hits, TrainConfig(), CalibrateConfig()
+    )
+    ModelBundle.assemble(cross_fit.model, thresholds, enzymes, parsed.vocabulary).save(outdir)
 
 
 def synthetic_fasta(path: Path, size: int, templates: list[str], seed: int) -> None:

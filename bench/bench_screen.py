@@ -96,9 +96,9 @@ def gathering_reached(sequences: list[str], threads: int) -> float:
 
 def training_sequences(workdir: Path) -> set[str]:
     """The sequences of the bench model's training enzymes."""
-    from terpene_ensembles.learning.bundle import load_bundle, reference_sequences
+    from terpene_ensembles.learning.bundle import ModelBundle
 
-    return set(reference_sequences(load_bundle(workdir / "results" / "model"))["sequence"])
+    return set(ModelBundle.load(workdir / "results" / "model").reference_sequences)
 
 
 def run_one(workdir: Path, proteins: int, cores: int, seed: int, training: set[str]) -> dict:

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from terpene_ensembles.learning.training_data import TrainingData
+from terpene_ensembles.settings import CalibrateConfig, TrainConfig
 
 # Column names of real feature groups, so group-wise ablations have something to remove.
 FEATURE_NAMES = ("aa_A", "motif_ddxxd_count", "pfam_PF01397_bits", "kingdom_fungi", "class_polar")
@@ -75,3 +76,12 @@ FAST_TRAIN = {
     "seed": 1,
     "members": ["knn_identity", "logistic_regression", "positions", "plm"],
 }
+
+
+def fast_train(**overrides) -> TrainConfig:
+    """The train settings of these tests (FAST_TRAIN), with ``overrides``."""
+    return TrainConfig.from_config({**FAST_TRAIN, **overrides})
+
+
+def calibrate_settings(**values) -> CalibrateConfig:
+    return CalibrateConfig.from_config(values)

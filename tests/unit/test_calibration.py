@@ -14,6 +14,7 @@ from terpene_ensembles.learning.calibration import (
     fit_isotonic,
     fit_platt,
 )
+from terpene_ensembles.settings import CalibrateConfig
 
 
 def noisy_scores(n=300, seed=0):
@@ -103,12 +104,12 @@ def test_calibration_never_looks_at_test_labels_or_scores():
     predictions = pd.concat(
         [long_frame(val_scores, val_ids, "oof"), long_frame(rng.random((40, 2)), test_ids, "test")]
     )
-    first, calibrated = calibrate_predictions(predictions, labels, ["a", "b"], {})
+    first, calibrated = calibrate_predictions(predictions, labels, ["a", "b"], CalibrateConfig())
     # Change every test label and test score: thresholds and calibrators stay identical.
     labels.loc[labels["id"].str.startswith("t"), ["a", "b"]] ^= 1
     shuffled = predictions.copy()
     shuffled.loc[shuffled["split"] == "test", ["a", "b"]] = rng.random((40, 2))
-    second, _ = calibrate_predictions(shuffled, labels, ["a", "b"], {})
+    second, _ = calibrate_predictions(shuffled, labels, ["a", "b"], CalibrateConfig())
     assert first == second
     assert len(calibrated) == len(predictions)
     assert set(calibrated["split"]) == {"oof", "test"}

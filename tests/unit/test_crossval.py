@@ -1,10 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from learning_synthetic import FAST_TRAIN, make_dataset, make_hits
+from learning_synthetic import calibrate_settings, fast_train, make_dataset, make_hits
 
 from terpene_ensembles.errors import ConfigError
-from terpene_ensembles.learning import baselines
 from terpene_ensembles.learning import cross_fitting as learner
 from terpene_ensembles.learning.cross_validation import (
     ablations,
@@ -13,7 +12,11 @@ from terpene_ensembles.learning.cross_validation import (
     run_procedure,
     summarise,
 )
+from terpene_ensembles.learning.homology_transfer import score_knn_identity
+from terpene_ensembles.learning.members import registry
+from terpene_ensembles.learning.members.logistic_regression import C_GRID as LR_C_GRID
 from terpene_ensembles.learning.metrics import mean_average_precision, predictor_metrics
+from terpene_ensembles.learning.reference_predictors import label_prior
 from terpene_ensembles.learning.training_data import (
     HIT_COLUMNS,
     TrainingInputError,
@@ -44,14 +47,14 @@ def test_out_of_fold_scores_never_see_their_own_fold():
     data = make_dataset(n=120, positions=True)
     folds = np.arange(120) % 4
     hits = make_hits(data)
-    settings = TrainConfig.from_config(FAST_TRAIN)
+    settings = fast_train()
     altered = data.subset(np.ones(120, bool))
     altered.labels = data.labels.copy()
     altered.labels[folds == 2] = 1 - altered.labels[folds == 2]
     members = ("logistic_regression", 0.1), ("positions", 0.1), ("knn_identity", None)
     for member, c in (*members, ("identity_kernel", None)):
-        before, _ = learner.out_of_fold_member(member, data, folds, hits, settings, (c,))
-        after, _ = learner.out_of_fold_member(member, altered, folds, hits, settings, (c,))
+        before = learner.out_of_fold_member(member, data, folds, hits, settings, (c,))
+        after = learner.out_of_fold_member(member, altered, folds, hits, settings, (c,))
         held = folds == 2
         np.testing.assert_allclose(before[c][held], after[c][held])
         assert not np.allclose(before[c][~held], after[c][~held])
@@ -61,12 +64,10 @@ def test_procedure_chooses_on_out_of_fold_scores_and_stacks_the_members():
     data = make_dataset(n=160, positions=True, plm_dim=8)
     folds = np.arange(160) % 4
     hits = make_hits(data)
-    cross_fit = learner.fit_predictors(data, folds, hits, FAST_TRAIN)
-    selection = cross_fit.fitted["selection"]["logistic_regression"]
-    assert selection["c"] == max(
-        learner.LR_C_GRID, key=lambda c: (selection["oof_map"][str(c)], -c)
-    )
-    assert set(cross_fit.fitted["combiner"]["members"]) == {
+    cross_fit = learner.fit_predictors(data, folds, hits, fast_train())
+    selection = cross_fit.model.selection["logistic_regression"]
+    assert selection["c"] == max(LR_C_GRID, key=lambda c: (selection["oof_map"][str(c)], -c))
+    assert set(cross_fit.model.combined_members) == {
         "knn_identity",
         "logistic_regression",
         "positions",
@@ -77,7 +78,7 @@ def test_procedure_chooses_on_out_of_fold_scores_and_stacks_the_members():
     # the positions spell the labels: that member, and the stack, rank far above chance
     assert mean_average_precision(data.labels, cross_fit.oof["positions"]) > 0.9
     assert mean_average_precision(data.labels, cross_fit.oof["model"]) > 0.9
-    scores = learner.score_predictors(cross_fit.fitted, data, hits)
+    scores = cross_fit.model.score(data, hits)
     assert scores["model"].shape == data.labels.shape
     assert ((scores["model"] > 0) & (scores["model"] < 1)).all()
 
@@ -93,31 +94,32 @@ def test_identity_kernel_member_weighs_every_training_homolog(similarity):
     overrides = {"kernel_power": 7.0}
     if similarity != TrainConfig().kernel_similarity:
         overrides["kernel_similarity"] = similarity
-    settings = TrainConfig.from_config({**FAST_TRAIN, **overrides})
-    params = learner.fit_member("identity_kernel", train, None, settings)
-    assert params["k"] is None and params["power"] == 7.0
-    assert params["similarity"] == similarity
-    scores = learner.score_member("identity_kernel", params, query, hits)
-    expected, _ = baselines.score_knn_identity(
-        query.ids, hits, train.ids, train.labels.astype(float), baselines.label_prior(train.labels),
+    settings = fast_train(**overrides)
+    kernel = registry.get("identity_kernel")
+    state = kernel.fit(train, None, settings)
+    assert state.k is None and state.power == 7.0
+    assert state.similarity == similarity
+    scores = kernel.score(state, query, hits)
+    expected, _ = score_knn_identity(
+        query.ids, hits, train.ids, train.labels.astype(float), label_prior(train.labels),
         k=None, power=7.0, similarity=similarity,
     )  # fmt: skip
     np.testing.assert_allclose(scores, expected)
     other = "covered_identity" if similarity == "bits_per_residue" else "bits_per_residue"
-    assert not np.allclose(scores, learner.score_member(
-        "identity_kernel", {**params, "similarity": other}, query, hits
-    ))  # fmt: skip
-    knn = learner.fit_member("knn_identity", train, None, settings)
-    knn_scores, _ = learner.score_member("knn_identity", knn, query, hits)
-    assert knn["k"] == settings.knn_k and not np.allclose(knn_scores, scores)
+    state.similarity = other
+    assert not np.allclose(scores, kernel.score(state, query, hits))
+    knn = registry.get("knn_identity")
+    knn_state = knn.fit(train, None, settings)
+    knn_scores = knn.score(knn_state, query, hits)
+    assert knn_state.k == settings.knn_k and not np.allclose(knn_scores, scores)
 
 
 def test_members_without_their_input_are_left_out():
     data = make_dataset(n=80)
-    settings = TrainConfig.from_config(FAST_TRAIN)
+    settings = fast_train()
     assert learner.active_members(settings, data) == ["knn_identity", "logistic_regression"]
-    with pytest.raises(ConfigError, match="unknown members"):
-        TrainConfig.from_config({"members": ["oracle"]})
+    with pytest.raises(ConfigError, match="unknown member 'oracle'"):
+        learner.active_members(fast_train(members=["oracle"]), data)
     with pytest.raises(ConfigError, match="unknown train settings"):
         TrainConfig.from_config({"combination_grid": 3})
 
@@ -127,9 +129,9 @@ def test_run_fold_and_summary_on_synthetic_folds():
     folds = np.arange(150) % 3
     hits = make_hits(data)
     families = {i: ("C10" if data.labels[k, 0] else "C15") for k, i in enumerate(data.ids)}
-    settings = {**FAST_TRAIN, "members": TrainConfig().members}  # the default stack
+    settings = fast_train(members=TrainConfig().members)  # the default stack
     results = [
-        run_fold(data, folds, fold, hits, families, settings, {"min_positives": 3})
+        run_fold(data, folds, fold, hits, families, settings, calibrate_settings(min_positives=3))
         for fold in range(3)
     ]
     for result in results:
@@ -172,14 +174,16 @@ def test_ablation_rows_taken_from_the_test_metrics_equal_recomputed_ones():
     data = make_dataset(n=150, positions=True, plm_dim=8)
     folds = np.arange(150) % 3
     hits = make_hits(data)
-    settings = {**FAST_TRAIN, "members": ["knn_identity", "positions"]}
-    calibrate = {"min_positives": 3}
+    settings = fast_train(members=["knn_identity", "positions"])
+    calibrate = calibrate_settings(min_positives=3)
     is_test = fold_partition(folds, 0)
     cross_fit, test_scores, _, calibration, calibrated = run_procedure(
         data, is_test, folds, hits, settings, calibrate
     )
     truth = learner.labels_frame(data).set_index("id")
-    test = predictor_metrics(calibrated, truth, calibration, data.ensemble_ids, "test")
+    test = predictor_metrics(
+        calibrated, truth, calibration, data.ensemble_ids, registry.baseline_names(), "test"
+    )
     args = (data, is_test, folds, hits, cross_fit, test_scores, settings, calibrate)
     reused = ablations(*args, test_metrics=test)
     recomputed = ablations(*args)
@@ -193,8 +197,8 @@ def test_the_procedure_is_deterministic():
     folds = np.arange(120) % 3
     hits = make_hits(data)
     is_test = folds == 0
-    first = run_procedure(data, is_test, folds, hits, FAST_TRAIN, {})
-    second = run_procedure(data, is_test, folds, hits, FAST_TRAIN, {})
+    first = run_procedure(data, is_test, folds, hits, fast_train(), calibrate_settings())
+    second = run_procedure(data, is_test, folds, hits, fast_train(), calibrate_settings())
     pd.testing.assert_frame_equal(first[2], second[2])  # raw predictions
     assert first[3] == second[3]  # thresholds.json content
     pd.testing.assert_frame_equal(first[4], second[4])  # calibrated predictions
@@ -203,10 +207,10 @@ def test_the_procedure_is_deterministic():
 def test_the_fusion_network_can_be_a_member():
     data = make_dataset(n=90, plm_dim=8)
     folds = np.arange(90) % 3
-    settings = {**FAST_TRAIN, "members": ["knn_identity", "fusion"], "max_epochs": 2}
+    settings = fast_train(members=["knn_identity", "fusion"], max_epochs=2)
     cross_fit = learner.fit_predictors(data, folds, make_hits(data), settings)
-    assert cross_fit.fitted["combiner"]["members"] == ["knn_identity", "fusion"]
-    scores = learner.score_predictors(cross_fit.fitted, data, make_hits(data))
+    assert cross_fit.model.combined_members == ["knn_identity", "fusion"]
+    scores = cross_fit.model.score(data, make_hits(data))
     assert scores["fusion"].shape == data.labels.shape
 
 

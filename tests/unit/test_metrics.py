@@ -80,7 +80,7 @@ def test_predictor_metrics_split_model_and_baselines():
             for p in ("model", "random", "fusion")
         },
     }
-    result = predictor_metrics(pd.concat(frames), truth, calibration, ["x", "y", "z"])
+    result = predictor_metrics(pd.concat(frames), truth, calibration, ["x", "y", "z"], ())
     assert set(result["baselines"]) == {"random"}
     assert set(result["components"]) == {"fusion"}
     assert result["model"]["macro_f1"] == pytest.approx(1.0)

@@ -2,48 +2,53 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from learning_synthetic import FAST_TRAIN, make_dataset, make_hits
+from learning_synthetic import calibrate_settings, fast_train, make_dataset, make_hits
 
 from terpene_ensembles.learning import cross_fitting as learner
 from terpene_ensembles.learning.bundle import (
     BUNDLE_FILE,
     FORMAT_VERSION,
     BundleError,
-    assemble_bundle,
-    load_bundle,
-    load_payload,
-    save_payload,
-    score,
+    ModelBundle,
 )
 from terpene_ensembles.learning.calibration import calibrate_predictions
+from terpene_ensembles.learning.model import FittedModel
+from terpene_ensembles.learning.payload import load_payload, save_payload
 
 
-@pytest.mark.parametrize("plm_dim", [None, 8])
-def test_bundle_reproduces_training_run_predictions(tmp_path, plm_dim):
+def trained_bundle(tmp_path, plm_dim):
+    """A model trained on 90 synthetic enzymes, its bundle and the 30 test enzymes."""
     data = make_dataset(n=120, plm_dim=plm_dim, positions=True)
     hits = make_hits(data)
     is_test = np.arange(120) >= 90
     dev, test = data.subset(~is_test), data.subset(is_test)
-    cross_fit = learner.fit_predictors(dev, np.arange(90) % 3, hits, FAST_TRAIN)
-    save_payload(cross_fit.fitted, tmp_path / "model.pt")
-    save_payload(cross_fit.fitted, tmp_path / "again.pt")
+    cross_fit = learner.fit_predictors(dev, np.arange(90) % 3, hits, fast_train())
+    cross_fit.model.save(tmp_path / "model.pt")
+    cross_fit.model.save(tmp_path / "again.pt")
     assert (tmp_path / "model.pt").read_bytes() == (tmp_path / "again.pt").read_bytes()
-    reloaded = load_payload(tmp_path / "model.pt")
-    test_scores = learner.score_predictors(reloaded, test, hits)
+    reloaded = FittedModel.load(tmp_path / "model.pt")
+    test_scores = reloaded.score(test, hits)
     predictions = learner.long_predictions(cross_fit, dev, test_scores, test)
     thresholds, calibrated = calibrate_predictions(
-        predictions, learner.labels_frame(data), data.ensemble_ids, {}
+        predictions, learner.labels_frame(data), data.ensemble_ids, calibrate_settings()
     )
     enzymes = pd.DataFrame({"id": data.ids, "sequence": ["MKV" + "A" * i for i in range(120)]})
     ensembles = pd.DataFrame({"ensemble_id": data.ensemble_ids, "name": data.ensemble_ids})
-    assemble_bundle(reloaded, thresholds, enzymes, ensembles, tmp_path / "model")
+    ModelBundle.assemble(reloaded, thresholds, enzymes, ensembles).save(tmp_path / "model")
+    return data, test, hits, calibrated
+
+
+@pytest.mark.parametrize("plm_dim", [None, 8])
+def test_bundle_reproduces_training_run_predictions(tmp_path, plm_dim):
+    data, test, hits, calibrated = trained_bundle(tmp_path, plm_dim)
 
     # The bundle file holds only tensors and plain python values.
     raw = torch.load(tmp_path / "model" / BUNDLE_FILE, weights_only=True)
     assert raw["format_version"] == FORMAT_VERSION
-    assert len(raw["members"]["knn_identity"]["reference_sequences"]) == 90
+    assert len(raw["reference_sequences"]) == len(raw["model"]["reference_ids"]) == 90
 
-    bundle = load_bundle(tmp_path / "model")
+    bundle = ModelBundle.load(tmp_path / "model")
+    assert bundle.uses("positions") and bundle.uses("embeddings") == (plm_dim is not None)
     features = pd.DataFrame(test.features, columns=data.feature_columns)
     features.insert(0, "id", test.ids)
     embeddings = (
@@ -51,7 +56,7 @@ def test_bundle_reproduces_training_run_predictions(tmp_path, plm_dim):
         if plm_dim is None
         else pd.DataFrame({"id": test.ids, "embedding": list(test.embeddings)})
     )
-    out = score(bundle, features, embeddings, hits, test.positions)
+    out = bundle.score(features, embeddings, hits, test.positions)
     rows = calibrated[(calibrated["predictor"] == "model") & (calibrated["split"] == "test")]
     expected = rows.set_index("id")[data.ensemble_ids]
     assert out["calibrated/model"].loc[expected.index].to_numpy() == pytest.approx(
@@ -59,15 +64,51 @@ def test_bundle_reproduces_training_run_predictions(tmp_path, plm_dim):
     )
     assert out["calls"].any(axis=1).all()  # always_call_top by default
     with pytest.raises(BundleError, match="positions"):
-        score(bundle, features, embeddings, hits, None)
+        bundle.score(features, embeddings, hits, None)
     if plm_dim is not None:
         with pytest.raises(BundleError, match="embeddings"):
-            score(bundle, features, None, hits, test.positions)
+            bundle.score(features, None, hits, test.positions)
+
+
+def format_2_payload(payload: dict) -> dict:
+    """The same bundle in format 2: the model's fields at the top level, the reference
+    sequences inside the homology baseline's entry, homology members without a
+    similarity (they weighed by identity then)."""
+    model = payload["model"]
+    members = {name: dict(state) for name, state in model["members"].items()}
+    for state in members.values():
+        if state.get("similarity") == "identity":
+            del state["similarity"]
+    members["knn_identity"]["reference_sequences"] = payload["reference_sequences"]
+    old = {k: v for k, v in model.items() if k not in ("members", "reference_ids")}
+    return old | {
+        "format_version": 2,
+        "members": members,
+        "ensembles": payload["ensembles"],
+        "calibration": payload["calibration"],
+        "always_call_top": payload["always_call_top"],
+    }
+
+
+def test_a_format_2_bundle_is_migrated_on_load_and_scores_the_same(tmp_path):
+    data, test, hits, _ = trained_bundle(tmp_path, None)
+    payload = load_payload(tmp_path / "model" / BUNDLE_FILE)
+    (tmp_path / "old").mkdir()
+    save_payload(format_2_payload(payload), tmp_path / "old" / BUNDLE_FILE)
+    new, old = ModelBundle.load(tmp_path / "model"), ModelBundle.load(tmp_path / "old")
+    assert old.model.reference_ids == new.model.reference_ids
+    assert old.reference_sequences == new.reference_sequences
+    features = pd.DataFrame(test.features, columns=data.feature_columns)
+    features.insert(0, "id", test.ids)
+    scored_new = new.score(features, None, hits, test.positions)
+    scored_old = old.score(features, None, hits, test.positions)
+    for key, frame in scored_new.items():
+        pd.testing.assert_frame_equal(scored_old[key], frame)
 
 
 def test_bundle_checks(tmp_path):
     with pytest.raises(BundleError, match="no model bundle"):
-        load_bundle(tmp_path)
+        ModelBundle.load(tmp_path)
     save_payload({"format_version": 999}, tmp_path / BUNDLE_FILE)
     with pytest.raises(BundleError, match="format"):
-        load_bundle(tmp_path)
+        ModelBundle.load(tmp_path)

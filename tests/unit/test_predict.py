@@ -242,9 +242,10 @@ def small_training_run(tmp_path_factory):
     from terpene_ensembles.data.parse_stage import run_parse
     from terpene_ensembles.features.alignment_positions import position_table
     from terpene_ensembles.features.sequence_features import INPUT_COLUMNS, feature_table
-    from terpene_ensembles.learning.bundle import assemble_bundle
+    from terpene_ensembles.learning.bundle import ModelBundle
     from terpene_ensembles.learning.cross_validation import run_procedure
     from terpene_ensembles.learning.training_data import training_data_from_frames
+    from terpene_ensembles.settings import CalibrateConfig, TrainConfig
     from terpene_ensembles.split.homology import pairwise_identity
 
     root = tmp_path_factory.mktemp("small_run")
@@ -263,12 +264,12 @@ def small_training_run(tmp_path_factory):
     data = training_data_from_frames(labels, ensemble_ids, features, positions=positions)
     is_test = np.array([split_of(i) == "test" for i in data.ids])
     inner = np.array([int(sha256_text(i)[8:16], 16) % 3 for i in data.ids])
-    settings = {"seed": 1}
+    settings = TrainConfig(seed=1)
     cross_fit, _, _, thresholds, calibrated = run_procedure(
-        data, is_test, inner, hits, settings, {}
+        data, is_test, inner, hits, settings, CalibrateConfig()
     )
     model_dir = root / "model"
-    assemble_bundle(cross_fit.fitted, thresholds, enzymes, parsed.vocabulary, model_dir)
+    ModelBundle.assemble(cross_fit.model, thresholds, enzymes, parsed.vocabulary).save(model_dir)
     return {
         "export": export,
         "model_dir": model_dir,
@@ -405,7 +406,7 @@ def test_model_trained_with_another_plm_is_a_clear_error(small_training_run):
     plm = {"enabled": True, "model": "esm2_t6_8M_UR50D", "checkpoint": None, "layer": -1}
     with pytest.raises(ModelCompatibilityError, match="trained with PLM 'none'"):
         load_compatible_bundle(model_dir, plm)
-    assert load_compatible_bundle(model_dir, {**plm, "enabled": False})["plm"]["model"] == "none"
+    assert load_compatible_bundle(model_dir, {**plm, "enabled": False}).plm["model"] == "none"
 
 
 @pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
@@ -444,22 +445,20 @@ def test_plm_model_embeds_new_sequences_through_the_cache(small_training_run, tm
 
     checkpoint = tmp_path / "tiny_esm.pt"
     save_checkpoint(build_random_esm2(layers=2, embed_dim=32, heads=2, seed=3), checkpoint)
+    from terpene_ensembles.learning.linear import LinearState
+
     bundle = load_compatible_bundle(small_training_run["model_dir"], None)
-    bundle["plm"] = {
+    bundle.model.plm = {
         "model": "esm2_t2_1M_UR50D",
         "layer": 2,
         "weights_path": str(checkpoint),
         "weights_sha256": sha256_file(checkpoint),
         "random_weights": True,
     }
-    k = len(bundle["ensemble_ids"])  # a PLM member (zero weights) makes the bundle embed
-    bundle["members"]["plm"] = {
-        "mean": np.zeros(32),
-        "scale": np.ones(32),
-        "coef": np.zeros((k, 32)),
-        "intercept": np.zeros(k),
-        "c": 0.1,
-    }
+    k = len(bundle.ensemble_ids)  # a PLM member (zero weights) makes the bundle embed
+    bundle.model.members["plm"] = LinearState(
+        coef=np.zeros((k, 32)), intercept=np.zeros(k), c=0.1, mean=np.zeros(32), scale=np.ones(32)
+    )
     featurizer = default_featurizer(bundle, PFAM_DIR)
     cache = tmp_path / "cache"
     scorer = BundleScorer(bundle, featurizer, plm_settings_for(bundle, None), cache_dir=cache)

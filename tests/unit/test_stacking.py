@@ -26,9 +26,9 @@ def test_design_has_one_row_per_enzyme_and_class_and_named_columns():
 def test_combiner_trusts_the_informative_member():
     scores, labels, identity = member_scores()
     combiner = stacking.fit_combiner(scores, ["good", "noise"], identity, labels)
-    weights = dict(zip(combiner["columns"], combiner["coef"], strict=True))
+    weights = dict(zip(combiner.columns, combiner.coef, strict=True))
     assert weights["logit(good)"] > 5 * abs(weights["logit(noise)"])
-    probabilities = stacking.apply_combiner(combiner, scores, identity)
+    probabilities = combiner.apply(scores, identity)
     assert probabilities.shape == labels.shape
     assert ((probabilities > 0) & (probabilities < 1)).all()
 
@@ -48,9 +48,9 @@ def test_cross_fitted_probabilities_never_see_their_own_fold():
 def penalised_gradient(combiner, scores, members, identity, labels):
     """Gradient of scikit-learn's objective C * log-loss + |w|^2 / 2 at the fitted weights."""
     x = stacking.design_matrix(scores, members, identity)
-    p = stacking.apply_combiner(combiner, scores, identity).ravel()
+    p = combiner.apply(scores, identity).ravel()
     residual = p - np.asarray(labels).ravel()
-    weights = np.asarray(combiner["coef"])
+    weights = np.asarray(combiner.coef)
     return np.append(stacking.COMBINER_C * x.T @ residual + weights, residual.sum())
 
 

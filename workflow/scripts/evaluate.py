@@ -82,7 +82,9 @@ def main():
     train_summary = read_json(args.train_summary)
     plm_settings = PlmConfig.from_json(args.plm)
 
-    test = predictor_metrics(calibrated, truth, calibration, ensemble_ids, "test")
+    test = predictor_metrics(
+        calibrated, truth, calibration, ensemble_ids, train_summary["baselines"], "test"
+    )
     plm = dict(train_summary["plm"])
     plm["enabled"] = bool(plm_settings.enabled)
     substrate = substrate_metrics(pd.read_parquet(args.substrate), families, "test")
@@ -134,11 +136,13 @@ def main():
         args.test_predictions,
     )
     log.info(
-        "test: model mAP %.4f macro-F1 %.4f | knn mAP %.4f macro-F1 %.4f | acceptance %s",
+        "test: model mAP %.4f macro-F1 %.4f | %s | acceptance %s",
         test["model"]["map"],
         test["model"]["macro_f1"],
-        test["baselines"]["knn_identity"]["map"],
-        test["baselines"]["knn_identity"]["macro_f1"],
+        ", ".join(
+            f"{name} mAP {entry['map']} macro-F1 {entry['macro_f1']}"
+            for name, entry in test["baselines"].items()
+        ),
         metrics["acceptance"],
     )
 

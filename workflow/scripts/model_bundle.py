@@ -13,15 +13,9 @@ import numpy as np
 import pandas as pd
 
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json
-from terpene_ensembles.learning.bundle import (
-    MANIFEST_FILE,
-    BundleError,
-    assemble_bundle,
-    load_bundle,
-    load_payload,
-    score,
-)
+from terpene_ensembles.learning.bundle import MANIFEST_FILE, BundleError, ModelBundle
 from terpene_ensembles.learning.calibration import calls_from_thresholds
+from terpene_ensembles.learning.model import FittedModel
 from terpene_ensembles.learning.training_data import read_embeddings, read_identity_hits
 
 TOLERANCE = 1e-5
@@ -46,23 +40,21 @@ def main():
     args = parse_args()
     log = setup_logging()
     thresholds = read_json(args.thresholds)
-    assemble_bundle(
-        load_payload(args.model),
+    ModelBundle.assemble(
+        FittedModel.load(args.model),
         thresholds,
         pd.read_parquet(args.enzymes),
         pd.read_csv(args.ensembles, sep="\t"),
-        args.outdir,
-    )
-    bundle = load_bundle(args.outdir)
-    classes = list(bundle["ensemble_ids"])
+    ).save(args.outdir)
+    bundle = ModelBundle.load(args.outdir)  # scored as predict will: from the files
+    classes = bundle.ensemble_ids
     calibrated = pd.read_parquet(args.calibrated)
     rows = calibrated[(calibrated["predictor"] == "model") & (calibrated["split"] == "test")]
     expected = rows.set_index("id")[classes]
     features = pd.read_parquet(args.features)
     features = features[features["id"].isin(expected.index)]
     embeddings = read_embeddings(args.embeddings)[0] if args.embeddings else None
-    scored = score(
-        bundle,
+    scored = bundle.score(
         features,
         embeddings,
         read_identity_hits(args.identity),

@@ -12,8 +12,8 @@ import _bootstrap  # noqa: F401
 import pandas as pd
 
 from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet
-from terpene_ensembles.learning.bundle import save_payload
 from terpene_ensembles.learning.cross_fitting import fit_and_score, training_device
+from terpene_ensembles.learning.members import registry
 from terpene_ensembles.learning.substrate import substrate_predictions
 from terpene_ensembles.learning.training_data import (
     TrainingInputError,
@@ -78,7 +78,7 @@ def main():
     )
     substrate = substrate_predictions(data, is_test, folds, families, hits, settings, device)
 
-    save_payload(cross_fit.fitted, args.model)
+    cross_fit.model.save(args.model)
     write_parquet(predictions, args.predictions)
     write_parquet(substrate, args.substrate)
     write_json(
@@ -90,9 +90,10 @@ def main():
             "n_classes": len(data.ensemble_ids),
             "n_features": len(data.feature_columns),
             "device": device,
-            "members": list(cross_fit.fitted["members"]),
-            "combiner_members": list(cross_fit.fitted["combiner"]["members"]),
-            "selection": cross_fit.fitted["selection"],
+            "members": list(cross_fit.model.members),
+            "combiner_members": cross_fit.model.combined_members,
+            "baselines": list(registry.baseline_names()),
+            "selection": cross_fit.model.selection,
             "substrate_families": [
                 c for c in substrate.columns if c not in ("id", "split", "predictor")
             ],

@@ -99,17 +99,6 @@ class SplitConfig(Section):
     seed: int = 42
 
 
-# The members a stacked model can combine (learner.MEMBERS).
-TRAIN_MEMBERS = (
-    "knn_identity",
-    "identity_kernel",
-    "logistic_regression",
-    "positions",
-    "plm",
-    "fusion",
-)
-
-
 @dataclass(frozen=True)
 class TrainConfig(Section):
     SECTION: ClassVar[str] = "train"
@@ -129,18 +118,12 @@ class TrainConfig(Section):
     knn_power: float = 3.0
     kernel_power: float = 8.0
     kernel_similarity: str = "bits_per_residue"
+    # Names of registered members (learning.members); checked against the registry when
+    # the model is fitted, so that this module stays free of the learning code.
     members: list[str] = field(default_factory=lambda: ["identity_kernel", "positions"])
     position_min_coverage: float = 0.05
     exclude_feature_groups: list[str] = field(default_factory=lambda: ["motif"])
     lr_c: float | str = "auto"
-
-    def __post_init__(self):
-        unknown = sorted(set(self.members) - set(TRAIN_MEMBERS))
-        if unknown:
-            raise ConfigError(
-                f"train.members: unknown members {unknown}; known {list(TRAIN_MEMBERS)}",
-                where="train.members",
-            )
 
 
 @dataclass(frozen=True)

@@ -2,34 +2,37 @@
 
 Layout of a bundle directory (``results/model/``):
 - ``bundle.pt``: ``torch.save`` of plain python values and tensors only, loadable with
-  ``torch.load(..., weights_only=True)``: format_version, ensemble_ids, ensembles
-  (vocabulary rows of ensembles.tsv), feature_columns, plm (identity: model, layer,
-  pooling, weights_sha256, random_weights), seed, label_prior, members (fitted parameters
-  of every member: knn_identity with the reference ids, sequences and labels;
-  logistic_regression / positions / plm coefficients; the positions encoder), combiner
-  (stacked logistic regression), selection (hyper-parameters chosen out of fold),
-  calibration {predictor: {global_threshold, classes: {class: {method, params,
-  threshold, ...}}}}, always_call_top.
+  ``torch.load(..., weights_only=True)``: ``format_version``, ``model`` (the
+  :class:`~terpene_ensembles.learning.model.FittedModel` payload: vocabulary, feature
+  columns, PLM identity, member states, combiner, selection, the training enzymes' ids),
+  ``reference_sequences`` (aligned with the model's reference ids: the database new
+  sequences are searched against), ``ensembles`` (vocabulary rows of ensembles.tsv),
+  ``calibration`` {predictor: {global_threshold, classes: {class: {method, params,
+  threshold, ...}}}} and ``always_call_top``.
 - ``manifest.json``: a readable summary (versions, selection, combiner, thresholds).
 
-Scoring new sequences (see :func:`score`): the caller supplies the feature table (same
-columns, from the features module), the positions table (alignment_positions), embeddings
-(when a member uses the PLM) and MMseqs2 hits of the new sequences against the reference
-enzymes (columns query, target, identity as a 0-1 fraction).
+Older formats are migrated when loading (:func:`migrate`), nowhere else.
+
+Scoring new sequences (:meth:`ModelBundle.score`): the caller supplies the feature table
+(same columns, from the features stage's code), the positions table, embeddings (when a
+member uses the PLM) and MMseqs2 hits of the new sequences against the reference enzymes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from terpene_ensembles.errors import UserInputError
-from terpene_ensembles.io_utils import atomic_path, write_json
+from terpene_ensembles.io_utils import write_json
+from terpene_ensembles.learning.calibration import Thresholds
+from terpene_ensembles.learning.model import MODEL, FittedModel
+from terpene_ensembles.learning.payload import load_payload, save_payload, tensor_free, to_plain
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 BUNDLE_FILE = "bundle.pt"
 MANIFEST_FILE = "manifest.json"
 
@@ -38,185 +41,216 @@ class BundleError(UserInputError, ValueError):
     """A model bundle that cannot be used as asked."""
 
 
-def to_plain(obj):
-    """numpy arrays -> tensors, numpy scalars -> python, recursively (weights_only-safe)."""
-    if isinstance(obj, dict):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind in "US":
-            return [str(v) for v in obj]
-        return torch.from_numpy(np.ascontiguousarray(obj))
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+def migrate(payload: dict) -> dict:
+    """A payload of any supported older format in the current layout.
 
-
-def from_plain(obj):
-    """tensors -> numpy arrays, recursively; state dicts are left as tensors."""
-    if isinstance(obj, dict):
-        return {k: (v if k == "state_dict" else from_plain(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [from_plain(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return obj.numpy()
-    return obj
-
-
-def _tensor_free(obj):
-    if isinstance(obj, dict):
-        return {k: _tensor_free(v) for k, v in obj.items() if k != "state_dict"}
-    if isinstance(obj, list):
-        return [_tensor_free(v) for v in obj]
-    if isinstance(obj, torch.Tensor | np.ndarray):
-        return f"<array shape {list(obj.shape)}>"
-    return obj
-
-
-def save_payload(payload: dict, path) -> None:
-    # Through a file object, so the archive's record names (and the bytes) do not depend on
-    # the random temporary file name.
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        torch.save(to_plain(payload), handle)
-
-
-def load_payload(path) -> dict:
-    return from_plain(torch.load(path, map_location="cpu", weights_only=True))
-
-
-def assemble_bundle(
-    fitted: dict,
-    thresholds: dict,
-    enzymes: pd.DataFrame,
-    ensembles: pd.DataFrame,
-    outdir,
-) -> dict:
-    """Write ``outdir`` from the train payload, calibrate's thresholds.json and the vocabulary."""
-    sequences = dict(zip(enzymes["id"].astype(str), enzymes["sequence"].astype(str), strict=True))
-    knn = dict(fitted["members"]["knn_identity"])
-    reference_ids = list(knn["reference_ids"])
-    missing = [i for i in reference_ids if i not in sequences]
-    if missing:
-        raise BundleError(f"{len(missing)} training enzymes have no sequence, e.g. {missing[:3]}")
-    if list(ensembles["ensemble_id"]) != list(fitted["ensemble_ids"]):
-        raise BundleError("ensembles.tsv does not match the classes the model was trained on")
-    knn["reference_sequences"] = [sequences[i] for i in reference_ids]
-    bundle = dict(fitted)
-    bundle["members"] = {**fitted["members"], "knn_identity": knn}
-    bundle["format_version"] = FORMAT_VERSION
-    bundle["ensembles"] = ensembles.astype(object).where(ensembles.notna(), None).to_dict("records")
-    bundle["calibration"] = thresholds["predictors"]
-    bundle["always_call_top"] = bool(thresholds["settings"]["always_call_top"])
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    save_payload(bundle, outdir / BUNDLE_FILE)
-    summary = {k: v for k, v in bundle.items() if k not in ("members", "ensembles")}
-    summary["members"] = {
-        name: {"c": params.get("c")} for name, params in bundle["members"].items()
-    }
-    summary["n_reference"] = len(reference_ids)
-    write_json(_tensor_free(to_plain(summary)), outdir / MANIFEST_FILE)
-    return bundle
-
-
-def reference_sequences(bundle: dict) -> pd.DataFrame:
-    """id + sequence of the training enzymes (the kNN reference, for MMseqs2 searches)."""
-    knn = bundle["members"]["knn_identity"]
-    return pd.DataFrame(
-        {
-            "id": [str(i) for i in knn["reference_ids"]],
-            "sequence": [str(s) for s in knn["reference_sequences"]],
-        }
-    )
-
-
-def uses_plm(bundle: dict) -> bool:
-    members = bundle["members"]
-    if "plm" in members:
-        return True
-    return "fusion" in members and members["fusion"]["network"]["config"].get("plm_dim") is not None
-
-
-def uses_positions(bundle: dict) -> bool:
-    return "positions" in bundle["members"]
-
-
-def load_bundle(model_dir) -> dict:
-    path = Path(model_dir) / BUNDLE_FILE
-    if not path.exists():
-        raise BundleError(f"no model bundle at {path} (run the pipeline's `model_bundle` rule)")
-    bundle = load_payload(path)
-    version = bundle.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(f"bundle format {version} is not supported (expected {FORMAT_VERSION})")
-    return bundle
-
-
-def thresholds_of(bundle: dict) -> dict:
-    """The bundle's calibration in thresholds.json's layout (settings and predictors)."""
-    return {
-        "settings": {"always_call_top": bool(bundle["always_call_top"])},
-        "predictors": bundle["calibration"],
-    }
-
-
-def score(
-    bundle: dict,
-    features: pd.DataFrame,
-    embeddings: pd.DataFrame | None,
-    hits: pd.DataFrame,
-    positions: pd.DataFrame | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Raw and calibrated probabilities of new enzymes.
-
-    ``features``: id + the bundle's feature_columns; ``embeddings``: id + embedding (None
-    when the bundle has no PLM); ``positions``: id + aligned match-state strings (None when
-    the bundle has no positions member); ``hits``: MMseqs2 hits against the bundle's reference
-    (``training_data.HIT_COLUMNS``).
-    Returns {"raw/<predictor>": frame, "calibrated/<predictor>": frame, "calls": bool frame
-    of the model} with rows in ``features`` order, one column per ensemble id.
+    Format 2 kept the fitted model's fields at the top level and the training enzymes'
+    sequences inside the homology baseline's entry; homology members written before they
+    stored a similarity weighed by identity.
     """
-    from terpene_ensembles.learning.calibration import calibrate_scores, calls_from_thresholds
-    from terpene_ensembles.learning.cross_fitting import score_predictors
-    from terpene_ensembles.learning.training_data import (
-        HIT_COLUMNS,
-        TrainingData,
-        embedding_matrix,
-        feature_matrix,
-        position_frame,
-    )
+    version = payload.get("format_version")
+    if version == FORMAT_VERSION:
+        return payload
+    if version != 2:
+        raise BundleError(
+            f"bundle format {version} is not supported (this code reads {FORMAT_VERSION} and 2)"
+        )
+    members, reference_ids, sequences = {}, None, None
+    for name, state in payload["members"].items():
+        state = dict(state)
+        if "reference_sequences" in state:
+            reference_ids = list(state["reference_ids"])
+            sequences = list(state.pop("reference_sequences"))
+        if "reference_ids" in state:
+            state.setdefault("similarity", "identity")
+        members[name] = state
+    if sequences is None:
+        raise BundleError("format-2 bundle without reference sequences")
+    model = {
+        key: payload[key]
+        for key in ("ensemble_ids", "feature_columns", "plm", "seed", "label_prior")
+    }
+    model |= {
+        "reference_ids": reference_ids,
+        "members": members,
+        "combiner": payload["combiner"],
+        "selection": payload["selection"],
+    }
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": model,
+        "reference_sequences": sequences,
+        "ensembles": payload["ensembles"],
+        "calibration": payload["calibration"],
+        "always_call_top": payload["always_call_top"],
+    }
 
-    ids = features["id"].astype(str).to_numpy()
-    x, _ = feature_matrix(features, ids, list(bundle["feature_columns"]))
-    if uses_plm(bundle) and embeddings is None:
-        raise BundleError(f"this model needs {bundle['plm']['model']} embeddings")
-    if uses_positions(bundle) and positions is None:
-        raise BundleError("this model needs the alignment positions of the sequences")
-    e = embedding_matrix(embeddings, ids) if uses_plm(bundle) else None
-    classes = list(bundle["ensemble_ids"])
-    data = TrainingData(
-        ids,
-        np.zeros((len(ids), len(classes)), np.float32),
-        classes,
-        x,
-        list(bundle["feature_columns"]),
-        e,
-        bundle["plm"],
-        position_frame(positions, ids) if uses_positions(bundle) else None,
-    )
-    hits = hits[HIT_COLUMNS].astype({"query": str, "target": str})
-    raw = score_predictors(bundle, data, hits)
-    out = {}
-    for predictor, values in raw.items():
-        if np.ndim(values) != 2:
-            continue  # per-enzyme extras such as best_identity, not class probabilities
-        out[f"raw/{predictor}"] = pd.DataFrame(values, index=ids, columns=classes)
-        if predictor in bundle["calibration"]:
-            calibrated = calibrate_scores(bundle["calibration"][predictor], values, classes)
-            out[f"calibrated/{predictor}"] = pd.DataFrame(calibrated, index=ids, columns=classes)
-    calls = calls_from_thresholds(
-        thresholds_of(bundle), "model", out["calibrated/model"].to_numpy(), classes
-    )
-    out["calls"] = pd.DataFrame(calls, index=ids, columns=classes)
-    return out
+
+@dataclass
+class ModelBundle:
+    model: FittedModel
+    reference_sequences: list[str]  # aligned with model.reference_ids
+    ensembles: list[dict]  # vocabulary rows of ensembles.tsv
+    thresholds: Thresholds
+
+    @property
+    def ensemble_ids(self) -> list[str]:
+        return list(self.model.ensemble_ids)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return list(self.model.feature_columns)
+
+    @property
+    def plm(self) -> dict:
+        return dict(self.model.plm)
+
+    def uses(self, input_name: str) -> bool:
+        """Whether scoring needs ``input_name`` (members.base.INPUTS)."""
+        return input_name in self.model.inputs()
+
+    def reference_table(self) -> pd.DataFrame:
+        """id + sequence of the training enzymes (the database for MMseqs2 searches)."""
+        return pd.DataFrame(
+            {
+                "id": [str(i) for i in self.model.reference_ids],
+                "sequence": [str(s) for s in self.reference_sequences],
+            }
+        )
+
+    # --- building, saving, loading --------------------------------------------------------
+
+    @classmethod
+    def assemble(
+        cls,
+        model: FittedModel,
+        thresholds: dict,
+        enzymes: pd.DataFrame,
+        ensembles: pd.DataFrame,
+    ) -> ModelBundle:
+        """From the train stage's model, calibrate's thresholds.json and the vocabulary."""
+        sequences = dict(
+            zip(enzymes["id"].astype(str), enzymes["sequence"].astype(str), strict=True)
+        )
+        missing = [i for i in model.reference_ids if i not in sequences]
+        if missing:
+            raise BundleError(
+                f"{len(missing)} training enzymes have no sequence, e.g. {missing[:3]}"
+            )
+        if list(ensembles["ensemble_id"]) != list(model.ensemble_ids):
+            raise BundleError("ensembles.tsv does not match the classes the model was trained on")
+        return cls(
+            model=model,
+            reference_sequences=[sequences[i] for i in model.reference_ids],
+            ensembles=ensembles.astype(object).where(ensembles.notna(), None).to_dict("records"),
+            thresholds=Thresholds(
+                predictors=thresholds["predictors"],
+                always_call_top=bool(thresholds["settings"]["always_call_top"]),
+            ),
+        )
+
+    def to_payload(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "model": self.model.to_payload(),
+            "reference_sequences": list(self.reference_sequences),
+            "ensembles": self.ensembles,
+            "calibration": self.thresholds.predictors,
+            "always_call_top": self.thresholds.always_call_top,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> ModelBundle:
+        payload = migrate(payload)
+        return cls(
+            model=FittedModel.from_payload(payload["model"]),
+            reference_sequences=[str(s) for s in payload["reference_sequences"]],
+            ensembles=list(payload["ensembles"]),
+            thresholds=Thresholds(
+                predictors=payload["calibration"],
+                always_call_top=bool(payload["always_call_top"]),
+            ),
+        )
+
+    def save(self, outdir) -> None:
+        """``bundle.pt`` and ``manifest.json`` in ``outdir``."""
+        outdir = Path(outdir)
+        outdir.mkdir(parents=True, exist_ok=True)
+        payload = self.to_payload()
+        save_payload(payload, outdir / BUNDLE_FILE)
+        model = payload["model"]
+        summary = {
+            "format_version": FORMAT_VERSION,
+            **{k: v for k, v in model.items() if k not in ("members", "reference_ids")},
+            "calibration": payload["calibration"],
+            "always_call_top": payload["always_call_top"],
+            "members": {name: {"c": state.get("c")} for name, state in model["members"].items()},
+            "n_reference": len(self.reference_sequences),
+        }
+        write_json(tensor_free(to_plain(summary)), outdir / MANIFEST_FILE)
+
+    @classmethod
+    def load(cls, model_dir) -> ModelBundle:
+        path = Path(model_dir) / BUNDLE_FILE
+        if not path.exists():
+            raise BundleError(f"no model bundle at {path} (run the pipeline's `model_bundle` rule)")
+        return cls.from_payload(load_payload(path))
+
+    # --- scoring ----------------------------------------------------------------------------
+
+    def score(
+        self,
+        features: pd.DataFrame,
+        embeddings: pd.DataFrame | None,
+        hits: pd.DataFrame,
+        positions: pd.DataFrame | None = None,
+    ) -> dict[str, pd.DataFrame]:
+        """Raw and calibrated probabilities of new enzymes.
+
+        ``features``: id + the bundle's feature_columns; ``embeddings``: id + embedding (None
+        when no member uses the PLM); ``positions``: id + aligned match-state strings (None
+        when no member uses them); ``hits``: MMseqs2 hits against the bundle's reference
+        (``training_data.HIT_COLUMNS``).
+        Returns {"raw/<predictor>": frame, "calibrated/<predictor>": frame, "calls": bool
+        frame of the model} with rows in ``features`` order, one column per ensemble id.
+        """
+        from terpene_ensembles.learning.training_data import (
+            HIT_COLUMNS,
+            TrainingData,
+            embedding_matrix,
+            feature_matrix,
+            position_frame,
+        )
+
+        ids = features["id"].astype(str).to_numpy()
+        x, _ = feature_matrix(features, ids, self.feature_columns)
+        if self.uses("embeddings") and embeddings is None:
+            raise BundleError(f"this model needs {self.plm['model']} embeddings")
+        if self.uses("positions") and positions is None:
+            raise BundleError("this model needs the alignment positions of the sequences")
+        classes = self.ensemble_ids
+        data = TrainingData(
+            ids,
+            np.zeros((len(ids), len(classes)), np.float32),
+            classes,
+            x,
+            self.feature_columns,
+            embedding_matrix(embeddings, ids) if self.uses("embeddings") else None,
+            self.plm,
+            position_frame(positions, ids) if self.uses("positions") else None,
+        )
+        hits = hits[HIT_COLUMNS].astype({"query": str, "target": str})
+        raw = self.model.score(data, hits)
+        out = {}
+        for predictor, values in raw.items():
+            if np.ndim(values) != 2:
+                continue  # per-enzyme extras such as best_identity, not class probabilities
+            out[f"raw/{predictor}"] = pd.DataFrame(values, index=ids, columns=classes)
+            if predictor in self.thresholds.predictors:
+                calibrated = self.thresholds.calibrate(predictor, values, classes)
+                out[f"calibrated/{predictor}"] = pd.DataFrame(
+                    calibrated, index=ids, columns=classes
+                )
+        calls = self.thresholds.calls(MODEL, out[f"calibrated/{MODEL}"].to_numpy(), classes)
+        out["calls"] = pd.DataFrame(calls, index=ids, columns=classes)
+        return out

@@ -15,6 +15,8 @@ Calibrators are plain numbers (Platt: a, b; isotonic: x/y knots interpolated by
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
@@ -82,20 +84,55 @@ def _keep_order(calibrated: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return (1 - 1e-6) * calibrated + 1e-6 * np.clip(scores, 0.0, 1.0)
 
 
-def apply_calibrator(method: str, params: dict, scores: np.ndarray) -> np.ndarray:
-    scores = np.asarray(scores, dtype=np.float64)
-    if method == "platt":
+class Platt:
+    """p = sigmoid(a * logit(score) + b)."""
+
+    fit = staticmethod(fit_platt)
+
+    @staticmethod
+    def apply(params: dict, scores: np.ndarray) -> np.ndarray:
         z = np.clip(params["a"] * _logit(scores) + params["b"], -50, 50)
         return _keep_order(1.0 / (1.0 + np.exp(-z)), scores)
-    if method == "isotonic":
+
+
+class Isotonic:
+    """A monotone step function through the x/y knots, interpolated."""
+
+    fit = staticmethod(fit_isotonic)
+
+    @staticmethod
+    def apply(params: dict, scores: np.ndarray) -> np.ndarray:
         return _keep_order(np.interp(scores, params["x"], params["y"]), scores)
-    if method == "none":
+
+
+class Uncalibrated:
+    """The raw scores as they are."""
+
+    @staticmethod
+    def fit(scores: np.ndarray, y: np.ndarray) -> dict:
+        return {}
+
+    @staticmethod
+    def apply(params: dict, scores: np.ndarray) -> np.ndarray:
         return scores
-    raise ConfigError(f"unknown calibration method {method!r}", where="calibrate.method")
+
+
+# The calibration methods by the name the config and thresholds.json use.
+CALIBRATORS = {"platt": Platt, "isotonic": Isotonic, "none": Uncalibrated}
+
+
+def calibrator(method: str):
+    if method not in CALIBRATORS:
+        raise ConfigError(f"unknown calibration method {method!r}", where="calibrate.method")
+    return CALIBRATORS[method]
+
+
+def apply_calibrator(method: str, params: dict, scores: np.ndarray) -> np.ndarray:
+    return calibrator(method).apply(params, np.asarray(scores, dtype=np.float64))
 
 
 def _fit(method: str, scores, y) -> dict:
-    return fit_platt(scores, y) if method == "platt" else fit_isotonic(scores, y)
+    return calibrator(method).fit(scores, y)
 
 
 def choose_method(scores: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[str, dict]:
@@ -274,16 +311,47 @@ def called_names(
     return [[ensemble_ids[j] for j in row if calls[i, j]] for i, row in enumerate(order)]
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """Calibrators, thresholds and the call rule of every predictor (thresholds.json:
+    ``{"settings": {"always_call_top": ...}, "predictors": {name: calibration}}``)."""
+
+    predictors: dict[str, dict]
+    always_call_top: bool
+
+    @classmethod
+    def from_dict(cls, thresholds: dict) -> Thresholds:
+        return cls(
+            predictors=dict(thresholds["predictors"]),
+            always_call_top=bool(thresholds["settings"]["always_call_top"]),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "settings": {"always_call_top": self.always_call_top},
+            "predictors": self.predictors,
+        }
+
+    def calibrate(self, predictor: str, scores: np.ndarray, ensemble_ids: list[str]) -> np.ndarray:
+        return calibrate_scores(self.predictors[predictor], scores, ensemble_ids)
+
+    def thresholds(self, predictor: str, ensemble_ids: list[str]) -> np.ndarray:
+        return thresholds_vector(self.predictors[predictor], ensemble_ids)
+
+    def calls(self, predictor: str, probabilities: np.ndarray, ensemble_ids: list[str]):
+        """The calls of ``predictor`` at its calibrated thresholds."""
+        return call_ensembles(
+            np.asarray(probabilities, dtype=np.float64),
+            self.thresholds(predictor, ensemble_ids),
+            self.always_call_top,
+        )
+
+
 def calls_from_thresholds(
     thresholds: dict, predictor: str, probabilities: np.ndarray, ensemble_ids: list[str]
 ) -> np.ndarray:
-    """The calls of ``predictor`` at its calibrated thresholds (thresholds.json layout:
-    ``{"settings": {"always_call_top": ...}, "predictors": {name: calibration}}``)."""
-    return call_ensembles(
-        np.asarray(probabilities, dtype=np.float64),
-        thresholds_vector(thresholds["predictors"][predictor], ensemble_ids),
-        bool(thresholds["settings"]["always_call_top"]),
-    )
+    """The calls of ``predictor`` at its calibrated thresholds (thresholds.json layout)."""
+    return Thresholds.from_dict(thresholds).calls(predictor, probabilities, ensemble_ids)
 
 
 # Seed of the calibrators' internal cross-validation (not a config setting).
@@ -294,7 +362,7 @@ def calibration_with_settings(
     scores,
     labels,
     ensemble_ids: list[str],
-    settings: CalibrateConfig | dict,
+    settings: CalibrateConfig,
     predictor: str = "model",
 ) -> dict:
     """:func:`fit_calibration` with the ``calibrate`` config section (defaults filled in).
@@ -303,7 +371,6 @@ def calibration_with_settings(
     fitted on out-of-fold scores, so they get ``model_method`` (default none); members and
     baselines get ``method``.
     """
-    settings = CalibrateConfig.from_config(settings)
     return fit_calibration(
         scores,
         labels,
@@ -320,14 +387,13 @@ def calibrate_predictions(
     predictions: pd.DataFrame,
     labels: pd.DataFrame,
     ensemble_ids: list[str],
-    settings: CalibrateConfig | dict,
+    settings: CalibrateConfig,
 ) -> tuple[dict, pd.DataFrame]:
     """Fit on the ``oof`` rows of every predictor; apply to all rows (oof and test).
 
     Returns (thresholds.json content, calibrated predictions in the same long layout).
     Test rows are never looked at when fitting.
     """
-    settings = CalibrateConfig.from_config(settings)
     missing = [c for c in ensemble_ids if c not in predictions.columns]
     if missing:
         raise InputDataError(f"predictions lack ensemble columns {missing[:5]}")

@@ -19,17 +19,19 @@ from terpene_ensembles.features.sequence_features import FEATURE_GROUPS
 from terpene_ensembles.learning import cross_fitting as learner
 from terpene_ensembles.learning import stacking
 from terpene_ensembles.learning.calibration import (
+    Thresholds,
     calibrate_predictions,
     calibrate_scores,
     calibration_with_settings,
-    calls_from_thresholds,
     thresholds_vector,
 )
+from terpene_ensembles.learning.members import registry
 from terpene_ensembles.learning.metrics import (
     HEADLINE_METRICS,
     ORACLE_METRICS,
     acceptance,
     at_least,
+    baseline_members_of,
     multilabel_metrics,
     predictor_metrics,
     substrate_metrics,
@@ -52,8 +54,8 @@ def run_procedure(
     is_test: np.ndarray,
     folds: np.ndarray,
     hits: pd.DataFrame,
-    train_settings: TrainConfig | dict,
-    calibrate_settings: CalibrateConfig | dict,
+    train_settings: TrainConfig,
+    calibrate_settings: CalibrateConfig,
     device: str = "cpu",
 ):
     """Cross-fit on ``~is_test``, calibrate on its OOF rows, score ``is_test``.
@@ -81,12 +83,12 @@ def combination_metrics(
     dev_identity: np.ndarray,
     test_identity: np.ndarray,
     folds: np.ndarray,
-    calibrate_settings: CalibrateConfig | dict,
+    calibrate_settings: CalibrateConfig,
 ) -> dict:
     """Test metrics of the combiner over ``members``, with the whole downstream recipe."""
     combiner = stacking.fit_combiner(oof, members, dev_identity, dev.labels)
     oof_model = stacking.cross_fitted_combination(oof, members, dev_identity, dev.labels, folds)
-    test_model = stacking.apply_combiner(combiner, test_scores, test_identity)
+    test_model = combiner.apply(test_scores, test_identity)
     return calibrated_metrics(oof_model, test_model, dev, test, calibrate_settings)
 
 
@@ -99,12 +101,9 @@ def calibrated_metrics(
     )
     probabilities = calibrate_scores(calibration, test_scores, dev.ensemble_ids)
     thresholds = thresholds_vector(calibration, dev.ensemble_ids)
-    always_call_top = CalibrateConfig.from_config(calibrate_settings).always_call_top
-    calls = calls_from_thresholds(
-        {"settings": {"always_call_top": always_call_top}, "predictors": {predictor: calibration}},
-        predictor,
-        probabilities,
-        dev.ensemble_ids,
+    always_call_top = calibrate_settings.always_call_top
+    calls = Thresholds({predictor: calibration}, always_call_top).calls(
+        predictor, probabilities, dev.ensemble_ids
     )
     result = multilabel_metrics(
         test.labels, probabilities, calls, dev.ensemble_ids, thresholds, always_call_top
@@ -119,8 +118,8 @@ def ablations(
     hits: pd.DataFrame,
     cross_fit: learner.CrossFit,
     test_scores: dict,
-    train_settings: TrainConfig | dict,
-    calibrate_settings: CalibrateConfig | dict,
+    train_settings: TrainConfig,
+    calibrate_settings: CalibrateConfig,
     device: str = "cpu",
     test_metrics: dict | None = None,
 ) -> dict:
@@ -140,19 +139,23 @@ def ablations(
     """
     dev, test = data.subset(~is_test), data.subset(is_test)
     inner = folds[~is_test]
-    combined = list(cross_fit.fitted["combiner"]["members"])
-    available = [m for m in cross_fit.fitted["members"]]
+    model = cross_fit.model
+    combined = model.combined_members
+    available = list(model.members)
     dev_identity, test_identity = cross_fit.best_identity, test_scores["best_identity"]
     oof_scores, member_scores = dict(cross_fit.oof), dict(test_scores)
-    if "plm" not in available and data.embeddings is not None:
-        # PLM on vs off: the plm member, cross-fitted like the others, for this table only.
-        settings = TrainConfig.from_config(train_settings)
-        best, oof_scores["plm"], _, _ = learner.select_member(
-            "plm", dev, inner, hits, settings, device
+    for name in registry.names():
+        member = registry.get(name)
+        if name in available or member.uses_torch or not member.needs <= data.available_inputs():
+            continue
+        # A member with its input but not in the model (PLM on vs off: ``with:plm``),
+        # cross-fitted like the others, for this table only.
+        best, oof_scores[name], _ = learner.select_member(
+            name, dev, inner, hits, train_settings, device
         )
-        params = learner.fit_member("plm", dev, best, settings, device)
-        member_scores["plm"] = learner.score_member("plm", params, test, hits)
-        available.append("plm")
+        state = member.fit(dev, best, train_settings, device)
+        member_scores[name] = member.score(state, test, hits)
+        available.append(name)
 
     def variant(members, oof=oof_scores, scores=member_scores):
         return combination_metrics(
@@ -181,8 +184,7 @@ def ablations(
             table[f"without:{member}"] = variant([m for m in combined if m != member])
         elif member not in combined:
             table[f"with:{member}"] = variant([*combined, member])
-    refit = [m for m in combined if m == "positions"]
-    train_settings = TrainConfig.from_config(train_settings)
+    refit = [m for m in combined if registry.get(m).uses_feature_groups]
     excluded = set(train_settings.exclude_feature_groups)
     for group in FEATURE_GROUPS if refit else ():
         changed = excluded ^ {group}  # add the group back if excluded, else remove it
@@ -190,14 +192,17 @@ def ablations(
         reduced = replace(train_settings, exclude_feature_groups=sorted(changed))
         oof, scores = dict(oof_scores), dict(member_scores)
         for member in refit:
-            c = cross_fit.fitted["selection"][member]["c"]
-            grid, _ = learner.out_of_fold_member(member, dev, inner, hits, reduced, (c,), device)
+            c = model.selection[member]["c"]
+            grid = learner.out_of_fold_member(member, dev, inner, hits, reduced, (c,), device)
             oof[member] = grid[c]
-            params = learner.fit_member(member, dev, c, reduced, device)
-            scores[member] = learner.score_member(member, params, test, hits)
+            state = registry.get(member).fit(dev, c, reduced, device)
+            scores[member] = registry.get(member).score(state, test, hits)
         table[name] = variant(combined, oof, scores)
-    if "positions" in combined and len(combined) > 1:
-        table["without_group:positions"] = table["without:positions"]
+    if len(combined) > 1:
+        for member in combined:
+            group = registry.get(member).ablation_group
+            if group is not None:  # the member stands for a feature group of its own
+                table[f"without_group:{group}"] = table[f"without:{member}"]
     return table
 
 
@@ -210,8 +215,8 @@ def run_fold(
     fold: int,
     hits: pd.DataFrame,
     families_by_id: dict[str, str],
-    train_settings: TrainConfig | dict,
-    calibrate_settings: CalibrateConfig | dict,
+    train_settings: TrainConfig,
+    calibrate_settings: CalibrateConfig,
     device: str = "cpu",
     with_ablations: bool = True,
 ) -> dict:
@@ -221,7 +226,12 @@ def run_fold(
     )
     labels = learner.labels_frame(data)
     test = predictor_metrics(
-        calibrated, labels.set_index("id"), calibration, data.ensemble_ids, "test"
+        calibrated,
+        labels.set_index("id"),
+        calibration,
+        data.ensemble_ids,
+        registry.baseline_names(),
+        "test",
     )
     substrate_view = substrate_metrics(
         substrate_predictions(data, is_test, folds, families_by_id, hits, train_settings, device),
@@ -231,8 +241,8 @@ def run_fold(
         "fold": fold,
         "n_dev": int((~is_test).sum()),
         "n_test": int(is_test.sum()),
-        "selection": cross_fit.fitted["selection"],
-        "combiner_members": cross_fit.fitted["combiner"]["members"],
+        "selection": cross_fit.model.selection,
+        "combiner_members": cross_fit.model.combined_members,
         "test": test,
         "acceptance": acceptance(test),
         "substrate": substrate_view,
@@ -317,7 +327,7 @@ def summarise(fold_metrics: list[dict]) -> dict:
             }
             for v in variants
         }
-    summary["acceptance"] = cv_acceptance(summary)
+    summary["acceptance"] = cv_acceptance(summary, baseline_members_of(fold_metrics[0]["test"]))
     summary["folds"] = [
         {k: f[k] for k in ("fold", "n_dev", "n_test", "combiner_members", "selection")}
         for f in fold_metrics
@@ -325,16 +335,15 @@ def summarise(fold_metrics: list[dict]) -> dict:
     return summary
 
 
-def cv_acceptance(summary: dict) -> dict:
-    """The release criteria on the CV means (model vs the best of kNN and LR)."""
+def cv_acceptance(summary: dict, baselines: list[str]) -> dict:
+    """The release criteria on the CV means (model vs the best of the baseline members
+    ``baselines``: kNN and logistic regression)."""
 
     def mean(name, metric):
         return summary[name][metric]["mean"]
 
-    best_p1 = max(
-        mean("knn_identity", "precision_at_1"), mean("logistic_regression", "precision_at_1")
-    )
-    best_map = max(mean("knn_identity", "map"), mean("logistic_regression", "map"))
+    best_p1 = max(mean(name, "precision_at_1") for name in baselines)
+    best_map = max(mean(name, "map") for name in baselines)
     callable_classes = [
         c for c, e in summary["per_class"].items() if e["ap"] is not None and e["ap"] >= 0.5
     ]

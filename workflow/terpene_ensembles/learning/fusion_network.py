@@ -250,7 +250,7 @@ def import_fusion(payload: dict) -> tuple[FusionNet, FeatureScaler]:
     model = FusionNet(FusionConfig(**payload["config"]))
     model.load_state_dict(payload["state_dict"])
     model.eval()
-    # Tensors in model.pt, numpy arrays once model_bundle.load_payload has converted them.
+    # Tensors in model.pt, numpy arrays once payload.load_payload has converted them.
     mean, scale = (np.asarray(payload[k]) for k in ("feature_mean", "feature_scale"))
     scaler = FeatureScaler(mean, scale)
     return model, scaler

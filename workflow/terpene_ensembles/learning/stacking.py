@@ -15,6 +15,8 @@ scores only, so the combiner learns how members behave on enzymes they were not 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
@@ -53,13 +55,46 @@ def column_names(members: list[str]) -> list[str]:
     return own + [f"best_identity*{name}" for name in own] + ["best_identity"]
 
 
+@dataclass
+class Combiner:
+    """The fitted combiner: one weight per design column (``column_names(members)``)."""
+
+    members: list[str]
+    columns: list[str]
+    coef: np.ndarray
+    intercept: float
+
+    def apply(self, member_scores: dict[str, np.ndarray], best_identity: np.ndarray) -> np.ndarray:
+        n, k = member_scores[self.members[0]].shape
+        x = design_matrix(member_scores, self.members, best_identity)
+        z = x @ np.asarray(self.coef) + float(self.intercept)
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))).reshape(n, k)
+
+    def to_payload(self) -> dict:
+        return {
+            "members": list(self.members),
+            "columns": list(self.columns),
+            "coef": self.coef,
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> Combiner:
+        return cls(
+            members=[str(m) for m in payload["members"]],
+            columns=[str(c) for c in payload["columns"]],
+            coef=np.asarray(payload["coef"], dtype=np.float64),
+            intercept=float(payload["intercept"]),
+        )
+
+
 def fit_combiner(
     member_scores: dict[str, np.ndarray],
     members: list[str],
     best_identity: np.ndarray,
     labels: np.ndarray,
-) -> dict:
-    """Fit on out-of-fold member scores; returns plain values (bundle-safe)."""
+) -> Combiner:
+    """Fit on out-of-fold member scores."""
     x = design_matrix(member_scores, members, best_identity)
     y = np.asarray(labels).astype(int).ravel()
     # Newton-Cholesky solves this small, well-posed problem (a few columns, tens of
@@ -69,22 +104,12 @@ def fit_combiner(
     model = LogisticRegression(
         C=COMBINER_C, solver="newton-cholesky", tol=COMBINER_TOL, max_iter=100
     ).fit(x, y)
-    return {
-        "members": list(members),
-        "columns": column_names(members),
-        "coef": model.coef_[0].astype(np.float64),
-        "intercept": float(model.intercept_[0]),
-    }
-
-
-def apply_combiner(
-    combiner: dict, member_scores: dict[str, np.ndarray], best_identity: np.ndarray
-) -> np.ndarray:
-    members = list(combiner["members"])
-    n, k = member_scores[members[0]].shape
-    x = design_matrix(member_scores, members, best_identity)
-    z = x @ np.asarray(combiner["coef"]) + float(combiner["intercept"])
-    return (1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))).reshape(n, k)
+    return Combiner(
+        members=list(members),
+        columns=column_names(members),
+        coef=model.coef_[0].astype(np.float64),
+        intercept=float(model.intercept_[0]),
+    )
 
 
 def cross_fitted_combination(
@@ -104,7 +129,7 @@ def cross_fitted_combination(
             best_identity[~held],
             labels[~held],
         )
-        out[held] = apply_combiner(
-            fitted, {m: s[held] for m, s in member_scores.items()}, best_identity[held]
+        out[held] = fitted.apply(
+            {m: s[held] for m, s in member_scores.items()}, best_identity[held]
         )
     return out

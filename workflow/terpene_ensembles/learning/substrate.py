@@ -2,9 +2,9 @@
 
 The family comes from the MARTS ``Type`` column and is used only as a LABEL, never a
 feature. Same procedure as the ensemble model (cross-fitted members, stacked combiner)
-with two members, identity kNN and logistic regression on the engineered features (C fixed
-at 0.1, to keep this side view cheap). Multi-substrate enzymes ("C10+C15") are positive
-for each family; enzymes with family "none" are left out.
+with the baseline members, identity kNN and logistic regression on the engineered
+features (C fixed at 0.1, to keep this side view cheap). Multi-substrate enzymes
+("C10+C15") are positive for each family; enzymes with family "none" are left out.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from terpene_ensembles.learning import cross_fitting as learner
+from terpene_ensembles.learning.members import registry
 from terpene_ensembles.learning.training_data import TrainingData
 from terpene_ensembles.settings import TrainConfig
 
-MEMBERS = ["knn_identity", "logistic_regression"]
 LR_C = 0.1
 
 
@@ -48,16 +48,16 @@ def substrate_predictions(
     folds: np.ndarray,
     families_by_id: dict[str, str],
     hits: pd.DataFrame,
-    train_settings: TrainConfig | dict,
+    train_settings: TrainConfig,
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Long table (id, split="test", predictor, one column per family) of the test enzymes."""
     # Only seed, knn_k and knn_power of the section matter to these two members.
-    settings = replace(TrainConfig.from_config(train_settings), members=MEMBERS, lr_c=LR_C)
+    settings = replace(train_settings, members=list(registry.baseline_names()), lr_c=LR_C)
     dev, dev_known = family_data(data.subset(~is_test), families_by_id)
     if not dev.ensemble_ids:
         return pd.DataFrame(columns=["id", "split", "predictor"])
     test, _ = family_data(data.subset(is_test), families_by_id, dev.ensemble_ids)
     cross_fit = learner.fit_predictors(dev, folds[~is_test][dev_known], hits, settings, device)
-    scores = learner.score_predictors(cross_fit.fitted, test, hits)
+    scores = cross_fit.model.score(test, hits)
     return learner.predictions_frame(test.ids, "test", scores, dev.ensemble_ids)

@@ -38,6 +38,14 @@ class TrainingData:
     # aligned match-state residues (alignment_positions.position_table), rows as ``ids``
     positions: pd.DataFrame | None = None
 
+    def available_inputs(self) -> frozenset[str]:
+        """The member inputs (members.base.INPUTS) these enzymes have; MMseqs2 hits are
+        passed beside them, so they always count."""
+        present = {"hits", "features"}
+        present |= {"positions"} if self.positions is not None else set()
+        present |= {"embeddings"} if self.embeddings is not None else set()
+        return frozenset(present)
+
     def subset(self, mask: np.ndarray) -> TrainingData:
         return TrainingData(
             ids=self.ids[mask],

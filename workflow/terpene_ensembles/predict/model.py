@@ -7,12 +7,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
 from terpene_ensembles.errors import UserInputError
+
+if TYPE_CHECKING:  # the bundle imports torch: only when a model is loaded
+    from terpene_ensembles.learning.bundle import ModelBundle
 
 
 @dataclass
@@ -39,15 +42,15 @@ class ModelCompatibilityError(UserInputError, ValueError):
     """The model directory cannot be used with this code or this configuration."""
 
 
-def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None) -> dict:
+def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None) -> ModelBundle:
     """Load the bundle; raise ModelCompatibilityError on a wrong format or a different PLM.
 
     ``plm_config`` is the run's ``plm`` section (None: take the model's own PLM).
     """
-    from terpene_ensembles.learning.bundle import FORMAT_VERSION, BundleError, load_bundle
+    from terpene_ensembles.learning.bundle import FORMAT_VERSION, BundleError, ModelBundle
 
     try:
-        bundle = load_bundle(model_dir)
+        bundle = ModelBundle.load(model_dir)
     except BundleError as error:
         raise ModelCompatibilityError(
             f"model directory {model_dir}: {error}. This code reads bundle format "
@@ -57,7 +60,7 @@ def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None
         raise ModelCompatibilityError(
             f"model directory {model_dir}: bundle.pt is unreadable ({error})"
         ) from error
-    trained = bundle["plm"]
+    trained = bundle.plm
     trained_model = trained.get("model", "none")
     if plm_config is None:
         return bundle
@@ -71,12 +74,10 @@ def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None
     return bundle
 
 
-def plm_settings_for(bundle: dict, plm_config: dict | None) -> dict | None:
+def plm_settings_for(bundle: ModelBundle, plm_config: dict | None) -> dict | None:
     """The plm settings to embed new sequences with (None when no member uses the PLM)."""
-    from terpene_ensembles.learning.bundle import uses_plm
-
-    trained = bundle["plm"]
-    if trained.get("model", "none") == "none" or not uses_plm(bundle):
+    trained = bundle.plm
+    if trained.get("model", "none") == "none" or not bundle.uses("embeddings"):
         return None
     if plm_config is not None:
         return dict(plm_config)
@@ -95,7 +96,7 @@ Featurizer = Callable[
 
 
 def default_featurizer(
-    bundle: dict, pfam_dir: str | os.PathLike | None, threads: int = 1
+    bundle: ModelBundle, pfam_dir: str | os.PathLike | None, threads: int = 1
 ) -> Featurizer:
     """The features stage's own code, so new sequences get exactly the training features
     (and alignment positions, when the model uses them).
@@ -106,7 +107,6 @@ def default_featurizer(
     from terpene_ensembles.features.alignment_positions import position_table
     from terpene_ensembles.features.domains import load_profiles
     from terpene_ensembles.features.sequence_features import feature_table
-    from terpene_ensembles.learning.bundle import uses_positions
 
     if pfam_dir is None or not Path(pfam_dir).is_dir():
         raise ModelCompatibilityError(
@@ -114,9 +114,7 @@ def default_featurizer(
             "with (features.pfam_dir; --pfam-dir outside Snakemake)"
         )
     _, profiles = load_profiles(pfam_dir)
-    trained = {
-        c for c in bundle["feature_columns"] if c.startswith("pfam_") and c.endswith("_bits")
-    }
+    trained = {c for c in bundle.feature_columns if c.startswith("pfam_") and c.endswith("_bits")}
     given = {f"pfam_{p.key}_bits" for p in profiles}
     if trained != given:
         raise ModelCompatibilityError(
@@ -128,7 +126,7 @@ def default_featurizer(
         features, _ = feature_table(chunk, pfam_dir, threads)
         positions = (
             position_table(chunk["id"].tolist(), chunk["sequence"].tolist(), pfam_dir, threads)
-            if uses_positions(bundle)
+            if bundle.uses("positions")
             else None
         )
         hit = {}
@@ -147,7 +145,7 @@ def default_featurizer(
 
 
 class BundleScorer:
-    """Scores chunks with a trained model bundle (model_bundle.score), embedding if needed.
+    """Scores chunks with a trained model bundle (ModelBundle.score), embedding if needed.
 
     ``featurizer(chunk) -> (features, tps_domains)`` computes the sequence features of the
     chunk (id + the bundle's feature columns) and the TPS Pfam families hit per id.
@@ -155,7 +153,7 @@ class BundleScorer:
 
     def __init__(
         self,
-        bundle: dict,
+        bundle: ModelBundle,
         featurizer: Featurizer,
         plm_settings: dict | None = None,
         cache_dir: str | os.PathLike | None = None,
@@ -163,24 +161,22 @@ class BundleScorer:
     ):
         self.bundle = bundle
         self.featurizer = featurizer
-        self.ensemble_ids = list(bundle["ensemble_ids"])
-        from terpene_ensembles.learning.bundle import reference_sequences
-
-        self.training = reference_sequences(bundle)
+        self.ensemble_ids = bundle.ensemble_ids
+        self.training = bundle.reference_table()
         self.cache_dir = cache_dir
         self.embedder = None
         if plm_settings is not None:
             from terpene_ensembles.embed.embedding import Embedder
 
             self.embedder = Embedder.from_config(plm_settings, threads=threads)
-            trained_sha = bundle["plm"].get("weights_sha256")
+            trained_sha = bundle.plm.get("weights_sha256")
             if trained_sha and self.embedder.loaded.weights_sha256 != trained_sha:
                 raise ModelCompatibilityError(
                     f"PLM weights {self.embedder.loaded.weights_path} (sha256 "
                     f"{self.embedder.loaded.weights_sha256[:12]}...) are not the weights the "
                     f"model was trained with (sha256 {trained_sha[:12]}...)"
                 )
-            trained_layer = bundle["plm"].get("layer")
+            trained_layer = bundle.plm.get("layer")
             if trained_layer is not None and self.embedder.layer != int(trained_layer):
                 raise ModelCompatibilityError(
                     f"the configuration embeds with PLM layer {self.embedder.layer}, the model "
@@ -190,13 +186,9 @@ class BundleScorer:
     @property
     def calibration(self) -> dict:
         """thresholds.json layout, as metrics.predictor_metrics expects it."""
-        from terpene_ensembles.learning.bundle import thresholds_of
-
-        return thresholds_of(self.bundle)
+        return self.bundle.thresholds.to_dict()
 
     def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores:
-        from terpene_ensembles.learning.bundle import score
-
         features, tps_domains, positions = self.featurizer(chunk[["id", "sequence", "kingdom"]])
         embeddings = None
         if self.embedder is not None:
@@ -207,7 +199,7 @@ class BundleScorer:
                 ids=chunk["id"].tolist(),
             )
             embeddings = pd.DataFrame({"id": chunk["id"].to_numpy(), "embedding": list(matrix)})
-        scored = score(self.bundle, features, embeddings, hits, positions)
+        scored = self.bundle.score(features, embeddings, hits, positions)
         order = chunk["id"].astype(str).to_numpy()
         predictors = {
             name.split("/", 1)[1]: frame.loc[order].to_numpy(dtype=float)

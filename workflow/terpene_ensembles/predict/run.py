@@ -51,14 +51,14 @@ def marts_records(enzymes: pd.DataFrame) -> Iterator[SequenceRecord]:
         )
 
 
-def label_marts_export(input_path, bundle: dict, workdir: Path):
+def label_marts_export(input_path, bundle, workdir: Path):
     """Parse an export with the model's frozen vocabulary: ParseOutputs (enzymes, labels, ...)."""
     from terpene_ensembles.data.marts import MartsFormatError
     from terpene_ensembles.data.parse_stage import run_parse
     from terpene_ensembles.settings import ParseConfig
 
     vocabulary = workdir / "ensembles.tsv"
-    pd.DataFrame(bundle["ensembles"]).to_csv(vocabulary, sep="\t", index=False)
+    pd.DataFrame(bundle.ensembles).to_csv(vocabulary, sep="\t", index=False)
     try:
         return run_parse(input_path, None, ParseConfig(frozen_vocabulary=str(vocabulary)))
     except MartsFormatError as error:
@@ -68,8 +68,9 @@ def label_marts_export(input_path, bundle: dict, workdir: Path):
 class MetricsCollector:
     """Keeps every predictor's calibrated probabilities of a labelled input, chunk by chunk."""
 
-    def __init__(self, ensemble_ids: list[str]):
+    def __init__(self, ensemble_ids: list[str], baseline_members):
         self.ensemble_ids = ensemble_ids
+        self.baseline_members = tuple(baseline_members)
         self.frames: list[pd.DataFrame] = []
 
     def __call__(self, chunk: pd.DataFrame, scores: ChunkScores, predictions: pd.DataFrame):
@@ -86,7 +87,9 @@ class MetricsCollector:
         calibrated = pd.concat(self.frames, ignore_index=True)
         if ids is not None:
             calibrated = calibrated[calibrated["id"].isin(set(ids))]
-        result = predictor_metrics(calibrated, truth, calibration, self.ensemble_ids, "predict")
+        result = predictor_metrics(
+            calibrated, truth, calibration, self.ensemble_ids, self.baseline_members, "predict"
+        )
         result["n_enzymes"] = int(calibrated["id"].nunique())
         return result
 
@@ -123,7 +126,7 @@ def run_prediction(
         "input": str(input_path),
         "input_format": input_format,
         "model_dir": str(model_dir),
-        "plm": {k: v for k, v in bundle["plm"].items() if not isinstance(v, np.ndarray)},
+        "plm": {k: v for k, v in bundle.plm.items() if not isinstance(v, np.ndarray)},
         "settings": asdict(settings),
     }
     with tempfile.TemporaryDirectory(prefix=".predict_", dir=outdir) as workdir:
@@ -162,7 +165,7 @@ def run_prediction(
                     rejected.append(
                         Rejection(int(row.source_row), str(row.enzyme_id), str(row.reason), detail)
                     )
-                collector = MetricsCollector(scorer.ensemble_ids)
+                collector = MetricsCollector(scorer.ensemble_ids, bundle.model.baseline_members)
                 records = marts_records(parsed.enzymes)
                 counts = screen(
                     records, scorer, outdir, settings, on_chunk=collector, progress=progress
@@ -195,7 +198,7 @@ def marts_metrics(collector: MetricsCollector, parsed, scorer: BundleScorer) -> 
     unseen = parsed.enzymes.loc[~parsed.enzymes["sequence"].isin(reference), "id"].tolist()
     everything = collector.metrics(truth, scorer.calibration)
     metrics = {
-        "plm": {k: v for k, v in scorer.bundle["plm"].items() if not isinstance(v, np.ndarray)},
+        "plm": {k: v for k, v in scorer.bundle.plm.items() if not isinstance(v, np.ndarray)},
         "n_enzymes": int(len(parsed.enzymes)),
         "n_classes": len(scorer.ensemble_ids),
         "enzymes_by_label_status": parsed.summary["enzymes_by_label_status"],

@@ -168,7 +168,7 @@ def run_prefilter_stage(
 
     ``model_dir``: the trained model, whose training enzymes the ``tps_domain_or_homolog``
     prefilter searches."""
-    from terpene_ensembles.learning.bundle import load_bundle, reference_sequences
+    from terpene_ensembles.learning.bundle import ModelBundle
     from terpene_ensembles.predict.output import RejectionWriter
 
     started = time.perf_counter()
@@ -186,7 +186,7 @@ def run_prefilter_stage(
         records = (replace(r, kingdom=kingdom) for r in iter_fasta(input_path, rejected))
         # Only the homology arm needs the training enzymes (and so the model's weights).
         searches_homologs = mode == TPS_OR_HOMOLOG and model_dir is not None
-        training = reference_sequences(load_bundle(model_dir)) if searches_homologs else None
+        training = ModelBundle.load(model_dir).reference_table() if searches_homologs else None
         for record in prefilter_records(
             records, mode, pfam_dir, not_tps, threads, batch_size, training
         ):
@@ -244,7 +244,7 @@ def run_shard(
     counts = screen(read_candidates(candidates_path), scorer, outdir, settings)
     summary = {
         "model_dir": str(model_dir),
-        "plm": {k: v for k, v in bundle["plm"].items() if isinstance(v, str | int | float | bool)},
+        "plm": {k: v for k, v in bundle.plm.items() if isinstance(v, str | int | float | bool)},
         "settings": asdict(settings),
         **counts,
         "seconds": round(time.perf_counter() - started, 3),

@@ -11,7 +11,7 @@ from terpene_ensembles.report.html import esc, metric_cell
 from terpene_ensembles.report.inputs import ReportInputs
 from terpene_ensembles.report.results import section_results
 from terpene_ensembles.report.run import plm_status, section_run
-from terpene_ensembles.report.split import section_split
+from terpene_ensembles.report.split_section import section_split
 from terpene_ensembles.report.style import CSS
 
 

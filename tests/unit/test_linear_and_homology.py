@@ -2,14 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from terpene_ensembles.learning.baselines import (
-    fit_logistic_regression_path,
+from terpene_ensembles.learning.homology_transfer import (
     hit_similarity,
-    label_prior,
+    reference_best_identity,
     score_knn_identity,
-    score_logistic_regression,
-    score_random,
 )
+from terpene_ensembles.learning.linear import fit_logistic_regression_path
+from terpene_ensembles.learning.reference_predictors import label_prior, score_random
 
 REFERENCE_IDS = ["r1", "r2", "r3"]
 REFERENCE_LABELS = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -27,6 +26,7 @@ def test_knn_is_identity_weighted_label_average():
     )
     assert scores[0] == pytest.approx([0.9 / 1.35, 0.45 / 1.35])
     assert best[0] == pytest.approx(0.9)
+    assert reference_best_identity(["q"], hits, REFERENCE_IDS)[0] == pytest.approx(0.9)
 
 
 def test_knn_keeps_only_the_k_nearest_and_ignores_non_reference_targets():
@@ -143,8 +143,9 @@ def test_logistic_regression_learns_and_handles_constant_classes():
     labels[:, 1] = features[:, 1] < 0
     # class 2: no positives at all
     params = fit_logistic_regression_path(features, labels, (1.0,))[1.0]
-    scores = score_logistic_regression(params, features)
+    scores = params.scores(features)
     assert ((scores[:, 0] > 0.5) == labels[:, 0].astype(bool)).mean() > 0.95
     assert ((scores[:, 1] > 0.5) == labels[:, 1].astype(bool)).mean() > 0.95
     assert scores[:, 2].max() < 1e-3
-    assert all(isinstance(params[k], np.ndarray) for k in ("mean", "scale", "coef", "intercept"))
+    payload = params.to_payload()
+    assert all(isinstance(payload[k], np.ndarray) for k in ("mean", "scale", "coef", "intercept"))
