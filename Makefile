@@ -8,8 +8,9 @@ CONFIG ?= config/offline.yaml
 BIN := $(VENV)/bin
 RANDOM_ESM := resources/esm/random_esm2_t6_8M_UR50D.pt
 SNAKEMAKE := $(BIN)/snakemake
+PYTEST := PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
 
-.PHONY: venv run test test-fast lint format dry-run clean
+.PHONY: venv run test test-all test-slow lint format dry-run clean
 
 venv: $(VENV)/.installed
 
@@ -30,11 +31,19 @@ run: venv $(RANDOM_ESM)
 dry-run: venv
 	PATH=$(abspath $(BIN)):$$PATH $(SNAKEMAKE) -n --configfile $(CONFIG)
 
+# Tests come in two tiers (docs/development.md): tests/conftest.py marks `slow` every test
+# that runs Snakemake, a pipeline, a pip install, a browser, SLURM, the small trained model or
+# a linter. `make test` runs the rest: the fast tier, a few minutes on 2 cores.
 test: venv
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
+	$(PYTEST) -m "not slow"
 
-test-fast: venv
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not slow and not slurm and not browser"
+test-all: venv
+	$(PYTEST)
+
+# The slow tier without its lint tests, which repeat `make lint`: CI runs `make lint`,
+# `make test` and `make test-slow`, which together are `make test-all`, each test once.
+test-slow: venv
+	$(PYTEST) -m "slow and not lint"
 
 lint: venv
 	PATH=$(abspath $(BIN)):$$PATH $(SNAKEMAKE) --lint --configfile config/offline.yaml

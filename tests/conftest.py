@@ -4,6 +4,10 @@
 `pythonpath` setting (pyproject.toml), so tests import `terpene_ensembles`, stage scripts
 and `conftest` directly. Unit tests live in tests/unit/, tests that build or run the
 Snakemake DAG in tests/workflow/.
+
+Tests are tiered by cost (docs/development.md): a test gets markers for what it needs
+(pyproject.toml lists them), explicitly or from the fixtures it uses (FIXTURE_MARKERS), and
+a test with a costly need is also marked `slow`, which `make test` leaves out.
 """
 
 import os
@@ -15,6 +19,9 @@ from pathlib import Path
 
 import pytest
 from marts_subset import Subset, write_subset
+
+# The expensive fixtures built once per session (the small trained model).
+pytest_plugins = ["session_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 # The demo data shipped with the repository (resources/demo/README.md: source, licence, sha256).
@@ -136,6 +143,35 @@ def marts_subset():
         return write_subset(source, destination, first=first, stride=stride)
 
     return write
+
+
+# What each fixture needs, as markers: a test gets the markers of every fixture it uses,
+# directly or through another fixture. Tests that call snakemake or MMseqs2 themselves carry
+# the marker explicitly.
+FIXTURE_MARKERS = {
+    "small_training_run": ("trained_model", "mmseqs"),
+    "workflow_copy": ("snakemake",),  # a copy exists to run snakemake in
+    "random_esm_checkpoint": ("pipeline", "snakemake"),  # weights a real embedding run loads
+    "slurm_cluster": ("slurm",),
+    "chromium": ("browser",),
+}
+# Needs that cost more than `make test` affords (3 minutes on 2 cores for the whole tier):
+# a test with one of these is also marked slow.
+COSTLY_MARKERS = {"pipeline", "snakemake", "install", "browser", "slurm", "trained_model", "lint"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    mmseqs_missing = shutil.which("mmseqs") is None
+    for item in items:
+        for fixture in item.fixturenames:
+            for marker in FIXTURE_MARKERS.get(fixture, ()):
+                item.add_marker(marker)
+        markers = {mark.name for mark in item.iter_markers()}
+        if markers & COSTLY_MARKERS and "slow" not in markers:
+            item.add_marker("slow")
+        if "mmseqs" in markers and mmseqs_missing:
+            item.add_marker(pytest.mark.skip(reason="mmseqs not installed (apt install mmseqs2)"))
 
 
 # In CI every dependency (MMseqs2, Chromium, the SLURM cluster) is installed on purpose, so

@@ -9,7 +9,10 @@ from conftest import DEMO_MARTS
 
 from terpene_ensembles.split import homology
 
-pytestmark = pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
+pytestmark = [
+    pytest.mark.mmseqs,
+    pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed"),
+]
 
 
 def mutate(sequence: str, fraction: float, seed: int) -> str:

@@ -144,6 +144,7 @@ def test_summarise_chunk_rejects_misshaped_probabilities():
         )
 
 
+@pytest.mark.mmseqs
 def test_mmseqs_search_finds_the_training_enzyme_of_a_close_variant(tmp_path):
     training = pd.DataFrame({"id": ["train_a", "train_b"], "sequence": [SEQ_A, SEQ_B]})
     search = TrainingNeighbourSearch(training, tmp_path / "mmseqs", threads=1)
@@ -155,6 +156,7 @@ def test_mmseqs_search_finds_the_training_enzyme_of_a_close_variant(tmp_path):
     assert neighbours["random"] == ([], [])
 
 
+@pytest.mark.mmseqs
 def test_predict_search_and_the_split_stage_search_agree(tmp_path):
     """One MMseqs2 search (homology.easy_search) serves both: same pairs, same identities."""
     from terpene_ensembles.split.homology import pairwise_identity
@@ -190,6 +192,7 @@ class FakeScorer:
         return ChunkScores(probabilities, probabilities >= 0.5, domains)
 
 
+@pytest.mark.mmseqs
 def test_screen_streams_chunks_and_flags_untrusted_calls(tmp_path):
     fasta = tmp_path / "in.fasta"
     fasta.write_text(
@@ -226,62 +229,64 @@ def test_screen_streams_chunks_and_flags_untrusted_calls(tmp_path):
     ]
 
 
-# --- a small trained model from the shared MARTS data, end to end ----------------------------
+def test_model_directory_checks_on_a_minimal_bundle(tmp_path):
+    """The checks of load_compatible_bundle and default_featurizer in-process, on a bundle
+    without members; the trained-model tests below repeat them end to end."""
+    from terpene_ensembles.learning.bundle import BUNDLE_FILE, ModelBundle
+    from terpene_ensembles.learning.calibration import Thresholds
+    from terpene_ensembles.learning.model import FittedModel
+    from terpene_ensembles.learning.payload import load_payload, save_payload
+    from terpene_ensembles.learning.stacking import Combiner
+
+    profiles = sorted(p.stem for p in DEMO_PFAM.glob("*.hmm"))
+    model = FittedModel(
+        ensemble_ids=["x"],
+        feature_columns=["aa_A", *(f"pfam_{p}_bits" for p in profiles)],
+        plm={"model": "none"},
+        seed=0,
+        label_prior=np.zeros(1),
+        reference_ids=[],
+        members={},
+        combiner=Combiner([], [], np.zeros(0), 0.0),
+        selection={},
+    )
+    bundle = ModelBundle(model, [], [{"ensemble_id": "x"}], Thresholds({}, True))
+    model_dir = tmp_path / "model"
+    bundle.save(model_dir)
+    assert load_compatible_bundle(model_dir, None).feature_columns == model.feature_columns
+    plm = {"enabled": True, "model": "esm2_t6_8M_UR50D", "checkpoint": None, "layer": -1}
+    with pytest.raises(ModelCompatibilityError, match="trained with PLM 'none'"):
+        load_compatible_bundle(model_dir, plm)
+    assert load_compatible_bundle(model_dir, {**plm, "enabled": False}).plm["model"] == "none"
+    featurize = default_featurizer(bundle, DEMO_PFAM)
+    records = [SequenceRecord(1, "a", "", SEQ_A), SequenceRecord(2, "b", "", SEQ_B)]
+    features, domains, positions = featurize(records_frame(records))
+    assert features["id"].tolist() == ["a", "b"] and set(domains) == {"a", "b"}
+    assert positions is None  # no member of this bundle reads alignment positions
+    partial_pfam = tmp_path / "pfam"
+    partial_pfam.mkdir()
+    shutil.copy(DEMO_PFAM / f"{profiles[0]}.hmm", partial_pfam)
+    with pytest.raises(ModelCompatibilityError, match="not those the model was trained with"):
+        default_featurizer(bundle, partial_pfam)
+    with pytest.raises(ModelCompatibilityError, match="not found"):
+        default_featurizer(bundle, tmp_path / "no_pfam")
+    save_payload(
+        {**load_payload(model_dir / BUNDLE_FILE), "format_version": 999}, model_dir / BUNDLE_FILE
+    )
+    with pytest.raises(ModelCompatibilityError, match="format 999"):
+        load_compatible_bundle(model_dir, None)
+    with pytest.raises(ModelCompatibilityError, match="no model bundle"):
+        load_compatible_bundle(tmp_path / "empty", None)
+    (model_dir / BUNDLE_FILE).write_bytes(b"not a torch file")
+    with pytest.raises(ModelCompatibilityError, match="unreadable"):
+        load_compatible_bundle(model_dir, None)
+
+
+# --- end to end on the small trained model (tests/session_fixtures.py) -----------------------
 
 PFAM_DIR = DEMO_PFAM
 
 
-def split_of(identifier: str) -> str:
-    bucket = int(sha256_text(identifier)[:8], 16) % 10
-    return "train" if bucket < 6 else ("val" if bucket < 8 else "test")
-
-
-@pytest.fixture(scope="module")
-def small_training_run(tmp_path_factory):
-    """Train, calibrate and bundle on ~150 demo enzymes (PLM off), as train + calibrate do."""
-    from terpene_ensembles.data.parse_stage import run_parse
-    from terpene_ensembles.features.alignment_positions import position_table
-    from terpene_ensembles.features.sequence_features import INPUT_COLUMNS, feature_table
-    from terpene_ensembles.learning.bundle import ModelBundle
-    from terpene_ensembles.learning.cross_validation import run_procedure
-    from terpene_ensembles.learning.training_data import training_data_from_frames
-    from terpene_ensembles.settings import CalibrateConfig, TrainConfig
-    from terpene_ensembles.split.homology import pairwise_identity
-
-    root = tmp_path_factory.mktemp("small_run")
-    table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)
-    keep = table["Enzyme_marts_ID"].drop_duplicates().iloc[:150]
-    export = root / "export.csv"
-    table[table["Enzyme_marts_ID"].isin(keep)].to_csv(export, index=False)
-    parsed = run_parse(export, None, {"top_k": 6, "min_support": 5})
-    enzymes, labels = parsed.enzymes, parsed.labels
-    ensemble_ids = [c for c in labels.columns if c != "id"]
-    features, _ = feature_table(enzymes[INPUT_COLUMNS], PFAM_DIR, threads=2)
-    hits = pairwise_identity(enzymes["id"].tolist(), enzymes["sequence"].tolist(), threads=2)
-    positions = position_table(
-        enzymes["id"].tolist(), enzymes["sequence"].tolist(), PFAM_DIR, threads=2
-    )
-    data = training_data_from_frames(labels, ensemble_ids, features, positions=positions)
-    is_test = np.array([split_of(i) == "test" for i in data.ids])
-    inner = np.array([int(sha256_text(i)[8:16], 16) % 3 for i in data.ids])
-    settings = TrainConfig(seed=1)
-    cross_fit, _, _, thresholds, calibrated = run_procedure(
-        data, is_test, inner, hits, settings, CalibrateConfig()
-    )
-    model_dir = root / "model"
-    ModelBundle.assemble(cross_fit.model, thresholds, enzymes, parsed.vocabulary).save(model_dir)
-    return {
-        "export": export,
-        "model_dir": model_dir,
-        "thresholds": thresholds,
-        "calibrated": calibrated,
-        "ensemble_ids": ensemble_ids,
-        "enzymes": enzymes,
-        "root": root,
-    }
-
-
-@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_marts_export_predictions_agree_with_the_training_run(small_training_run, tmp_path):
     from terpene_ensembles.learning.calibration import (
         call_ensembles,
@@ -328,14 +333,13 @@ def test_marts_export_predictions_agree_with_the_training_run(small_training_run
     for key in ("macro_f1", "micro_f1", "map", "precision_at_1", "recall_at_3", "per_class"):
         assert key in metrics["model"]
     # Training enzymes find themselves: identity 1 and never out of domain by identity.
-    train_ids = [i for i in run["enzymes"]["id"] if split_of(i) == "train"]
+    train_ids = [i for i in run["enzymes"]["id"] if run["split"][i] == "train"]
     assert (predicted.loc[train_ids, "best_identity"] == 1.0).all()
     assert metrics["not_in_training"]["n_enzymes"] < len(run["enzymes"])
     rejected = pd.read_csv(tmp_path / "rejected.tsv", sep="\t")
     assert len(rejected) == summary["rejected"]
 
 
-@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_fasta_prediction_writes_every_output(small_training_run, tmp_path):
     run = small_training_run
     enzymes = run["enzymes"].iloc[:5]
@@ -373,7 +377,6 @@ def test_fasta_prediction_writes_every_output(small_training_run, tmp_path):
     assert not copies["out_of_domain"].any()
 
 
-@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_model_directory_of_another_format_is_a_clear_error(small_training_run, tmp_path):
     import shutil
 
@@ -400,7 +403,6 @@ def test_model_directory_of_another_format_is_a_clear_error(small_training_run, 
         load_compatible_bundle(model_dir, None)
 
 
-@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_model_trained_with_another_plm_is_a_clear_error(small_training_run):
     model_dir = small_training_run["model_dir"]
     plm = {"enabled": True, "model": "esm2_t6_8M_UR50D", "checkpoint": None, "layer": -1}
@@ -409,7 +411,6 @@ def test_model_trained_with_another_plm_is_a_clear_error(small_training_run):
     assert load_compatible_bundle(model_dir, {**plm, "enabled": False}).plm["model"] == "none"
 
 
-@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_cli_reports_bad_input_and_bad_model_with_exit_code_2(small_training_run, tmp_path):
     script = REPO / "workflow" / "scripts" / "predict.py"
     not_fasta = tmp_path / "notes.txt"
@@ -437,7 +438,6 @@ def test_cli_reports_bad_input_and_bad_model_with_exit_code_2(small_training_run
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow  # uses the small trained model
 def test_plm_model_embeds_new_sequences_through_the_cache(small_training_run, tmp_path):
     """A bundle that names a PLM embeds each chunk with the embed stage's cached Embedder."""
     from terpene_ensembles.embed.esm_weights import build_random_esm2, save_checkpoint
@@ -508,12 +508,14 @@ def _dry_run_predict(tmp_path, *config):
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
 
 
+@pytest.mark.snakemake
 def test_snakemake_predict_without_input_is_a_clear_error(tmp_path):
     result = _dry_run_predict(tmp_path)
     assert result.returncode != 0
     assert "needs --config predict_input=PATH predict_name=NAME" in result.stdout + result.stderr
 
 
+@pytest.mark.snakemake
 def test_snakemake_predict_plans_metrics_only_for_a_marts_export(tmp_path):
     fasta = tmp_path / "q.fasta"
     fasta.write_text(">a\nMKV\n")
@@ -527,6 +529,7 @@ def test_snakemake_predict_plans_metrics_only_for_a_marts_export(tmp_path):
     assert "metrics.json" not in outputs["fasta"].split("rule predict:")[1]
 
 
+@pytest.mark.snakemake
 @pytest.mark.parametrize("kingdom", ["", "Animalia (Coral)"])
 def test_snakemake_predict_command_line_parses(tmp_path, kingdom):
     """The FASTA route's shell commands are valid script calls, also for an empty kingdom:
@@ -558,7 +561,6 @@ def test_snakemake_predict_command_line_parses(tmp_path, kingdom):
     assert args.input == str(fasta)
 
 
-@pytest.mark.slow  # uses the small trained model
 def test_readme_predict_commands(small_training_run, workflow_copy):
     """The README's two predict commands: the Snakemake target as a dry run, the script for
     real on the small trained model placed where the README expects results/model/."""
@@ -646,7 +648,9 @@ def _install_package(venv: Path) -> Path:
     return venv / "bin" / "tps-ensembles"
 
 
-@pytest.mark.slow  # uses the small trained model, installs the package, runs snakemake
+@pytest.mark.install
+@pytest.mark.pipeline
+@pytest.mark.snakemake
 def test_installed_command_predicts_like_snakemake_predict(small_training_run, tmp_path):
     import shutil
 

@@ -94,6 +94,7 @@ def mutated(sequence: str, fraction: float, seed: int) -> str:
     return "".join(residues)
 
 
+@pytest.mark.mmseqs
 def test_homolog_arm_adds_training_homologs_that_no_profile_accepts(demo_tps, tmp_path):
     """A variant (80% identity) of a training enzyme that reaches no gathering cutoff is a
     candidate with tps_domain_or_homolog, not with tps_domain; shuffled decoys are neither."""
@@ -262,14 +263,12 @@ def test_screening_report_of_an_empty_prediction_table():
     assert "no TPS candidate" in page and 'id="candidates"' in page
 
 
-# --- end to end on a small trained model (the fixture of test_predict.py) -----------------
+# --- end to end on the small trained model (tests/session_fixtures.py) -------------------
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from test_predict import small_training_run
-
-    return small_training_run.__wrapped__(tmp_path_factory)
+@pytest.fixture
+def trained(small_training_run):
+    return small_training_run
 
 
 def screening_fasta(run, path, demo_tps, decoys=True):
@@ -307,7 +306,6 @@ def run_sharded(run, fasta, outdir, shards, pfam=DEMO_PFAM):
     )
 
 
-@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_two_and_three_shards_predict_exactly_what_one_job_predicts(trained, demo_tps, tmp_path):
     from terpene_ensembles.predict.loop import ScreeningSettings
     from terpene_ensembles.predict.run import run_prediction
@@ -349,7 +347,6 @@ def test_two_and_three_shards_predict_exactly_what_one_job_predicts(trained, dem
     assert one["message"] == ""
 
 
-@pytest.mark.slow  # trains a small model (module fixture, ~30 s on 2 cores)
 def test_a_fasta_without_tps_candidates_ends_with_a_message_and_empty_predictions(
     trained, demo_tps, tmp_path
 ):
@@ -373,7 +370,8 @@ def test_a_fasta_without_tps_candidates_ends_with_a_message_and_empty_prediction
     assert "no TPS candidate" in page
 
 
-@pytest.mark.slow  # uses the small trained model, runs snakemake twice
+@pytest.mark.pipeline
+@pytest.mark.snakemake
 def test_snakemake_predict_with_two_shards_equals_one_shard(trained, demo_tps, tmp_path):
     import shutil
 

@@ -170,6 +170,9 @@ def test_an_enzymes_features_do_not_depend_on_the_other_enzymes(tmp_path):
     pd.testing.assert_frame_equal(together.iloc[[3]].reset_index(drop=True), alone)
 
 
+# Two features-stage processes: slow; test_features_ignore_products_substrates_and_type is
+# its in-process twin.
+@pytest.mark.slow
 def test_features_stage_outputs_ignore_products_substrates_and_type(tmp_path):
     """The features stage, run on an enzymes table with every answer column shuffled,
     writes the same feature table and the same alignment-position table."""

@@ -115,6 +115,8 @@ def test_bad_arguments_are_errors():
         splitting.assign_grouped_stratified(groups, labels[:3], {"a": 1.0}, seed=0)
 
 
+@pytest.mark.slow  # two split-stage processes, each clustering 80 real sequences
+@pytest.mark.mmseqs
 @pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
 def test_split_stage_on_real_sequences(tmp_path):
     table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)

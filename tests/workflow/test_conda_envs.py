@@ -254,6 +254,7 @@ def _has_mmseqs2(env_path: Path) -> bool:
     return any(dep.name == "mmseqs2" for dep in deps)
 
 
+@pytest.mark.mmseqs
 @pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
 @pytest.mark.parametrize(
     "env_path", [p for p in ENV_FILES if _has_mmseqs2(p)], ids=lambda path: path.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from conftest import REPO, run_snakemake
 
 RENAMED = {
@@ -27,6 +28,7 @@ def test_no_rule_passes_a_literal_output_folder():
     assert found.stdout == ""
 
 
+@pytest.mark.pipeline
 def test_renamed_outputs_in_a_copied_rule_file_are_written_under_the_new_names(workflow_copy):
     for rule_file, renames in RENAMED.items():
         path = workflow_copy / "workflow" / "rules" / rule_file

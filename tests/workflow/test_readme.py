@@ -23,6 +23,10 @@ INDENTED_COMMAND = re.compile(
 )
 
 
+# `make test-all` as CI runs it: the lint tests as `make lint`, then the two tiers (Makefile).
+WHOLE_SUITE = (["make", "lint"], ["make", "test"], ["make", "test-slow"])
+
+
 def ci_commands() -> list[list[str]]:
     """The commands .ci/run runs, as word lists: lists split at &&, || and ;, trap bodies
     included (bash syntax beyond that is not interpreted)."""
@@ -48,12 +52,16 @@ def ci_commands() -> list[list[str]]:
 
 def run_by_ci(command: str, ci: list[list[str]]) -> bool:
     """CI runs `command` when one of its commands starts with the same two words and has
-    every word of it (CI adds flags such as -y or CONFIG=...); a pytest selection is run
-    when CI runs `make test` (the whole suite) and the selected test files exist."""
+    every word of it (CI adds flags such as -y or CONFIG=...). CI runs the whole suite,
+    `make test-all`, as its parts (WHOLE_SUITE); a pytest selection is run when CI runs
+    the whole suite and the selected test files exist."""
     words = shlex.split(command)
+    whole_suite = all(part in ci for part in WHOLE_SUITE)
+    if words == ["make", "test-all"]:
+        return whole_suite
     if words[1:3] == ["-m", "pytest"]:
         paths = [w for w in words[3:] if not w.startswith("-") and "/" in w]
-        return ["make", "test"] in ci and all((REPO / p).exists() for p in paths)
+        return whole_suite and all((REPO / p).exists() for p in paths)
     return any(c[:2] == words[:2] and set(words) <= set(c) for c in ci)
 
 
@@ -122,12 +130,15 @@ def test_marker_checks_catch_an_unmarked_block_and_a_wrong_runner():
     assert unmarked.marker is None
     assert (marked.id, marked.run_by) == ("x", "tests/none.py::test_nothing")
     assert marked.commands() == ["make test", "snakemake --cores 2"]
-    ci = [["make", "test"], ["apt-get", "install", "-y", "mmseqs2"]]
+    ci = [*WHOLE_SUITE, ["apt-get", "install", "-y", "mmseqs2"]]
     assert [".ci/slurm/stop.sh"] in ci_commands()  # from the trap of .ci/run
     assert run_by_ci("apt-get install mmseqs2", ci)
     assert not run_by_ci("apt-get install chromium", ci)
     assert not run_by_ci("make run", ci)
     assert run_by_ci(".venv/bin/python -m pytest -m slurm tests/workflow/test_slurm.py", ci)
+    assert run_by_ci("make test-all", ci)
+    assert not run_by_ci("make test-all", ci[1:])
+    assert not run_by_ci(".venv/bin/python -m pytest tests/unit/test_predict.py", ci[:2])
     assert not run_by_ci(".venv/bin/python -m pytest tests/workflow/test_gone.py", ci)
 
 

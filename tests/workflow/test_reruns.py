@@ -21,6 +21,8 @@ import yaml
 from conftest import DEMO_MARTS, DEMO_PFAM, copy_workflow, run_snakemake
 from readme_blocks import readme_commands
 
+pytestmark = pytest.mark.snakemake  # every test plans or runs the workflow
+
 BIN = Path(sys.executable).parent
 UPSTREAM = {"parse", "embed_shard", "embed_gather", "features", "pairwise_identity"}
 TRAINING_AND_BELOW = {
@@ -256,7 +258,6 @@ def cache_counts(workdir: Path) -> tuple[int, int, int]:
     return tuple(totals)
 
 
-@pytest.mark.slow
 def test_added_enzymes_embed_only_the_new_sequences(
     workflow_copy, random_esm_checkpoint, marts_subset
 ):

@@ -119,6 +119,7 @@ def dag_config(tmp_path):
     return config
 
 
+@pytest.mark.snakemake
 @pytest.mark.parametrize(("device", "expected"), [("auto", " --gpus=1"), ("cpu", "")])
 def test_embed_shard_asks_slurm_for_a_gpu_unless_device_is_cpu(
     dag_config, tmp_path, device, expected
@@ -137,6 +138,7 @@ def test_embed_shard_asks_slurm_for_a_gpu_unless_device_is_cpu(
     assert set_gres_string(_Job(train)) == "", "only the embedding stage asks for a GPU"
 
 
+@pytest.mark.snakemake
 def test_readme_slurm_command_plans_every_stage(tmp_path):
     """The README's cluster command, as a dry run with a checkpoint and export that exist."""
     (command,) = readme_commands("slurm-profile")
@@ -228,6 +230,7 @@ def tail(path: Path, lines: int = 60) -> str:
     )
 
 
+@pytest.mark.pipeline
 @pytest.mark.slurm
 def test_pipeline_runs_every_stage_job_as_a_slurm_job(
     slurm_cluster, workflow_copy, random_esm_checkpoint, tmp_path

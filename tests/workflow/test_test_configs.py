@@ -56,6 +56,7 @@ def test_subset_is_what_its_command_writes_from_the_demo_export(config, tmp_path
     assert rebuilt.read_bytes() == (REPO / settings["marts_csv"]).read_bytes()
 
 
+@pytest.mark.snakemake
 def test_minimal_config_is_a_few_dozen_enzymes_through_every_stage(tmp_path):
     config = TEST_CONFIGS / "minimal" / "config.yaml"
     subset = write_subset(DEMO_MARTS, tmp_path / "subset.csv", stride=25)

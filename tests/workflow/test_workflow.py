@@ -70,6 +70,7 @@ def test_dry_run_lists_every_stage(offline_config, workflow_copy):
     assert not missing, f"stages missing from the DAG: {missing}\n{result.stdout}"
 
 
+@pytest.mark.snakemake
 def test_plm_off_removes_embedding_stage(offline_config, tmp_path):
     config = yaml.safe_load(offline_config.read_text())
     config["plm"]["enabled"] = False
@@ -81,12 +82,15 @@ def test_plm_off_removes_embedding_stage(offline_config, tmp_path):
     assert "train" in result.stdout
 
 
+@pytest.mark.lint
+@pytest.mark.snakemake
 def test_snakemake_lint_is_clean(offline_config):
     result = run_snakemake(REPO, "--lint", "--configfile", str(offline_config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
 
 
+@pytest.mark.lint
 def test_snakefmt_clean():
     result = subprocess.run(
         [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/rules"],
@@ -98,6 +102,7 @@ def test_snakefmt_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.lint
 @pytest.mark.skipif(shutil.which("ruff", path=str(BIN)) is None, reason="ruff not installed")
 def test_ruff_clean():
     check = subprocess.run(
