@@ -1,6 +1,7 @@
-"""The fenced shell blocks of README.md and who runs them.
+"""The fenced shell blocks of the documentation and who runs them.
 
-Every fenced block with a shell language (bash, sh, shell, console) must follow, on the
+The documentation is README.md, every docs/*.md and config/README.md (`documents()`). Every
+fenced block with a shell language (bash, sh, shell, console) must follow, on the
 nearest non-blank line above it, a marker
 
     <!-- readme-block: ID; run by: WHERE (optional note) -->
@@ -8,8 +9,9 @@ nearest non-blank line above it, a marker
 where WHERE is `.ci/run` (each command of the block is one that .ci/run runs, see
 tests/workflow/test_readme.py for how that is matched) or a pytest node
 `tests/<path>.py::<test>` whose test extracts the block with `readme_commands("ID")` and runs
-its commands. tests/workflow/test_readme.py fails on a shell block without a marker, on a
-marker whose test does not exist or does not use its block, and on an indented code block.
+its commands. Block ids are unique across all documents. tests/workflow/test_readme.py fails
+on a shell block without a marker, on a marker whose test does not exist or does not use its
+block, and on an indented code block.
 Other fenced blocks must name their language (`text` for diagrams and listings).
 """
 
@@ -20,7 +22,15 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+
+
+def documents() -> list[Path]:
+    """README.md, docs/*.md (sorted) and config/README.md: every file whose blocks count."""
+    return [README, *sorted((REPO / "docs").glob("*.md")), REPO / "config" / "README.md"]
+
+
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
 FENCE = re.compile(r"^```(\S*)\s*$")
 MARKER = re.compile(
@@ -30,10 +40,15 @@ MARKER = re.compile(
 
 @dataclass(frozen=True)
 class Block:
+    path: str  # the document, relative to the repository root
     line: int  # 1-based line of the opening fence
     language: str
     text: str
     marker: re.Match | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
 
     @property
     def id(self) -> str | None:
@@ -47,8 +62,9 @@ class Block:
         return commands_of(self.text)
 
 
-def fenced_blocks(text: str | None = None) -> list[Block]:
-    lines = (README.read_text(encoding="utf-8") if text is None else text).splitlines()
+def fenced_blocks(text: str | None = None, path: str = "README.md") -> list[Block]:
+    """The fenced blocks of ``text`` (default: the file ``path`` of the repository)."""
+    lines = ((REPO / path).read_text(encoding="utf-8") if text is None else text).splitlines()
     blocks, index = [], 0
     while index < len(lines):
         opening = FENCE.match(lines[index])
@@ -60,10 +76,11 @@ def fenced_blocks(text: str | None = None) -> list[Block]:
         while index < len(lines) and lines[index].rstrip() != "```":
             index += 1
         if index == len(lines):
-            raise ValueError(f"README.md:{start + 1}: fenced block never closed")
+            raise ValueError(f"{path}:{start + 1}: fenced block never closed")
         above = next((lines[i] for i in range(start - 1, -1, -1) if lines[i].strip()), "")
         blocks.append(
             Block(
+                path=path,
                 line=start + 1,
                 language=opening.group(1),
                 text="\n".join(lines[start + 1 : index]),
@@ -105,9 +122,18 @@ def commands_of(text: str) -> list[str]:
     return commands
 
 
+def all_blocks() -> list[Block]:
+    """The fenced blocks of every document (`documents()`), in order."""
+    return [
+        block
+        for document in documents()
+        for block in fenced_blocks(path=str(document.relative_to(REPO)))
+    ]
+
+
 def readme_commands(block_id: str) -> list[str]:
-    """The commands of the README block marked `readme-block: block_id`."""
-    found = [block for block in fenced_blocks() if block.id == block_id]
+    """The commands of the block marked `readme-block: block_id` (README.md or docs)."""
+    found = [block for block in all_blocks() if block.id == block_id]
     if len(found) != 1:
-        raise KeyError(f"README.md has {len(found)} blocks marked {block_id!r}")
+        raise KeyError(f"the documentation has {len(found)} blocks marked {block_id!r}")
     return found[0].commands()

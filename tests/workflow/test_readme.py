@@ -1,4 +1,4 @@
-"""Every command of the README is run by a test or by CI (tests/readme_blocks.py: the markers).
+"""Every command of the README and docs is run by a test or by CI (tests/readme_blocks.py).
 
 A new shell block fails here until it carries a marker naming who runs it, and that runner
 really uses it: a pytest node must exist and extract the block by its id; `.ci/run` must run
@@ -15,7 +15,14 @@ import subprocess
 
 import pytest
 from conftest import DEMO_MARTS, DEMO_PFAM, REPO, run_snakemake
-from readme_blocks import SHELL_LANGUAGES, commands_of, fenced_blocks, readme_commands
+from readme_blocks import (
+    SHELL_LANGUAGES,
+    all_blocks,
+    commands_of,
+    documents,
+    fenced_blocks,
+    readme_commands,
+)
 
 CI_RUN = REPO / ".ci" / "run"
 INDENTED_COMMAND = re.compile(
@@ -65,29 +72,37 @@ def run_by_ci(command: str, ci: list[list[str]]) -> bool:
     return any(c[:2] == words[:2] and set(words) <= set(c) for c in ci)
 
 
+def test_the_documents_are_the_readme_the_docs_and_the_config_readme():
+    names = [str(path.relative_to(REPO)) for path in documents()]
+    assert names[0] == "README.md" and names[-1] == "config/README.md"
+    assert {"docs/method.md", "docs/results.md", "docs/cluster.md"} <= set(names)
+    assert all(path.is_file() for path in documents())
+
+
 def test_every_fenced_block_names_its_language():
-    unnamed = [block.line for block in fenced_blocks() if not block.language]
-    assert not unnamed, f"README.md lines {unnamed}: fenced block without a language"
+    unnamed = [block.where for block in all_blocks() if not block.language]
+    assert not unnamed, f"{unnamed}: fenced block without a language"
 
 
 def test_no_command_hides_in_an_indented_code_block():
-    lines = REPO.joinpath("README.md").read_text().splitlines()
-    fenced, found = False, []
-    for number, line in enumerate(lines, 1):
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and INDENTED_COMMAND.match(line):
-            found.append(f"README.md:{number}: {line.strip()}")
+    found = []
+    for path in documents():
+        fenced = False
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.startswith("```"):
+                fenced = not fenced
+            elif not fenced and INDENTED_COMMAND.match(line):
+                found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert not found, "put commands in a marked ```bash block:\n" + "\n".join(found)
 
 
 def test_every_shell_block_is_run_by_a_test_or_by_ci():
     ci = ci_commands()
-    shell = [block for block in fenced_blocks() if block.language in SHELL_LANGUAGES]
+    shell = [block for block in all_blocks() if block.language in SHELL_LANGUAGES]
     assert len(shell) >= 5, shell
     problems, ids = [], set()
     for block in shell:
-        where = f"README.md:{block.line}"
+        where = block.where
         if block.marker is None:
             problems.append(f"{where}: no `<!-- readme-block: ID; run by: ... -->` above it")
             continue

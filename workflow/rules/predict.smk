@@ -1,4 +1,4 @@
-# Screening new sequences with the trained model: see README "Predict".
+# Screening new sequences with the trained model: see docs/screening.md.
 #   snakemake --cores N predict --config predict_input=PATH predict_name=NAME
 # writes results/predict/NAME/ (metrics.json too when PATH is a MARTS-DB export).
 # A MARTS-DB export is scored whole by one job. A FASTA file goes through
