@@ -138,7 +138,7 @@ def marts_subset():
     return write
 
 
-# In CI every dependency (MMseqs2, Chromium, the SLURM cluster) is installed on purpose, so
+# In CI every dependency (Chromium, the SLURM cluster) is installed on purpose, so
 # a skipped test there means a broken setup: report it as a failure.
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from terpene_ensembles.homology import mmseqs_record
 from terpene_ensembles.input_format import FASTA
 from terpene_ensembles.io_utils import write_json
 from terpene_ensembles.predict.model import (
@@ -125,6 +126,7 @@ def run_prediction(
         "model_dir": str(model_dir),
         "plm": {k: v for k, v in bundle["plm"].items() if not isinstance(v, np.ndarray)},
         "settings": asdict(settings),
+        "mmseqs2": mmseqs_record(),  # the binary the neighbour search and prefilter run
     }
     with tempfile.TemporaryDirectory(prefix=".predict_", dir=outdir) as workdir:
         with RejectionWriter(outdir / "rejected.tsv") as rejected:

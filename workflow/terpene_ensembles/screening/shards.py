@@ -226,6 +226,7 @@ def run_shard(
     featurizer=None,
 ) -> dict:
     """Predict one candidate shard into ``outdir`` (predictions.parquet/.tsv, summary.json)."""
+    from terpene_ensembles.homology import mmseqs_record
     from terpene_ensembles.predict import (
         BundleScorer,
         default_featurizer,
@@ -246,6 +247,7 @@ def run_shard(
         "model_dir": str(model_dir),
         "plm": {k: v for k, v in bundle["plm"].items() if isinstance(v, str | int | float | bool)},
         "settings": asdict(settings),
+        "mmseqs2": mmseqs_record(),
         **counts,
         "seconds": round(time.perf_counter() - started, 3),
         "peak_rss_mib": peak_rss_mib(),
@@ -322,6 +324,7 @@ def gather(
         "model_dir": first.get("model_dir", ""),
         "plm": first.get("plm", {}),
         "settings": {**(first.get("settings") or {}), **(settings or {})},
+        "mmseqs2": first.get("mmseqs2", {}),
         "prefilter": prefiltered["prefilter"],
         "records_in": prefiltered["records_in"],
         "tps_candidates": prefiltered["tps_candidates"],
