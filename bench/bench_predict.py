@@ -89,7 +89,7 @@ def train_demo_model(outdir: Path, marts_csv: Path, pfam_dir: Path, n_enzymes: i
     data = training_data_from_frames(labels, ensemble_ids, features, positions=positions)
     buckets = np.array([int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) % 15 for i in data.ids])
     cross_fit, _, _, thresholds, _ = run_procedure(data, buckets < 3, buckets % 3, hits, {}, {})
-    assemble_bundle(cross_fit.fitted, thresholds, enzymes, parsed.vocabulary, outdir)
+    assemble_bundle(cross_fit.fitted, thresholds, enzymes, parsed.vocabulary, outdir, pfam_dir)
 
 
 def synthetic_fasta(path: Path, size: int, templates: list[str], seed: int) -> None:

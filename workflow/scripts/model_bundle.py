@@ -38,6 +38,9 @@ def parse_args():
     parser.add_argument("--positions", required=True)
     parser.add_argument("--identity", required=True)
     parser.add_argument("--embeddings", default=None)
+    parser.add_argument(
+        "--pfam-dir", required=True, help="the Pfam HMMs of the features stage (copied in)"
+    )
     parser.add_argument("--outdir", required=True, help="output: the model directory")
     return parser.parse_args()
 
@@ -52,6 +55,7 @@ def main():
         pd.read_parquet(args.enzymes),
         pd.read_csv(args.ensembles, sep="\t"),
         args.outdir,
+        args.pfam_dir,
     )
     bundle = load_bundle(args.outdir)
     classes = list(bundle["ensemble_ids"])

@@ -9,8 +9,12 @@ Layout of a bundle directory (``results/model/``):
   logistic_regression / positions / plm coefficients; the positions encoder), combiner
   (stacked logistic regression), selection (hyper-parameters chosen out of fold),
   calibration {predictor: {global_threshold, classes: {class: {method, params,
-  threshold, ...}}}}, always_call_top.
-- ``manifest.json``: a readable summary (versions, selection, combiner, thresholds).
+  threshold, ...}}}}, always_call_top, pfam_profiles (HMM file name -> sha256 of the
+  copies in ``pfam/``).
+- ``pfam/``: the Pfam HMMs the features and alignment positions were computed with, so the
+  folder predicts on its own, wherever it is copied (see :func:`pfam_folder`).
+- ``manifest.json``: a readable summary (versions, selection, combiner, thresholds, the HMM
+  checksums).
 
 Scoring new sequences (see :func:`score`): the caller supplies the feature table (same
 columns, from the features module), the positions table (alignment_positions), embeddings
@@ -20,6 +24,7 @@ enzymes (columns query, target, identity as a 0-1 fraction).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +34,10 @@ import torch
 from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import atomic_path, write_json
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the bundle carries its Pfam HMMs (pfam/, pfam_profiles)
 BUNDLE_FILE = "bundle.pt"
 MANIFEST_FILE = "manifest.json"
+PFAM_DIR = "pfam"
 
 
 class BundleError(UserInputError, ValueError):
@@ -91,8 +97,10 @@ def assemble_bundle(
     enzymes: pd.DataFrame,
     ensembles: pd.DataFrame,
     outdir,
+    pfam_dir,
 ) -> dict:
-    """Write ``outdir`` from the train payload, calibrate's thresholds.json and the vocabulary."""
+    """Write ``outdir`` from the train payload, calibrate's thresholds.json, the vocabulary
+    and ``pfam_dir``, the Pfam HMM folder the features were computed with (copied in)."""
     sequences = dict(zip(enzymes["id"].astype(str), enzymes["sequence"].astype(str), strict=True))
     knn = dict(fitted["members"]["knn_identity"])
     reference_ids = list(knn["reference_ids"])
@@ -110,6 +118,7 @@ def assemble_bundle(
     bundle["always_call_top"] = bool(thresholds["settings"]["always_call_top"])
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    bundle["pfam_profiles"] = _copy_profiles(pfam_dir, outdir / PFAM_DIR)
     save_payload(bundle, outdir / BUNDLE_FILE)
     summary = {k: v for k, v in bundle.items() if k not in ("members", "ensembles")}
     summary["members"] = {
@@ -118,6 +127,53 @@ def assemble_bundle(
     summary["n_reference"] = len(reference_ids)
     write_json(_tensor_free(to_plain(summary)), outdir / MANIFEST_FILE)
     return bundle
+
+
+def _copy_profiles(pfam_dir, destination: Path) -> dict[str, str]:
+    """Copy the HMM files of ``pfam_dir`` into ``destination`` (emptied first); return
+    their checksums, verified on the copies."""
+    from terpene_ensembles.domains import profile_checksums, profile_files
+
+    source = profile_checksums(pfam_dir)
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    for path in profile_files(pfam_dir):
+        shutil.copyfile(path, destination / path.name)
+    copied = profile_checksums(destination)
+    if copied != source:
+        raise BundleError(f"copying the Pfam HMMs of {pfam_dir} to {destination} changed them")
+    return copied
+
+
+def pfam_folder(model_dir, bundle: dict, override=None) -> Path:
+    """The Pfam HMM folder to featurise new sequences with: the model's own copy
+    (``model_dir``/pfam), or ``override`` when its HMMs are byte for byte (sha256) those
+    the model was trained with. Anything else is refused: other profiles shift the Pfam
+    features and the alignment positions without any other sign."""
+    from terpene_ensembles.domains import PfamFolderError, profile_checksums
+
+    trained = dict(bundle["pfam_profiles"])
+    folder = Path(override) if override is not None else Path(model_dir) / PFAM_DIR
+    what = f"--pfam-dir {folder}" if override is not None else f"the model's HMM copy {folder}"
+    try:
+        given = profile_checksums(folder)
+    except PfamFolderError as error:
+        raise BundleError(f"{what}: {error}") from error
+    if sorted(given.values()) != sorted(trained.values()):
+        unmatched = sorted(name for name, sha in trained.items() if sha not in given.values())
+        extra = sorted(name for name, sha in given.items() if sha not in trained.values())
+        raise BundleError(
+            f"{what} holds other Pfam HMMs than the model in {model_dir} was trained with "
+            f"(sha256; model's HMMs not found there: {unmatched or 'none'}; HMMs the model "
+            f"does not have: {extra or 'none'}): "
+            + (
+                "leave out --pfam-dir to use the model's own copy"
+                if override is not None
+                else "the model folder is damaged; copy it again from the training run"
+            )
+        )
+    return folder
 
 
 def reference_sequences(bundle: dict) -> pd.DataFrame:

@@ -105,15 +105,20 @@ def run_prediction(
 ) -> dict:
     """Predict a FASTA file or a MARTS-DB export; write every output; return the summary.
 
-    ``progress(n)``, when given, is called after each chunk with its number of sequences.
+    ``pfam_dir``: None for the model folder's own Pfam HMMs; a folder given instead must
+    hold the same HMMs (model_bundle.pfam_folder). ``progress(n)``, when given, is called
+    after each chunk with its number of sequences.
 
     Raises InputFormatError (input is not FASTA/MARTS) or ModelCompatibilityError before
     any output is written.
     """
+    from terpene_ensembles.model_bundle import pfam_folder
+
     started = time.perf_counter()
     outdir = Path(outdir)
     input_format = detect_input_format(input_path)
     bundle = load_compatible_bundle(model_dir, plm_config)
+    pfam_dir = pfam_folder(model_dir, bundle, pfam_dir)
     if featurizer is None:
         featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
     scorer = BundleScorer(
@@ -126,6 +131,7 @@ def run_prediction(
         "model_dir": str(model_dir),
         "plm": {k: v for k, v in bundle["plm"].items() if not isinstance(v, np.ndarray)},
         "settings": asdict(settings),
+        "pfam_dir": str(pfam_dir),
         "mmseqs2": mmseqs_record(),  # the binary the neighbour search and prefilter run
     }
     with tempfile.TemporaryDirectory(prefix=".predict_", dir=outdir) as workdir:

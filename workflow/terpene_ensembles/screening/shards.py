@@ -167,8 +167,9 @@ def run_prefilter_stage(
     """Validate, prefilter and shard a FASTA file; return (and write) the stage summary.
 
     ``model_dir``: the trained model, whose training enzymes the ``tps_domain_or_homolog``
-    prefilter searches."""
-    from terpene_ensembles.model_bundle import load_bundle, reference_sequences
+    prefilter searches and whose Pfam HMMs it uses (``pfam_dir`` None; a folder given
+    instead must hold the same HMMs). Without a model, ``pfam_dir`` names the HMMs."""
+    from terpene_ensembles.model_bundle import load_bundle, pfam_folder, reference_sequences
     from terpene_ensembles.predict import RejectionWriter
 
     started = time.perf_counter()
@@ -184,9 +185,12 @@ def run_prefilter_stage(
         CandidateShardWriter(shard_paths) as shards,
     ):
         records = (replace(r, kingdom=kingdom) for r in iter_fasta(input_path, rejected))
-        # Only the homology arm needs the training enzymes (and so the model's weights).
-        searches_homologs = mode == TPS_OR_HOMOLOG and model_dir is not None
-        training = reference_sequences(load_bundle(model_dir)) if searches_homologs else None
+        bundle = load_bundle(model_dir) if model_dir is not None else None
+        if bundle is not None:
+            pfam_dir = pfam_folder(model_dir, bundle, pfam_dir)
+        # Only the homology arm needs the training enzymes.
+        searches_homologs = mode == TPS_OR_HOMOLOG and bundle is not None
+        training = reference_sequences(bundle) if searches_homologs else None
         for record in prefilter_records(
             records, mode, pfam_dir, not_tps, threads, batch_size, training
         ):
@@ -227,6 +231,7 @@ def run_shard(
 ) -> dict:
     """Predict one candidate shard into ``outdir`` (predictions.parquet/.tsv, summary.json)."""
     from terpene_ensembles.homology import mmseqs_record
+    from terpene_ensembles.model_bundle import pfam_folder
     from terpene_ensembles.predict import (
         BundleScorer,
         default_featurizer,
@@ -237,6 +242,7 @@ def run_shard(
 
     started = time.perf_counter()
     bundle = load_compatible_bundle(model_dir, plm_config)
+    pfam_dir = pfam_folder(model_dir, bundle, pfam_dir)
     if featurizer is None:
         featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
     scorer = BundleScorer(
@@ -247,6 +253,7 @@ def run_shard(
         "model_dir": str(model_dir),
         "plm": {k: v for k, v in bundle["plm"].items() if isinstance(v, str | int | float | bool)},
         "settings": asdict(settings),
+        "pfam_dir": str(pfam_dir),
         "mmseqs2": mmseqs_record(),
         **counts,
         "seconds": round(time.perf_counter() - started, 3),
@@ -324,6 +331,7 @@ def gather(
         "model_dir": first.get("model_dir", ""),
         "plm": first.get("plm", {}),
         "settings": {**(first.get("settings") or {}), **(settings or {})},
+        "pfam_dir": first.get("pfam_dir", ""),
         "mmseqs2": first.get("mmseqs2", {}),
         "prefilter": prefiltered["prefilter"],
         "records_in": prefiltered["records_in"],
