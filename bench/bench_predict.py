@@ -92,7 +92,9 @@ def train_demo_model(outdir: Path, marts_csv: Path, pfam_dir: Path, n_enzymes: i
     cross_fit, _, _, thresholds, _ = run_procedure(
         data, buckets < 3, buckets % 3, hits, TrainConfig(), CalibrateConfig()
     )
-    ModelBundle.assemble(cross_fit.model, thresholds, enzymes, parsed.vocabulary).save(outdir)
+    ModelBundle.assemble(cross_fit.model, thresholds, enzymes, parsed.vocabulary, pfam_dir).save(
+        outdir
+    )
 
 
 def synthetic_fasta(path: Path, size: int, templates: list[str], seed: int) -> None:

@@ -162,7 +162,6 @@ COSTLY_MARKERS = {"pipeline", "snakemake", "install", "browser", "slurm", "train
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config, items):
-    mmseqs_missing = shutil.which("mmseqs") is None
     for item in items:
         for fixture in item.fixturenames:
             for marker in FIXTURE_MARKERS.get(fixture, ()):
@@ -170,11 +169,9 @@ def pytest_collection_modifyitems(config, items):
         markers = {mark.name for mark in item.iter_markers()}
         if markers & COSTLY_MARKERS and "slow" not in markers:
             item.add_marker("slow")
-        if "mmseqs" in markers and mmseqs_missing:
-            item.add_marker(pytest.mark.skip(reason="mmseqs not installed (apt install mmseqs2)"))
 
 
-# In CI every dependency (MMseqs2, Chromium, the SLURM cluster) is installed on purpose, so
+# In CI every dependency (Chromium, the SLURM cluster) is installed on purpose, so
 # a skipped test there means a broken setup: report it as a failure.
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):

@@ -55,7 +55,9 @@ def small_training_run(tmp_path_factory):
         data, is_test, inner, hits, TrainConfig(seed=1), CalibrateConfig()
     )
     model_dir = root / "model"
-    ModelBundle.assemble(cross_fit.model, thresholds, enzymes, parsed.vocabulary).save(model_dir)
+    ModelBundle.assemble(cross_fit.model, thresholds, enzymes, parsed.vocabulary, DEMO_PFAM).save(
+        model_dir
+    )
     return {
         "export": export,
         "model_dir": model_dir,

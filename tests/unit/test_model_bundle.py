@@ -1,13 +1,20 @@
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import DEMO_PFAM
 from learning_synthetic import calibrate_settings, fast_train, make_dataset, make_hits
 
+from terpene_ensembles.features.domains import profile_checksums
 from terpene_ensembles.learning import cross_fitting as learner
 from terpene_ensembles.learning.bundle import (
     BUNDLE_FILE,
     FORMAT_VERSION,
+    MANIFEST_FILE,
+    PFAM_DIR,
     BundleError,
     ModelBundle,
 )
@@ -34,7 +41,9 @@ def trained_bundle(tmp_path, plm_dim):
     )
     enzymes = pd.DataFrame({"id": data.ids, "sequence": ["MKV" + "A" * i for i in range(120)]})
     ensembles = pd.DataFrame({"ensemble_id": data.ensemble_ids, "name": data.ensemble_ids})
-    ModelBundle.assemble(reloaded, thresholds, enzymes, ensembles).save(tmp_path / "model")
+    ModelBundle.assemble(reloaded, thresholds, enzymes, ensembles, DEMO_PFAM).save(
+        tmp_path / "model"
+    )
     return data, test, hits, calibrated
 
 
@@ -112,3 +121,44 @@ def test_bundle_checks(tmp_path):
     save_payload({"format_version": 999}, tmp_path / BUNDLE_FILE)
     with pytest.raises(BundleError, match="format"):
         ModelBundle.load(tmp_path)
+
+
+def test_bundle_carries_its_pfam_hmms_and_refuses_others(tmp_path):
+    data = make_dataset(n=60, positions=True)
+    hits = make_hits(data)
+    is_test = np.arange(60) >= 45
+    dev, test = data.subset(~is_test), data.subset(is_test)
+    cross_fit = learner.fit_predictors(dev, np.arange(45) % 3, hits, fast_train())
+    test_scores = cross_fit.model.score(test, hits)
+    predictions = learner.long_predictions(cross_fit, dev, test_scores, test)
+    thresholds, _ = calibrate_predictions(
+        predictions, learner.labels_frame(data), data.ensemble_ids, calibrate_settings()
+    )
+    enzymes = pd.DataFrame({"id": data.ids, "sequence": ["MKV" + "A" * i for i in range(60)]})
+    ensembles = pd.DataFrame({"ensemble_id": data.ensemble_ids, "name": data.ensemble_ids})
+    trained = tmp_path / "trained"
+    ModelBundle.assemble(cross_fit.model, thresholds, enzymes, ensembles, DEMO_PFAM).save(trained)
+    checksums = profile_checksums(DEMO_PFAM)
+    assert profile_checksums(trained / PFAM_DIR) == checksums
+    assert json.loads((trained / MANIFEST_FILE).read_text())["pfam_profiles"] == checksums
+
+    # A copied model folder uses its own HMMs; the same HMMs elsewhere are accepted.
+    copied = tmp_path / "elsewhere" / "model"
+    shutil.copytree(trained, copied)
+    bundle = ModelBundle.load(copied)
+    assert bundle.pfam_folder(copied) == copied / PFAM_DIR
+    assert bundle.pfam_folder(copied, DEMO_PFAM) == DEMO_PFAM
+
+    # Other HMMs (one profile edited, one missing) are refused with what differs.
+    other = tmp_path / "other_pfam"
+    shutil.copytree(DEMO_PFAM, other)
+    edited = sorted(other.glob("*.hmm"))[0]
+    edited.write_text(edited.read_text().replace("NAME  ", "NAME  x", 1))
+    with pytest.raises(BundleError, match=rf"--pfam-dir .*{edited.name}.*leave out --pfam-dir"):
+        bundle.pfam_folder(copied, other)
+    missing = sorted((copied / PFAM_DIR).glob("*.hmm"))[-1]
+    missing.unlink()
+    with pytest.raises(BundleError, match=rf"{missing.name}.*the model folder is damaged"):
+        bundle.pfam_folder(copied)
+    with pytest.raises(BundleError, match="Pfam HMM folder not found"):
+        bundle.pfam_folder(copied, tmp_path / "nowhere")

@@ -1,5 +1,6 @@
 import gzip
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -338,6 +339,70 @@ def test_marts_export_predictions_agree_with_the_training_run(small_training_run
     assert metrics["not_in_training"]["n_enzymes"] < len(run["enzymes"])
     rejected = pd.read_csv(tmp_path / "rejected.tsv", sep="\t")
     assert len(rejected) == summary["rejected"]
+
+
+def test_a_copied_model_folder_predicts_alone_whatever_mmseqs_is_on_path(
+    small_training_run, tmp_path, monkeypatch
+):
+    """The model folder copied elsewhere, no --pfam-dir and a failing `mmseqs` first on
+    PATH: the same predictions as with the training run's HMMs, from the pinned MMseqs2."""
+    from terpene_ensembles.learning.bundle import PFAM_DIR as MODEL_PFAM
+    from terpene_ensembles.split import homology
+
+    run = small_training_run
+    fasta = tmp_path / "query.fasta"
+    with open(fasta, "w") as handle:
+        for row in run["enzymes"].iloc[:8].itertuples():
+            handle.write(f">{row.id}_copy\n{row.sequence}\n")
+        handle.write(f">no_domain\n{'MKVLAAGGHWSTPE' * 20}\n")
+    settings = ScreeningSettings(chunk_size=64, threads=2)
+    with_training_hmms = {
+        name: run_prediction(run["model_dir"], path, tmp_path / "trained" / name, settings,
+                             pfam_dir=PFAM_DIR)
+        for name, path in (("marts", run["export"]), ("fasta", fasta))
+    }  # fmt: skip
+
+    copied = tmp_path / "elsewhere" / "model"
+    shutil.copytree(run["model_dir"], copied)
+    fake = tmp_path / "fake_bin" / "mmseqs"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'fake mmseqs' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.delenv(homology.MMSEQS_OVERRIDE_ENV, raising=False)
+    assert shutil.which("mmseqs") == str(fake)
+    for name, path in (("marts", run["export"]), ("fasta", fasta)):
+        summary = run_prediction(copied, path, tmp_path / "copied" / name, settings)
+        assert summary["pfam_dir"] == str(copied / MODEL_PFAM)
+        assert summary["mmseqs2"]["release"] == homology.wheel_release()
+        assert summary["mmseqs2"]["path"] != str(fake)
+        assert summary["predicted"] == with_training_hmms[name]["predicted"] > 0
+        for output in ("predictions.tsv", "rejected.tsv"):
+            assert (tmp_path / "copied" / name / output).read_bytes() == (
+                tmp_path / "trained" / name / output
+            ).read_bytes(), (name, output)
+    trained_metrics = json.loads((tmp_path / "trained" / "marts" / "metrics.json").read_text())
+    copied_metrics = json.loads((tmp_path / "copied" / "marts" / "metrics.json").read_text())
+    assert copied_metrics == trained_metrics
+
+
+def test_other_pfam_hmms_are_refused(small_training_run, tmp_path, caplog):
+    from terpene_ensembles import cli
+
+    other = tmp_path / "other_pfam"
+    shutil.copytree(PFAM_DIR, other)
+    dropped = sorted(other.glob("*.hmm"))[0]
+    dropped.unlink()
+    status = cli.main(
+        ["predict", "--model-dir", str(small_training_run["model_dir"]), "--input",
+         str(small_training_run["export"]), "--outdir", str(tmp_path / "out"),
+         "--pfam-dir", str(other), "--quiet"]
+    )  # fmt: skip
+    assert status == 2
+    # The one-line error report (errors.report logs it).
+    assert f"--pfam-dir {other} holds other Pfam HMMs" in caplog.text
+    assert dropped.name in caplog.text
+    assert not (tmp_path / "out").exists()
 
 
 def test_fasta_prediction_writes_every_output(small_training_run, tmp_path):
@@ -686,7 +751,7 @@ def test_installed_command_predicts_like_snakemake_predict(small_training_run, t
     out = tmp_path / "cli_out"
     cli = subprocess.run(
         [str(executable), "predict", "--model-dir", str(run["model_dir"]), "--input", str(fasta),
-         "--outdir", str(out), "--pfam-dir", str(PFAM_DIR), "--threads", "2"],
+         "--outdir", str(out), "--threads", "2"],  # the model's own HMMs
         capture_output=True, text=True, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr

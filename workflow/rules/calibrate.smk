@@ -24,8 +24,9 @@ rule calibrate:
         " --calibrated {output.calibrated} > {log} 2>&1"
 
 
-# The trained-model bundle for `snakemake predict`; the job re-scores the test enzymes
-# from the bundle alone and fails unless that reproduces calibrate's predictions.
+# The trained-model bundle for `snakemake predict` (with a copy of the Pfam HMMs); the job
+# re-scores the test enzymes from the bundle alone and fails unless that reproduces
+# calibrate's predictions.
 rule model_bundle:
     input:
         model=f"{RESULTS}/train/model.pt",
@@ -37,10 +38,12 @@ rule model_bundle:
         positions=f"{RESULTS}/features/positions.parquet",
         identity=f"{RESULTS}/split/pairwise_identity.parquet",
         embeddings=optional_embeddings(),
+        pfam_dir=config["features"]["pfam_dir"],
         code=stage_code("model_bundle.py"),
     output:
         bundle=f"{RESULTS}/model/bundle.pt",
         manifest=f"{RESULTS}/model/manifest.json",
+        pfam=directory(f"{RESULTS}/model/pfam"),
     log:
         stage_log("model_bundle"),
     benchmark:
@@ -59,5 +62,5 @@ rule model_bundle:
         " --thresholds {input.thresholds} --calibrated {input.calibrated}"
         " --enzymes {input.enzymes} --ensembles {input.ensembles}"
         " --features {input.features} --positions {input.positions}"
-        " --identity {input.identity} {params.embeddings}"
+        " --identity {input.identity} {params.embeddings} --pfam-dir {input.pfam_dir}"
         " --outdir {params.model_dir} > {log} 2>&1"

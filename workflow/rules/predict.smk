@@ -4,7 +4,8 @@
 # A MARTS-DB export is scored whole by one job. A FASTA file goes through
 # predict_prefilter (validation, TPS prefilter, candidates dealt into predict.shards
 # files), one predict_shard job per shard, and the gathering `predict` job.
-# Input functions and the output list are in common.smk.
+# Input functions and the output list are in common.smk. The jobs featurise with the
+# model folder's own Pfam HMMs (results/model/pfam), those the model was trained with.
 
 PREDICT_DIR = predict_dir()
 
@@ -14,7 +15,7 @@ if predict_input_is_marts():
         input:
             sequences=predict_input,
             bundle=f"{RESULTS}/model/bundle.pt",
-            pfam_dir=config["features"]["pfam_dir"],
+            model_pfam=f"{RESULTS}/model/pfam",
             checkpoint=plm_checkpoint_inputs(),
             code=stage_code("predict.py"),
         output:
@@ -40,7 +41,7 @@ if predict_input_is_marts():
             kingdom=config["predict"]["kingdom"],
         shell:
             "python workflow/scripts/predict.py --model-dir {params.model_dir} --input {input.sequences}"
-            " --pfam-dir {input.pfam_dir} --plm {params.plm:q} --cache-dir {params.cache_dir}"
+            " --plm {params.plm:q} --cache-dir {params.cache_dir}"
             " --chunk-size {params.chunk_size} --identity-floor {params.identity_floor}"
             " --kingdom={params.kingdom:q} --threads {threads} --outdir {params.outdir}"
             " --report {output.report} > {log} 2>&1"
@@ -51,7 +52,7 @@ else:
         input:
             sequences=predict_input,
             bundle=f"{RESULTS}/model/bundle.pt",
-            pfam_dir=config["features"]["pfam_dir"],
+            model_pfam=f"{RESULTS}/model/pfam",
             code=stage_code("predict_prefilter.py"),
         output:
             shards=scatter.predict(
@@ -76,7 +77,7 @@ else:
             kingdom=config["predict"]["kingdom"],
         shell:
             "python workflow/scripts/predict_prefilter.py --input {input.sequences}"
-            " --pfam-dir {input.pfam_dir} --model-dir {params.model_dir}"
+            " --model-dir {params.model_dir}"
             " --prefilter {params.prefilter}"
             " --kingdom={params.kingdom:q} --threads {threads} --shards {output.shards}"
             " --not-tps {output.not_tps} --rejected {output.rejected}"
@@ -86,7 +87,7 @@ else:
         input:
             candidates=f"{PREDICT_DIR}/prefilter/candidates/{{scatteritem}}.parquet",
             bundle=f"{RESULTS}/model/bundle.pt",
-            pfam_dir=config["features"]["pfam_dir"],
+            model_pfam=f"{RESULTS}/model/pfam",
             checkpoint=plm_checkpoint_inputs(),
             code=stage_code("predict_shard.py"),
         output:
@@ -113,7 +114,7 @@ else:
             identity_floor=config["predict"]["identity_floor"],
         shell:
             "python workflow/scripts/predict_shard.py --model-dir {params.model_dir}"
-            " --candidates {input.candidates} --pfam-dir {input.pfam_dir} --plm {params.plm:q}"
+            " --candidates {input.candidates} --plm {params.plm:q}"
             " --cache-dir {params.cache_dir} --chunk-size {params.chunk_size}"
             " --identity-floor {params.identity_floor} --threads {threads}"
             " --outdir {params.outdir} > {log} 2>&1"

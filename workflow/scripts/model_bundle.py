@@ -32,6 +32,9 @@ def parse_args():
     parser.add_argument("--positions", required=True)
     parser.add_argument("--identity", required=True)
     parser.add_argument("--embeddings", default=None)
+    parser.add_argument(
+        "--pfam-dir", required=True, help="the Pfam HMMs of the features stage (copied in)"
+    )
     parser.add_argument("--outdir", required=True, help="output: the model directory")
     return parser.parse_args()
 
@@ -45,6 +48,7 @@ def main():
         thresholds,
         pd.read_parquet(args.enzymes),
         pd.read_csv(args.ensembles, sep="\t"),
+        args.pfam_dir,
     ).save(args.outdir)
     bundle = ModelBundle.load(args.outdir)  # scored as predict will: from the files
     classes = bundle.ensemble_ids

@@ -23,6 +23,7 @@ def main() -> None:
     started = time.perf_counter()
 
     enzymes = pd.read_parquet(args.enzymes, columns=["id", "sequence"])
+    mmseqs = homology.resolve_mmseqs()
     hits = homology.pairwise_identity(
         enzymes["id"].tolist(),
         enzymes["sequence"].tolist(),
@@ -30,12 +31,13 @@ def main() -> None:
         sensitivity=args.sensitivity,
         max_seqs=args.max_seqs,
         evalue=args.evalue,
+        executable=mmseqs.path,
     )
     write_parquet(
         hits,
         args.output,
         metadata={
-            "mmseqs_version": homology.mmseqs_version(),
+            **{f"mmseqs_{key}": value for key, value in mmseqs.record().items()},
             "sensitivity": args.sensitivity,
             "max_seqs": args.max_seqs,
             "evalue": args.evalue,

@@ -19,7 +19,12 @@ from terpene_ensembles.predict.shards import run_prefilter_stage
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input", required=True, help="FASTA (plain or gzipped)")
-    parser.add_argument("--pfam-dir", required=True, help="the model's TPS Pfam HMM folder")
+    parser.add_argument(
+        "--pfam-dir",
+        default=None,
+        help="TPS Pfam HMM folder (default: the model's own copy; with --model-dir it must "
+        "hold the model's HMMs)",
+    )
     parser.add_argument(
         "--model-dir", default=None, help="the trained model (its training enzymes)"
     )

@@ -22,7 +22,9 @@ def parse_args(argv=None):
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--candidates", required=True, help="a shard file of the prefilter")
     parser.add_argument("--outdir", required=True)
-    parser.add_argument("--pfam-dir", required=True)
+    parser.add_argument(
+        "--pfam-dir", default=None, help="override for the model's own Pfam HMMs (same HMMs only)"
+    )
     parser.add_argument("--plm", default=None, help="the run's plm config section as JSON")
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--chunk-size", type=int, default=ScreeningSettings.chunk_size)

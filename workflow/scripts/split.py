@@ -37,12 +37,14 @@ def main() -> None:
         )
     label_columns = labels.drop(columns="id").astype("int64")
 
+    mmseqs = homology.resolve_mmseqs()
     clusters = homology.cluster_sequences(
         enzymes["id"].tolist(),
         enzymes["sequence"].tolist(),
         min_seq_id=settings.min_seq_id,
         coverage=settings.coverage,
         threads=args.threads,
+        executable=mmseqs.path,
     )
     sizes = clusters["cluster"].value_counts()
     log.info("%d enzymes in %d clusters (largest %d)", len(clusters), len(sizes), sizes.max())
@@ -71,7 +73,7 @@ def main() -> None:
     )
     summary = {
         "settings": settings.as_dict(),
-        "mmseqs_version": homology.mmseqs_version(),
+        "mmseqs2": mmseqs.record(),  # version, path and source of the binary that ran
         "clustering": {
             "command": (
                 f"mmseqs easy-cluster --min-seq-id {settings.min_seq_id}"

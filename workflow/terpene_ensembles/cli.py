@@ -4,7 +4,7 @@
 
 ``predict`` takes the same arguments as the Snakemake route (``snakemake predict``, which
 runs workflow/scripts/predict.py with these options) and writes the same files. Expected
-problems (a bad input file, a model folder that is not a bundle, missing HMMs) print one
+problems (a bad input file, a model folder that is not a bundle, other HMMs) print one
 line, ``error: <what>; <where>; <fix>``, and exit with status 2; ``--debug`` (or
 ``TPS_DEBUG=1``) shows the traceback.
 """
@@ -38,7 +38,7 @@ PREDICT_EXAMPLES = """\
 examples:
   tps-ensembles predict --model-dir results/model --input new.fasta --outdir screened/
   tps-ensembles predict --model-dir results/model --input new.fasta.gz --outdir out/ \\
-      --pfam-dir resources/demo/pfam --kingdom Plantae --threads 4
+      --kingdom Plantae --threads 4
 """
 
 
@@ -57,9 +57,10 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     options = parser  # the optional arguments go to argparse's own "options" group
     options.add_argument(
         "--pfam-dir",
-        default="resources/pfam",
-        help="the TPS Pfam HMM folder the model was trained with (the run's "
-        "features.pfam_dir; default %(default)s)",
+        default=None,
+        help="override for the TPS Pfam HMMs: refused unless its HMMs are byte for byte "
+        "(sha256) those the model was trained with (default: the model folder's own copy, "
+        "MODEL_DIR/pfam)",
     )
     options.add_argument(
         "--kingdom",

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from terpene_ensembles.errors import UserInputError
+from terpene_ensembles.io_utils import sha256_file
 
 # Reporting thresholds (bits) for a sequence and for one of its domains; weaker matches are
 # noise for 100-300-residue profiles and count as "no hit" (score 0).
@@ -49,18 +50,29 @@ class PfamProfileError(UserInputError, ValueError):
     fix = "keep one protein HMM per Pfam family in features.pfam_dir"
 
 
-def load_profiles(pfam_dir: str | Path):
-    """Read every HMMER3 profile of ``pfam_dir`` (files *.hmm, sorted by name)."""
-    import pyhmmer
-
+def profile_files(pfam_dir: str | Path) -> list[Path]:
+    """The HMM files of ``pfam_dir`` the features read (*.hmm, sorted by name)."""
     folder = Path(pfam_dir)
     if not folder.is_dir():
         raise PfamFolderError(f"Pfam HMM folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.suffix in HMM_SUFFIXES and p.is_file())
     if not files:
         raise PfamFolderError(f"no *.hmm files in {folder}")
+    return files
+
+
+def profile_checksums(pfam_dir: str | Path) -> dict[str, str]:
+    """File name -> sha256 of every HMM file of ``pfam_dir`` (:func:`profile_files`)."""
+    return {path.name: sha256_file(path) for path in profile_files(pfam_dir)}
+
+
+def load_profiles(pfam_dir: str | Path):
+    """Read every HMMER3 profile of ``pfam_dir`` (files *.hmm, sorted by name)."""
+    import pyhmmer
+
+    folder = Path(pfam_dir)
     hmms, profiles = [], []
-    for path in files:
+    for path in profile_files(folder):
         with pyhmmer.plan7.HMMFile(path) as handle:
             for hmm in handle:
                 if hmm.alphabet != pyhmmer.easel.Alphabet.amino():

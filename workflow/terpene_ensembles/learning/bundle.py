@@ -8,8 +8,12 @@ Layout of a bundle directory (``results/model/``):
   ``reference_sequences`` (aligned with the model's reference ids: the database new
   sequences are searched against), ``ensembles`` (vocabulary rows of ensembles.tsv),
   ``calibration`` {predictor: {global_threshold, classes: {class: {method, params,
-  threshold, ...}}}} and ``always_call_top``.
-- ``manifest.json``: a readable summary (versions, selection, combiner, thresholds).
+  threshold, ...}}}}, ``always_call_top`` and ``pfam_profiles`` (HMM file name -> sha256 of
+  the copies in ``pfam/``).
+- ``pfam/``: the Pfam HMMs the features and alignment positions were computed with, so the
+  folder predicts on its own, wherever it is copied (:meth:`ModelBundle.pfam_folder`).
+- ``manifest.json``: a readable summary (versions, selection, combiner, thresholds, the HMM
+  checksums).
 
 Older formats are migrated when loading (:func:`migrate`), nowhere else.
 
@@ -20,6 +24,7 @@ member uses the PLM) and MMseqs2 hits of the new sequences against the reference
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +37,12 @@ from terpene_ensembles.learning.calibration import Thresholds
 from terpene_ensembles.learning.model import MODEL, FittedModel
 from terpene_ensembles.learning.payload import load_payload, save_payload, tensor_free, to_plain
 
+# 3: the model's fields under `model`, the reference sequences at the top level, the Pfam
+# HMMs in pfam/ with their checksums.
 FORMAT_VERSION = 3
 BUNDLE_FILE = "bundle.pt"
 MANIFEST_FILE = "manifest.json"
+PFAM_DIR = "pfam"
 
 
 class BundleError(UserInputError, ValueError):
@@ -46,7 +54,8 @@ def migrate(payload: dict) -> dict:
 
     Format 2 kept the fitted model's fields at the top level and the training enzymes'
     sequences inside the homology baseline's entry; homology members written before they
-    stored a similarity weighed by identity.
+    stored a similarity weighed by identity. It carried no Pfam HMMs: such a model needs
+    ``--pfam-dir`` (unchecked, as then).
     """
     version = payload.get("format_version")
     if version == FORMAT_VERSION:
@@ -83,7 +92,25 @@ def migrate(payload: dict) -> dict:
         "ensembles": payload["ensembles"],
         "calibration": payload["calibration"],
         "always_call_top": payload["always_call_top"],
+        "pfam_profiles": None,
     }
+
+
+def copy_profiles(pfam_dir, destination: Path) -> dict[str, str]:
+    """Copy the HMM files of ``pfam_dir`` into ``destination`` (emptied first); return
+    their checksums, verified on the copies."""
+    from terpene_ensembles.features.domains import profile_checksums, profile_files
+
+    source = profile_checksums(pfam_dir)
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    for path in profile_files(pfam_dir):
+        shutil.copyfile(path, destination / path.name)
+    copied = profile_checksums(destination)
+    if copied != source:
+        raise BundleError(f"copying the Pfam HMMs of {pfam_dir} to {destination} changed them")
+    return copied
 
 
 @dataclass
@@ -92,6 +119,8 @@ class ModelBundle:
     reference_sequences: list[str]  # aligned with model.reference_ids
     ensembles: list[dict]  # vocabulary rows of ensembles.tsv
     thresholds: Thresholds
+    pfam_profiles: dict[str, str] | None = None  # HMM file -> sha256 (None: format 2)
+    pfam_source: Path | None = None  # where assemble() found the HMMs save() copies
 
     @property
     def ensemble_ids(self) -> list[str]:
@@ -127,8 +156,13 @@ class ModelBundle:
         thresholds: dict,
         enzymes: pd.DataFrame,
         ensembles: pd.DataFrame,
+        pfam_dir,
     ) -> ModelBundle:
-        """From the train stage's model, calibrate's thresholds.json and the vocabulary."""
+        """From the train stage's model, calibrate's thresholds.json, the vocabulary and
+        ``pfam_dir``, the Pfam HMM folder the features were computed with (copied by
+        :meth:`save`)."""
+        from terpene_ensembles.features.domains import profile_checksums
+
         sequences = dict(
             zip(enzymes["id"].astype(str), enzymes["sequence"].astype(str), strict=True)
         )
@@ -147,6 +181,8 @@ class ModelBundle:
                 predictors=thresholds["predictors"],
                 always_call_top=bool(thresholds["settings"]["always_call_top"]),
             ),
+            pfam_profiles=profile_checksums(pfam_dir),
+            pfam_source=Path(pfam_dir),
         )
 
     def to_payload(self) -> dict:
@@ -157,6 +193,7 @@ class ModelBundle:
             "ensembles": self.ensembles,
             "calibration": self.thresholds.predictors,
             "always_call_top": self.thresholds.always_call_top,
+            "pfam_profiles": self.pfam_profiles,
         }
 
     @classmethod
@@ -170,12 +207,17 @@ class ModelBundle:
                 predictors=payload["calibration"],
                 always_call_top=bool(payload["always_call_top"]),
             ),
+            pfam_profiles=payload["pfam_profiles"],
         )
 
     def save(self, outdir) -> None:
-        """``bundle.pt`` and ``manifest.json`` in ``outdir``."""
+        """``bundle.pt``, ``manifest.json`` and the Pfam HMMs (``pfam/``) in ``outdir``."""
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
+        if self.pfam_source is not None:
+            copied = copy_profiles(self.pfam_source, outdir / PFAM_DIR)
+            if copied != self.pfam_profiles:
+                raise BundleError(f"the Pfam HMMs of {self.pfam_source} changed since assembly")
         payload = self.to_payload()
         save_payload(payload, outdir / BUNDLE_FILE)
         model = payload["model"]
@@ -184,6 +226,7 @@ class ModelBundle:
             **{k: v for k, v in model.items() if k not in ("members", "reference_ids")},
             "calibration": payload["calibration"],
             "always_call_top": payload["always_call_top"],
+            "pfam_profiles": payload["pfam_profiles"],
             "members": {name: {"c": state.get("c")} for name, state in model["members"].items()},
             "n_reference": len(self.reference_sequences),
         }
@@ -195,6 +238,42 @@ class ModelBundle:
         if not path.exists():
             raise BundleError(f"no model bundle at {path} (run the pipeline's `model_bundle` rule)")
         return cls.from_payload(load_payload(path))
+
+    def pfam_folder(self, model_dir, override=None) -> Path:
+        """The Pfam HMM folder to featurise new sequences with: the model's own copy
+        (``model_dir``/pfam), or ``override`` when its HMMs are byte for byte (sha256) those
+        the model was trained with. Anything else is refused: other profiles shift the Pfam
+        features and the alignment positions without any other sign."""
+        from terpene_ensembles.features.domains import PfamFolderError, profile_checksums
+
+        if self.pfam_profiles is None:  # a format-2 model: it carries no HMMs
+            if override is None:
+                raise BundleError(
+                    f"the model in {model_dir} predates models that carry their Pfam HMMs: "
+                    "pass the folder it was trained with (--pfam-dir), or retrain"
+                )
+            return Path(override)
+        trained = dict(self.pfam_profiles)
+        folder = Path(override) if override is not None else Path(model_dir) / PFAM_DIR
+        what = f"--pfam-dir {folder}" if override is not None else f"the model's HMM copy {folder}"
+        try:
+            given = profile_checksums(folder)
+        except PfamFolderError as error:
+            raise BundleError(f"{what}: {error}") from error
+        if sorted(given.values()) != sorted(trained.values()):
+            unmatched = sorted(name for name, sha in trained.items() if sha not in given.values())
+            extra = sorted(name for name, sha in given.items() if sha not in trained.values())
+            raise BundleError(
+                f"{what} holds other Pfam HMMs than the model in {model_dir} was trained with "
+                f"(sha256; model's HMMs not found there: {unmatched or 'none'}; HMMs the model "
+                f"does not have: {extra or 'none'}): "
+                + (
+                    "leave out --pfam-dir to use the model's own copy"
+                    if override is not None
+                    else "the model folder is damaged; copy it again from the training run"
+                )
+            )
+        return folder
 
     # --- scoring ----------------------------------------------------------------------------
 

@@ -101,6 +101,7 @@ def default_featurizer(
     """The features stage's own code, so new sequences get exactly the training features
     (and alignment positions, when the model uses them).
 
+    ``pfam_dir``: the model's HMMs (ModelBundle.pfam_folder resolves and checks them).
     A TPS domain hit is a Pfam profile reaching its gathering cutoff (or, for a profile
     without one, any reported hit).
     """
@@ -110,8 +111,8 @@ def default_featurizer(
 
     if pfam_dir is None or not Path(pfam_dir).is_dir():
         raise ModelCompatibilityError(
-            f"Pfam HMM folder {pfam_dir} not found: pass the folder the model was trained "
-            "with (features.pfam_dir; --pfam-dir outside Snakemake)"
+            f"Pfam HMM folder {pfam_dir} not found: the model folder's own pfam/ copy, or "
+            "--pfam-dir with the same HMMs"
         )
     _, profiles = load_profiles(pfam_dir)
     trained = {c for c in bundle.feature_columns if c.startswith("pfam_") and c.endswith("_bits")}

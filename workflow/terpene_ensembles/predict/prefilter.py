@@ -1,8 +1,8 @@
 """TPS prefilter: which proteins of a proteome are terpene synthase candidates.
 
-A protein is a candidate when at least one of the model's TPS Pfam profiles (the HMMs of
-``features.pfam_dir``) scores it at or above the profile's gathering cutoff (``GA``, the
-sequence score); a profile without a gathering cutoff counts any hit of at least
+A protein is a candidate when at least one of the model's TPS Pfam profiles (the HMMs the
+model folder carries in ``pfam/``) scores it at or above the profile's gathering cutoff
+(``GA``, the sequence score); a profile without a gathering cutoff counts any hit of at least
 :data:`terpene_ensembles.features.domains.SEQUENCE_BITS_THRESHOLD` bits. This is exactly the test
 the predict stage uses for ``tps_domains``, so a protein the prefilter drops is one that
 predict would have flagged out of domain (``no_tps_pfam_hit``) anyway.
@@ -203,8 +203,9 @@ def prefilter_records(
     if pfam_dir is None:
         raise ConfigError(
             "the TPS prefilter needs the model's Pfam HMM folder",
-            where="--pfam-dir (features.pfam_dir)",
-            fix="pass --pfam-dir, or --prefilter none to score every protein",
+            where="--pfam-dir",
+            fix="pass --model-dir (its pfam/ copy) or --pfam-dir, or --prefilter none to "
+            "score every protein",
         )
     if mode == TPS_DOMAIN:
         return TpsPrefilter(pfam_dir, threads).screen(records, not_tps, batch_size)

@@ -35,6 +35,7 @@ from terpene_ensembles.predict.model import (
 from terpene_ensembles.predict.output import RejectionWriter
 from terpene_ensembles.predict.prefilter import not_tps_sink, prefilter_records
 from terpene_ensembles.predict.shards import NO_CANDIDATE_MESSAGE
+from terpene_ensembles.split.homology import mmseqs_record
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +108,19 @@ def run_prediction(
 ) -> dict:
     """Predict a FASTA file or a MARTS-DB export; write every output; return the summary.
 
-    ``progress(n)``, when given, is called after each chunk with its number of sequences.
+    ``pfam_dir``: None for the model folder's own Pfam HMMs; a folder given instead must
+    hold the same HMMs (ModelBundle.pfam_folder). ``progress(n)``, when given, is called
+    after each chunk with its number of sequences.
 
     Raises InputFormatError (input is not FASTA/MARTS) or ModelCompatibilityError before
     any output is written.
     """
+
     started = time.perf_counter()
     outdir = Path(outdir)
     input_format = detect_input_format(input_path)
     bundle = load_compatible_bundle(model_dir, plm_config)
+    pfam_dir = bundle.pfam_folder(model_dir, pfam_dir)
     if featurizer is None:
         featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
     scorer = BundleScorer(
@@ -128,6 +133,8 @@ def run_prediction(
         "model_dir": str(model_dir),
         "plm": {k: v for k, v in bundle.plm.items() if not isinstance(v, np.ndarray)},
         "settings": asdict(settings),
+        "pfam_dir": str(pfam_dir),
+        "mmseqs2": mmseqs_record(),  # the binary the neighbour search and prefilter run
     }
     with tempfile.TemporaryDirectory(prefix=".predict_", dir=outdir) as workdir:
         with RejectionWriter(outdir / "rejected.tsv") as rejected:

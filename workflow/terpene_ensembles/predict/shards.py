@@ -167,7 +167,8 @@ def run_prefilter_stage(
     """Validate, prefilter and shard a FASTA file; return (and write) the stage summary.
 
     ``model_dir``: the trained model, whose training enzymes the ``tps_domain_or_homolog``
-    prefilter searches."""
+    prefilter searches and whose Pfam HMMs it uses (``pfam_dir`` None; a folder given
+    instead must hold the same HMMs). Without a model, ``pfam_dir`` names the HMMs."""
     from terpene_ensembles.learning.bundle import ModelBundle
     from terpene_ensembles.predict.output import RejectionWriter
 
@@ -184,9 +185,12 @@ def run_prefilter_stage(
         CandidateShardWriter(shard_paths) as shards,
     ):
         records = (replace(r, kingdom=kingdom) for r in iter_fasta(input_path, rejected))
-        # Only the homology arm needs the training enzymes (and so the model's weights).
-        searches_homologs = mode == TPS_OR_HOMOLOG and model_dir is not None
-        training = ModelBundle.load(model_dir).reference_table() if searches_homologs else None
+        bundle = ModelBundle.load(model_dir) if model_dir is not None else None
+        if bundle is not None:
+            pfam_dir = bundle.pfam_folder(model_dir, pfam_dir)
+        # Only the homology arm needs the training enzymes.
+        searches_homologs = mode == TPS_OR_HOMOLOG and bundle is not None
+        training = bundle.reference_table() if searches_homologs else None
         for record in prefilter_records(
             records, mode, pfam_dir, not_tps, threads, batch_size, training
         ):
@@ -233,9 +237,11 @@ def run_shard(
         load_compatible_bundle,
         plm_settings_for,
     )
+    from terpene_ensembles.split.homology import mmseqs_record
 
     started = time.perf_counter()
     bundle = load_compatible_bundle(model_dir, plm_config)
+    pfam_dir = bundle.pfam_folder(model_dir, pfam_dir)
     if featurizer is None:
         featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
     scorer = BundleScorer(
@@ -246,6 +252,8 @@ def run_shard(
         "model_dir": str(model_dir),
         "plm": {k: v for k, v in bundle.plm.items() if isinstance(v, str | int | float | bool)},
         "settings": asdict(settings),
+        "pfam_dir": str(pfam_dir),
+        "mmseqs2": mmseqs_record(),
         **counts,
         "seconds": round(time.perf_counter() - started, 3),
         "peak_rss_mib": peak_rss_mib(),
@@ -322,6 +330,8 @@ def gather(
         "model_dir": first.get("model_dir", ""),
         "plm": first.get("plm", {}),
         "settings": {**(first.get("settings") or {}), **(settings or {})},
+        "pfam_dir": first.get("pfam_dir", ""),
+        "mmseqs2": first.get("mmseqs2", {}),
         "prefilter": prefiltered["prefilter"],
         "records_in": prefiltered["records_in"],
         "tps_candidates": prefiltered["tps_candidates"],

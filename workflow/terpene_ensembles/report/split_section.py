@@ -15,6 +15,12 @@ from terpene_ensembles.report.inputs import ReportInputs
 SPLITS = ("train", "val", "test")
 
 
+def mmseqs_label(record: dict) -> str:
+    """The MMseqs2 that ran (split summary's ``mmseqs2``): release or version, source, path."""
+    release = record.get("release") or record.get("version")
+    return f"{release} ({record.get('source')}: {record.get('path')})"
+
+
 def section_split(inputs: ReportInputs) -> str:
     metrics = inputs.metrics
     split = inputs.split.set_index("id")
@@ -35,11 +41,9 @@ def section_split(inputs: ReportInputs) -> str:
     ):
         if has_path(metrics, path):
             settings_rows.append(f"<th>{label}</th>{metric_cell(metrics, path)}")
-    version = (metrics.get("split") or {}).get("mmseqs_version") or inputs.split_summary.get(
-        "mmseqs_version"
-    )
-    if version:
-        settings_rows.append(f"<th>MMseqs2</th><td>{esc(version)}</td>")
+    mmseqs = (metrics.get("split") or {}).get("mmseqs2") or inputs.split_summary.get("mmseqs2")
+    if mmseqs:
+        settings_rows.append(f"<th>MMseqs2</th><td>{esc(mmseqs_label(mmseqs))}</td>")
     source = "split/split.tsv"
     size_rows = []
     for name in SPLITS:

