@@ -213,3 +213,23 @@ class BundleScorer:
             tps_domains=tps_domains,
             predictors=predictors,
         )
+
+
+def load_scorer(
+    model_dir: str | os.PathLike,
+    plm_config: dict | None,
+    pfam_dir: str | os.PathLike | None,
+    threads: int,
+    cache_dir: str | os.PathLike | None = None,
+    featurizer: Featurizer | None = None,
+) -> tuple[BundleScorer, Path]:
+    """The scorer of a model folder, and the Pfam HMM folder it featurises with (the
+    model's own copy unless ``pfam_dir`` overrides it with the same HMMs)."""
+    bundle = load_compatible_bundle(model_dir, plm_config)
+    pfam_dir = bundle.pfam_folder(model_dir, pfam_dir)
+    if featurizer is None:
+        featurizer = default_featurizer(bundle, pfam_dir, threads)
+    scorer = BundleScorer(
+        bundle, featurizer, plm_settings_for(bundle, plm_config), cache_dir, threads
+    )
+    return scorer, pfam_dir

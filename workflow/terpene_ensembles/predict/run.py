@@ -28,9 +28,7 @@ from terpene_ensembles.predict.model import (
     BundleScorer,
     ChunkScores,
     Featurizer,
-    default_featurizer,
-    load_compatible_bundle,
-    plm_settings_for,
+    load_scorer,
 )
 from terpene_ensembles.predict.output import RejectionWriter
 from terpene_ensembles.predict.prefilter import not_tps_sink, prefilter_records
@@ -119,13 +117,10 @@ def run_prediction(
     started = time.perf_counter()
     outdir = Path(outdir)
     input_format = detect_input_format(input_path)
-    bundle = load_compatible_bundle(model_dir, plm_config)
-    pfam_dir = bundle.pfam_folder(model_dir, pfam_dir)
-    if featurizer is None:
-        featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
-    scorer = BundleScorer(
-        bundle, featurizer, plm_settings_for(bundle, plm_config), cache_dir, settings.threads
+    scorer, pfam_dir = load_scorer(
+        model_dir, plm_config, pfam_dir, settings.threads, cache_dir, featurizer
     )
+    bundle = scorer.bundle
     outdir.mkdir(parents=True, exist_ok=True)
     summary = {
         "input": str(input_path),

@@ -231,22 +231,14 @@ def run_shard(
 ) -> dict:
     """Predict one candidate shard into ``outdir`` (predictions.parquet/.tsv, summary.json)."""
     from terpene_ensembles.predict.loop import screen
-    from terpene_ensembles.predict.model import (
-        BundleScorer,
-        default_featurizer,
-        load_compatible_bundle,
-        plm_settings_for,
-    )
+    from terpene_ensembles.predict.model import load_scorer
     from terpene_ensembles.split.homology import mmseqs_record
 
     started = time.perf_counter()
-    bundle = load_compatible_bundle(model_dir, plm_config)
-    pfam_dir = bundle.pfam_folder(model_dir, pfam_dir)
-    if featurizer is None:
-        featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
-    scorer = BundleScorer(
-        bundle, featurizer, plm_settings_for(bundle, plm_config), cache_dir, settings.threads
+    scorer, pfam_dir = load_scorer(
+        model_dir, plm_config, pfam_dir, settings.threads, cache_dir, featurizer
     )
+    bundle = scorer.bundle
     counts = screen(read_candidates(candidates_path), scorer, outdir, settings)
     summary = {
         "model_dir": str(model_dir),
