@@ -125,7 +125,8 @@ def predict_name():
 
 def predict_input_is_marts():
     """A MARTS-DB export gets labels and therefore metrics.json (decided on its header by
-    terpene_ensembles.data.input_format, the detector of the parse and predict stages)."""
+    terpene_ensembles.data.input_format, the detector of the parse and predict stages).
+    """
     path = predict_setting("predict_input")
     if not path or not Path(path).is_file():
         return False
