@@ -136,6 +136,7 @@ def data_lines(metrics: dict) -> list[str]:
             number(data["label_coverage"]),
         ],
         ["MMseqs2 clusters", number(clustering["n_clusters"])],
+        *mmseqs_rows(lookup(metrics, "split").get("mmseqs2")),
         *[
             [
                 f"`{name}` split: enzymes / clusters",
@@ -145,6 +146,15 @@ def data_lines(metrics: dict) -> list[str]:
         ],
     ]
     return ["## Data", "", *table(["", "value"], rows), ""]
+
+
+def mmseqs_rows(record: dict | None) -> list[list[str]]:
+    """The MMseqs2 build the run's homology searches used (its path is machine-specific)."""
+    if not record:
+        return []
+    return [
+        ["MMseqs2 release", f"`{record.get('release') or record['version']}` ({record['source']})"]
+    ]
 
 
 def held_out_lines(metrics: dict) -> list[str]:
@@ -281,6 +291,15 @@ def digest(metrics: dict, cv: dict) -> dict:
             "split": {
                 "clustering": _pick(metrics["split"]["clustering"], ("n_clusters",)),
                 "split": _pick(metrics["split"]["split"], ("enzymes", "clusters")),
+                **(
+                    {
+                        "mmseqs2": _pick(
+                            metrics["split"]["mmseqs2"], ("version", "release", "source")
+                        )
+                    }
+                    if "mmseqs2" in metrics["split"]
+                    else {}
+                ),
             },
             "test": {
                 "model": _pick(test["model"], headline),
