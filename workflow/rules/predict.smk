@@ -4,6 +4,9 @@
 # A MARTS-DB export is scored whole by one job. A FASTA file goes through
 # predict_prefilter (validation, TPS prefilter, candidates dealt into predict.shards
 # files), one predict_shard job per shard, and the gathering `predict` job.
+# With plm.precomputed set, the queries' embeddings come from that table; a query it lacks
+# is rejected (rejected.tsv) unless the model was trained on ESM2 embeddings, which then
+# embeds it.
 # Input functions and the output list are in common.smk.
 
 PREDICT_DIR = predict_dir()
@@ -16,6 +19,7 @@ if predict_input_is_marts():
             bundle=f"{RESULTS}/model/bundle.pt",
             pfam_dir=config["features"]["pfam_dir"],
             checkpoint=plm_checkpoint_inputs(),
+            precomputed=plm_precomputed_inputs(),
             code=stage_code("predict.py"),
         output:
             **predict_outputs(),
@@ -52,6 +56,7 @@ else:
             sequences=predict_input,
             bundle=f"{RESULTS}/model/bundle.pt",
             pfam_dir=config["features"]["pfam_dir"],
+            precomputed=plm_precomputed_inputs(),
             code=stage_code("predict_prefilter.py"),
         output:
             shards=scatter.predict(
@@ -74,9 +79,10 @@ else:
             model_dir=lambda wildcards, input: Path(input.bundle).parent,
             prefilter=config["predict"]["prefilter"],
             kingdom=config["predict"]["kingdom"],
+            plm=as_json("plm"),
         shell:
             "python workflow/scripts/predict_prefilter.py --input {input.sequences}"
-            " --pfam-dir {input.pfam_dir} --model-dir {params.model_dir}"
+            " --pfam-dir {input.pfam_dir} --model-dir {params.model_dir} --plm {params.plm:q}"
             " --prefilter {params.prefilter}"
             " --kingdom={params.kingdom:q} --threads {threads} --shards {output.shards}"
             " --not-tps {output.not_tps} --rejected {output.rejected}"
@@ -88,6 +94,7 @@ else:
             bundle=f"{RESULTS}/model/bundle.pt",
             pfam_dir=config["features"]["pfam_dir"],
             checkpoint=plm_checkpoint_inputs(),
+            precomputed=plm_precomputed_inputs(),
             code=stage_code("predict_shard.py"),
         output:
             predictions=f"{PREDICT_DIR}/shards/{{scatteritem}}/predictions.parquet",

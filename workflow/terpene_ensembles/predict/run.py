@@ -31,8 +31,10 @@ from terpene_ensembles.predict.model import (
     default_featurizer,
     load_compatible_bundle,
     plm_settings_for,
+    precomputed_for,
 )
 from terpene_ensembles.predict.output import RejectionWriter
+from terpene_ensembles.predict.precomputed_queries import reject_missing
 from terpene_ensembles.predict.prefilter import not_tps_sink, prefilter_records
 from terpene_ensembles.predict.shards import NO_CANDIDATE_MESSAGE
 
@@ -101,10 +103,13 @@ def run_prediction(
     pfam_dir: str | os.PathLike | None = None,
     featurizer: Featurizer | None = None,
     progress: Callable[[int], None] | None = None,
+    precomputed_path: str | os.PathLike | None = None,
 ) -> dict:
     """Predict a FASTA file or a MARTS-DB export; write every output; return the summary.
 
     ``progress(n)``, when given, is called after each chunk with its number of sequences.
+    ``precomputed_path``: the queries' embeddings made elsewhere (plm.precomputed; see
+    predict.precomputed_queries for the queries it lacks).
 
     Raises InputFormatError (input is not FASTA/MARTS) or ModelCompatibilityError before
     any output is written.
@@ -115,9 +120,17 @@ def run_prediction(
     bundle = load_compatible_bundle(model_dir, plm_config)
     if featurizer is None:
         featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
+    precomputed = precomputed_for(bundle, precomputed_path)
     scorer = BundleScorer(
-        bundle, featurizer, plm_settings_for(bundle, plm_config), cache_dir, settings.threads
+        bundle,
+        featurizer,
+        plm_settings_for(bundle, plm_config),
+        cache_dir,
+        settings.threads,
+        precomputed=precomputed,
     )
+    # Queries the table lacks are rejected when no ESM2 can embed them.
+    rejects_unembedded = precomputed is not None and scorer.embedder is None
     outdir.mkdir(parents=True, exist_ok=True)
     summary = {
         "input": str(input_path),
@@ -142,6 +155,8 @@ def run_prediction(
                         settings.threads,
                         training=scorer.training,
                     )
+                    if rejects_unembedded:
+                        records = reject_missing(records, precomputed, rejected)
                     counts = screen(records, scorer, outdir, settings, progress=progress)
                 summary["prefilter"] = settings.prefilter
                 summary["tps_candidates"] = counts["predicted"]
@@ -164,6 +179,8 @@ def run_prediction(
                     )
                 collector = MetricsCollector(scorer.ensemble_ids)
                 records = marts_records(parsed.enzymes)
+                if rejects_unembedded:
+                    records = reject_missing(records, precomputed, rejected)
                 counts = screen(
                     records, scorer, outdir, settings, on_chunk=collector, progress=progress
                 )

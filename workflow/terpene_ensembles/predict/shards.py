@@ -163,13 +163,18 @@ def run_prefilter_stage(
     kingdom: str = "",
     batch_size: int = DEFAULT_BATCH_SIZE,
     model_dir: str | os.PathLike | None = None,
+    plm_config: dict | None = None,
 ) -> dict:
     """Validate, prefilter and shard a FASTA file; return (and write) the stage summary.
 
     ``model_dir``: the trained model, whose training enzymes the ``tps_domain_or_homolog``
-    prefilter searches."""
+    prefilter searches. ``plm_config``: the run's plm section; with ``precomputed`` set,
+    candidates the table lacks are rejected here when no ESM2 can embed them
+    (predict.precomputed_queries)."""
     from terpene_ensembles.learning.bundle import load_bundle, reference_sequences
+    from terpene_ensembles.predict.model import plm_settings_for, precomputed_for
     from terpene_ensembles.predict.output import RejectionWriter
+    from terpene_ensembles.predict.precomputed_queries import reject_missing
 
     started = time.perf_counter()
     check_mode(mode)
@@ -186,10 +191,15 @@ def run_prefilter_stage(
         records = (replace(r, kingdom=kingdom) for r in iter_fasta(input_path, rejected))
         # Only the homology arm needs the training enzymes (and so the model's weights).
         searches_homologs = mode == TPS_OR_HOMOLOG and model_dir is not None
-        training = reference_sequences(load_bundle(model_dir)) if searches_homologs else None
-        for record in prefilter_records(
-            records, mode, pfam_dir, not_tps, threads, batch_size, training
-        ):
+        precomputed_path = (plm_config or {}).get("precomputed")
+        needs_bundle = model_dir is not None and (searches_homologs or precomputed_path)
+        bundle = load_bundle(model_dir) if needs_bundle else None
+        training = reference_sequences(bundle) if searches_homologs else None
+        records = prefilter_records(records, mode, pfam_dir, not_tps, threads, batch_size, training)
+        precomputed = precomputed_for(bundle, precomputed_path) if bundle else None
+        if precomputed is not None and plm_settings_for(bundle, plm_config) is None:
+            records = reject_missing(records, precomputed, rejected)
+        for record in records:
             shards.write(record)
     summary = {
         "input": str(input_path),
@@ -225,13 +235,17 @@ def run_shard(
     pfam_dir: str | os.PathLike | None = None,
     featurizer=None,
 ) -> dict:
-    """Predict one candidate shard into ``outdir`` (predictions.parquet/.tsv, summary.json)."""
+    """Predict one candidate shard into ``outdir`` (predictions.parquet/.tsv, summary.json).
+
+    With ``plm_config["precomputed"]`` the candidates' embeddings come from that table
+    (the prefilter stage has rejected those it lacks unless ESM2 can embed them)."""
     from terpene_ensembles.predict.loop import screen
     from terpene_ensembles.predict.model import (
         BundleScorer,
         default_featurizer,
         load_compatible_bundle,
         plm_settings_for,
+        precomputed_for,
     )
 
     started = time.perf_counter()
@@ -239,7 +253,12 @@ def run_shard(
     if featurizer is None:
         featurizer = default_featurizer(bundle, pfam_dir, settings.threads)
     scorer = BundleScorer(
-        bundle, featurizer, plm_settings_for(bundle, plm_config), cache_dir, settings.threads
+        bundle,
+        featurizer,
+        plm_settings_for(bundle, plm_config),
+        cache_dir,
+        settings.threads,
+        precomputed=precomputed_for(bundle, (plm_config or {}).get("precomputed")),
     )
     counts = screen(read_candidates(candidates_path), scorer, outdir, settings)
     summary = {
