@@ -102,6 +102,17 @@ def test_valid_table_gives_the_embeddings_file_in_enzyme_order_with_its_source(t
     assert identity["embedding_dim"] == "4"
 
 
+def test_report_names_the_table_behind_the_embeddings(tmp_path):
+    from terpene_ensembles.report.run import plm_status
+
+    path = write_table(tmp_path / "t.parquet", valid_columns(["MA"], model=["esmc_600m"]))
+    metadata = read_precomputed(path).metadata()
+    severity, message = plm_status({"plm": {**plm_identity(metadata), "enabled": True}})
+    assert severity == "ok"
+    assert f"esmc_600m, precomputed outside the pipeline and read from {path}" in message
+    assert sha256_file(path)[:12] in message
+
+
 def test_table_without_model_or_layer_columns_is_named_precomputed(tmp_path):
     path = write_table(tmp_path / "t.parquet", valid_columns(SEQUENCES.values()))
     table = read_precomputed(path)
