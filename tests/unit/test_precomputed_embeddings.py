@@ -411,6 +411,37 @@ def test_predict_rejects_queries_the_table_lacks_and_scores_the_others(precomput
     assert pd.read_parquet(outdir / "predictions.parquet")["id"].tolist() == ["q_known"]
     assert json.loads((outdir / "summary.json").read_text())["plm"]["model"] == "esmc_600m"
 
+    # The sharded Snakemake route: the prefilter stage rejects, the shard job scores.
+    from terpene_ensembles.predict.shards import run_prefilter_stage, run_shard
+
+    sharded = tmp_path / "sharded"
+    prefiltered = run_prefilter_stage(
+        fasta,
+        [sharded / "candidates.parquet"],
+        sharded / "not_tps.tsv",
+        sharded / "rejected.tsv",
+        sharded / "prefilter.json",
+        "none",
+        None,
+        model_dir=model_dir,
+        plm_config={"enabled": True, "precomputed": str(query_table)},
+    )
+    assert prefiltered["rejected_by_reason"] == {"no_precomputed_embedding": 1}
+    assert prefiltered["shard_sizes"] == [1]
+    shard = run_shard(
+        model_dir,
+        sharded / "candidates.parquet",
+        sharded / "shard",
+        ScreeningSettings(),
+        plm_config={"enabled": True, "precomputed": str(query_table)},
+        featurizer=featurizer,
+    )
+    assert shard["predicted"] == 1
+    np.testing.assert_array_equal(
+        pd.read_parquet(sharded / "shard" / "predictions.parquet").filter(like="prob_"),
+        pd.read_parquet(outdir / "predictions.parquet").filter(like="prob_"),
+    )
+
     # No table for a model trained on one, or a table of another model: clear errors.
     with pytest.raises(ModelCompatibilityError, match="trained on precomputed esmc_600m"):
         run_prediction(
