@@ -40,8 +40,28 @@ def plm_enabled():
     return bool(config["plm"]["enabled"])
 
 
+def plm_precomputed():
+    """The precomputed embeddings table (plm.precomputed), or None: then ESM2 embeds."""
+    return lookup(dpath="plm/precomputed", within=config, default=None)
+
+
 def embeddings_file():
+    if plm_precomputed():
+        return f"{RESULTS}/embed/precomputed.parquet"  # rule embed_precomputed, no ESM2
     return f"{RESULTS}/embed/{config['plm']['model']}.parquet"
+
+
+def plm_precomputed_inputs():
+    """The precomputed table, when the config names one (so edits to it rerun its users)."""
+    return [plm_precomputed()] if plm_precomputed() else []
+
+
+def plm_precomputed_input(wildcards):
+    if not plm_precomputed():
+        raise WorkflowError(
+            f"{RESULTS}/embed/precomputed.parquet needs plm.precomputed (a table path)"
+        )
+    return plm_precomputed()
 
 
 def plm_checkpoint_inputs():

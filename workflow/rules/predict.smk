@@ -5,7 +5,10 @@
 # predict_prefilter (validation, TPS prefilter, candidates dealt into predict.shards
 # files), one predict_shard job per shard, and the gathering `predict` job.
 # Input functions and the output list are in common.smk. The jobs featurise with the
-# model folder's own Pfam HMMs (results/model/pfam), those the model was trained with.
+# model folder's own Pfam HMMs (results/model/pfam), those the model was trained with. With
+# plm.precomputed set, the queries' embeddings come from that table; a query it lacks is
+# rejected (rejected.tsv) unless the model was trained on ESM2 embeddings, which then
+# embeds it.
 
 PREDICT_DIR = predict_dir()
 
@@ -17,6 +20,7 @@ if predict_input_is_marts():
             bundle=f"{RESULTS}/model/bundle.pt",
             model_pfam=f"{RESULTS}/model/pfam",
             checkpoint=plm_checkpoint_inputs(),
+            precomputed=plm_precomputed_inputs(),
             code=stage_code("predict.py"),
         output:
             **predict_outputs(),
@@ -53,6 +57,7 @@ else:
             sequences=predict_input,
             bundle=f"{RESULTS}/model/bundle.pt",
             model_pfam=f"{RESULTS}/model/pfam",
+            precomputed=plm_precomputed_inputs(),
             code=stage_code("predict_prefilter.py"),
         output:
             shards=scatter.predict(
@@ -75,9 +80,10 @@ else:
             model_dir=lambda wildcards, input: Path(input.bundle).parent,
             prefilter=config["predict"]["prefilter"],
             kingdom=config["predict"]["kingdom"],
+            plm=as_json("plm"),
         shell:
             "python workflow/scripts/predict_prefilter.py --input {input.sequences}"
-            " --model-dir {params.model_dir}"
+            " --model-dir {params.model_dir} --plm {params.plm:q}"
             " --prefilter {params.prefilter}"
             " --kingdom={params.kingdom:q} --threads {threads} --shards {output.shards}"
             " --not-tps {output.not_tps} --rejected {output.rejected}"
@@ -89,6 +95,7 @@ else:
             bundle=f"{RESULTS}/model/bundle.pt",
             model_pfam=f"{RESULTS}/model/pfam",
             checkpoint=plm_checkpoint_inputs(),
+            precomputed=plm_precomputed_inputs(),
             code=stage_code("predict_shard.py"),
         output:
             predictions=f"{PREDICT_DIR}/shards/{{scatteritem}}/predictions.parquet",

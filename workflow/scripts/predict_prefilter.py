@@ -7,10 +7,12 @@ and the TPS candidates are dealt round-robin into the --shards files, one predic
 """
 
 import argparse
+import json
 import sys
 
 import _bootstrap  # noqa: F401
 
+from terpene_ensembles.errors import ConfigError
 from terpene_ensembles.io_utils import setup_logging
 from terpene_ensembles.predict.prefilter import PREFILTER_MODES
 from terpene_ensembles.predict.shards import run_prefilter_stage
@@ -29,6 +31,12 @@ def parse_args(argv=None):
         "--model-dir", default=None, help="the trained model (its training enzymes)"
     )
     parser.add_argument("--prefilter", choices=PREFILTER_MODES, default=PREFILTER_MODES[0])
+    parser.add_argument(
+        "--plm",
+        default=None,
+        help="the run's plm config section as JSON (with plm.precomputed, candidates the "
+        "table lacks are rejected unless the model's ESM2 can embed them)",
+    )
     parser.add_argument("--kingdom", default="", help="MARTS kingdom of every sequence")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shards", nargs="+", required=True, help="candidate shard files")
@@ -41,6 +49,10 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     setup_logging()
     args = parse_args(argv)
+    try:
+        plm_config = json.loads(args.plm) if args.plm else None
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--plm is not JSON ({error})", where="--plm") from error
     run_prefilter_stage(
         args.input,
         args.shards,
@@ -52,6 +64,7 @@ def main(argv=None) -> int:
         threads=args.threads,
         kingdom=args.kingdom,
         model_dir=args.model_dir,
+        plm_config=plm_config,
     )
     return 0
 

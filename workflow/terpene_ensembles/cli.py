@@ -75,6 +75,16 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         "(default: use the model's own PLM settings)",
     )
     options.add_argument(
+        "--precomputed",
+        default=None,
+        metavar="TABLE",
+        help="the query sequences' embeddings computed elsewhere: a Parquet table with "
+        "sequence_sha256 and embedding columns (the run's plm.precomputed; see "
+        "docs/precomputed_embeddings.md). A sequence it lacks is rejected (rejected.tsv) "
+        "unless the model was trained on ESM2 embeddings, which then embeds it "
+        "(default: the --plm section's precomputed, if any)",
+    )
+    options.add_argument(
         "--cache-dir", default=None, help="embedding cache folder (when the model uses a PLM)"
     )
     options.add_argument(
@@ -158,6 +168,7 @@ def run_predict(args: argparse.Namespace, show_progress: bool = False) -> dict:
             cache_dir=args.cache_dir,
             pfam_dir=args.pfam_dir,
             progress=bar.update if bar is not None else None,
+            precomputed_path=args.precomputed or (plm_config or {}).get("precomputed"),
         )
         if bar is not None and bar.total:
             bar.update(max(0, bar.total - bar.n))  # rejected records count as done

@@ -52,6 +52,7 @@ class PlmConfig(Section):
     enabled: bool = True
     model: str = "esm2_t33_650M_UR50D"
     checkpoint: str | None = None
+    precomputed: str | None = None
     layer: int = -1
     long_sequences: str = "windows"
     window_overlap: int = 256

@@ -40,8 +40,9 @@ def assign_shards(sequence_sha256s: Sequence[str], lengths: Sequence[int], shard
     return assignment
 
 
-def embeddings_table(ids, sequence_sha256s, model: str, layer: int, matrix, metadata: dict):
-    """The embed/<model>.parquet table: one row per id, list<float32> embedding."""
+def embeddings_table(ids, sequence_sha256s, model: str, layer: int | None, matrix, metadata: dict):
+    """The embed/<model>.parquet table: one row per id, list<float32> embedding (layer
+    null when unknown, as for a precomputed table without a layer column)."""
     import pyarrow as pa
 
     from terpene_ensembles.embed.embedding_cache import matrix_to_list_array
@@ -53,7 +54,7 @@ def embeddings_table(ids, sequence_sha256s, model: str, layer: int, matrix, meta
             "id": pa.array(list(ids), pa.string()),
             "sequence_sha256": pa.array(list(sequence_sha256s), pa.string()),
             "model": pa.array([model] * rows, pa.string()),
-            "layer": pa.array([int(layer)] * rows, pa.int32()),
+            "layer": pa.array([None if layer is None else int(layer)] * rows, pa.int32()),
             "embedding": matrix_to_list_array(matrix),
         }
     )

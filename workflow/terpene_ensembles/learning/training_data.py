@@ -100,15 +100,21 @@ def plm_identity(metadata: dict | None) -> dict:
     if not metadata:
         return {"model": "none", "random_weights": None, "weights_source": "none"}
     random_weights = str(metadata.get("random_weights", "")).lower() == "true"
-    return {
+    identity = {
         "model": metadata.get("model", "unknown"),
         "layer": metadata.get("layer"),
         "pooling": metadata.get("pooling"),
         "weights_path": metadata.get("weights_path"),
         "weights_sha256": metadata.get("weights_sha256"),
         "random_weights": random_weights,
-        "weights_source": "random" if random_weights else "pretrained",
+        # A source the embed stage names (a precomputed table) wins over the weights flag.
+        "weights_source": metadata.get("weights_source")
+        or ("random" if random_weights else "pretrained"),
+        "embedding_dim": metadata.get("embedding_dim"),
     }
+    # The table behind precomputed embeddings (path, sha256; embed.precomputed).
+    identity.update({k: v for k, v in metadata.items() if k.startswith("precomputed_")})
+    return identity
 
 
 def embedding_matrix(frame: pd.DataFrame, ids) -> np.ndarray:

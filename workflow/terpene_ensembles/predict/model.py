@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
+from terpene_ensembles.embed.precomputed import SOURCE as PRECOMPUTED_SOURCE
 from terpene_ensembles.errors import UserInputError
 
 if TYPE_CHECKING:  # the bundle imports torch: only when a model is loaded
@@ -62,8 +63,8 @@ def load_compatible_bundle(model_dir: str | os.PathLike, plm_config: dict | None
         ) from error
     trained = bundle.plm
     trained_model = trained.get("model", "none")
-    if plm_config is None:
-        return bundle
+    if plm_config is None or plm_config.get("precomputed"):
+        return bundle  # a precomputed table's model is checked by precomputed_for
     wanted_model = plm_config.get("model") if plm_config.get("enabled", True) else "none"
     if wanted_model != trained_model:
         raise ModelCompatibilityError(
@@ -79,6 +80,8 @@ def plm_settings_for(bundle: ModelBundle, plm_config: dict | None) -> dict | Non
     trained = bundle.plm
     if trained.get("model", "none") == "none" or not bundle.uses("embeddings"):
         return None
+    if trained.get("weights_source") == PRECOMPUTED_SOURCE:
+        return None  # made outside the pipeline: no configured ESM2 reproduces them
     if plm_config is not None:
         return dict(plm_config)
     # Outside Snakemake: the model's own PLM, from the checkpoint it was trained with.
@@ -88,6 +91,27 @@ def plm_settings_for(bundle: ModelBundle, plm_config: dict | None) -> dict | Non
         "checkpoint": trained.get("weights_path"),
         "layer": int(trained["layer"]) if trained.get("layer") is not None else -1,
     }
+
+
+def precomputed_for(bundle: ModelBundle, path: str | os.PathLike | None):
+    """The queries' precomputed embeddings table (plm.precomputed), checked against the
+    model's PLM; None when the model uses no PLM or no table is given."""
+    from terpene_ensembles.embed.precomputed import check_matches_model, read_precomputed
+
+    trained = bundle.plm
+    if trained.get("model", "none") == "none" or not bundle.uses("embeddings"):
+        return None
+    if not path:
+        if trained.get("weights_source") == PRECOMPUTED_SOURCE:
+            raise ModelCompatibilityError(
+                f"the model was trained on precomputed {trained['model']} embeddings "
+                f"({trained.get('precomputed_path')}): give the query sequences' embeddings "
+                "made the same way (plm.precomputed; --precomputed outside Snakemake)"
+            )
+        return None
+    table = read_precomputed(path)
+    check_matches_model(table, trained)
+    return table
 
 
 Featurizer = Callable[
@@ -159,8 +183,11 @@ class BundleScorer:
         plm_settings: dict | None = None,
         cache_dir: str | os.PathLike | None = None,
         threads: int | None = None,
+        precomputed=None,
     ):
         self.bundle = bundle
+        # embed.precomputed.PrecomputedEmbeddings (precomputed_for) or None
+        self.precomputed = precomputed
         self.featurizer = featurizer
         self.ensemble_ids = bundle.ensemble_ids
         self.training = bundle.reference_table()
@@ -192,12 +219,15 @@ class BundleScorer:
     def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores:
         features, tps_domains, positions = self.featurizer(chunk[["id", "sequence", "kingdom"]])
         embeddings = None
-        if self.embedder is not None:
-            matrix = self.embedder.embed(
+        if self.embedder is not None or self.precomputed is not None:
+            from terpene_ensembles.predict.precomputed_queries import embed_queries
+
+            matrix = embed_queries(
+                chunk["id"].tolist(),
                 chunk["sequence"].tolist(),
-                cache_dir=self.cache_dir,
-                progress=False,
-                ids=chunk["id"].tolist(),
+                self.precomputed,
+                self.embedder,
+                self.cache_dir,
             )
             embeddings = pd.DataFrame({"id": chunk["id"].to_numpy(), "embedding": list(matrix)})
         scored = self.bundle.score(features, embeddings, hits, positions)
@@ -222,14 +252,21 @@ def load_scorer(
     threads: int,
     cache_dir: str | os.PathLike | None = None,
     featurizer: Featurizer | None = None,
+    precomputed_path: str | os.PathLike | None = None,
 ) -> tuple[BundleScorer, Path]:
     """The scorer of a model folder, and the Pfam HMM folder it featurises with (the
-    model's own copy unless ``pfam_dir`` overrides it with the same HMMs)."""
+    model's own copy unless ``pfam_dir`` overrides it with the same HMMs).
+    ``precomputed_path``: the queries' embeddings made elsewhere (plm.precomputed)."""
     bundle = load_compatible_bundle(model_dir, plm_config)
     pfam_dir = bundle.pfam_folder(model_dir, pfam_dir)
     if featurizer is None:
         featurizer = default_featurizer(bundle, pfam_dir, threads)
     scorer = BundleScorer(
-        bundle, featurizer, plm_settings_for(bundle, plm_config), cache_dir, threads
+        bundle,
+        featurizer,
+        plm_settings_for(bundle, plm_config),
+        cache_dir,
+        threads,
+        precomputed=precomputed_for(bundle, precomputed_path),
     )
     return scorer, pfam_dir

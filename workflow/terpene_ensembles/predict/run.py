@@ -31,6 +31,7 @@ from terpene_ensembles.predict.model import (
     load_scorer,
 )
 from terpene_ensembles.predict.output import RejectionWriter
+from terpene_ensembles.predict.precomputed_queries import reject_missing
 from terpene_ensembles.predict.prefilter import not_tps_sink, prefilter_records
 from terpene_ensembles.predict.shards import NO_CANDIDATE_MESSAGE
 from terpene_ensembles.split.homology import mmseqs_record
@@ -103,12 +104,15 @@ def run_prediction(
     pfam_dir: str | os.PathLike | None = None,
     featurizer: Featurizer | None = None,
     progress: Callable[[int], None] | None = None,
+    precomputed_path: str | os.PathLike | None = None,
 ) -> dict:
     """Predict a FASTA file or a MARTS-DB export; write every output; return the summary.
 
     ``pfam_dir``: None for the model folder's own Pfam HMMs; a folder given instead must
     hold the same HMMs (ModelBundle.pfam_folder). ``progress(n)``, when given, is called
     after each chunk with its number of sequences.
+    ``precomputed_path``: the queries' embeddings made elsewhere (plm.precomputed; see
+    predict.precomputed_queries for the queries it lacks).
 
     Raises InputFormatError (input is not FASTA/MARTS) or ModelCompatibilityError before
     any output is written.
@@ -118,9 +122,17 @@ def run_prediction(
     outdir = Path(outdir)
     input_format = detect_input_format(input_path)
     scorer, pfam_dir = load_scorer(
-        model_dir, plm_config, pfam_dir, settings.threads, cache_dir, featurizer
+        model_dir,
+        plm_config,
+        pfam_dir,
+        settings.threads,
+        cache_dir,
+        featurizer,
+        precomputed_path,
     )
     bundle = scorer.bundle
+    # Queries the table lacks are rejected when no ESM2 can embed them.
+    rejects_unembedded = scorer.precomputed is not None and scorer.embedder is None
     outdir.mkdir(parents=True, exist_ok=True)
     summary = {
         "input": str(input_path),
@@ -147,6 +159,8 @@ def run_prediction(
                         settings.threads,
                         training=scorer.training,
                     )
+                    if rejects_unembedded:
+                        records = reject_missing(records, scorer.precomputed, rejected)
                     counts = screen(records, scorer, outdir, settings, progress=progress)
                 summary["prefilter"] = settings.prefilter
                 summary["tps_candidates"] = counts["predicted"]
@@ -169,6 +183,8 @@ def run_prediction(
                     )
                 collector = MetricsCollector(scorer.ensemble_ids, bundle.model.baseline_members)
                 records = marts_records(parsed.enzymes)
+                if rejects_unembedded:
+                    records = reject_missing(records, scorer.precomputed, rejected)
                 counts = screen(
                     records, scorer, outdir, settings, on_chunk=collector, progress=progress
                 )

@@ -163,14 +163,19 @@ def run_prefilter_stage(
     kingdom: str = "",
     batch_size: int = DEFAULT_BATCH_SIZE,
     model_dir: str | os.PathLike | None = None,
+    plm_config: dict | None = None,
 ) -> dict:
     """Validate, prefilter and shard a FASTA file; return (and write) the stage summary.
 
     ``model_dir``: the trained model, whose training enzymes the ``tps_domain_or_homolog``
     prefilter searches and whose Pfam HMMs it uses (``pfam_dir`` None; a folder given
-    instead must hold the same HMMs). Without a model, ``pfam_dir`` names the HMMs."""
+    instead must hold the same HMMs). Without a model, ``pfam_dir`` names the HMMs.
+    ``plm_config``: the run's plm section; with ``precomputed`` set, candidates the table
+    lacks are rejected here when no ESM2 can embed them (predict.precomputed_queries)."""
     from terpene_ensembles.learning.bundle import ModelBundle
+    from terpene_ensembles.predict.model import plm_settings_for, precomputed_for
     from terpene_ensembles.predict.output import RejectionWriter
+    from terpene_ensembles.predict.precomputed_queries import reject_missing
 
     started = time.perf_counter()
     check_mode(mode)
@@ -191,9 +196,12 @@ def run_prefilter_stage(
         # Only the homology arm needs the training enzymes.
         searches_homologs = mode == TPS_OR_HOMOLOG and bundle is not None
         training = bundle.reference_table() if searches_homologs else None
-        for record in prefilter_records(
-            records, mode, pfam_dir, not_tps, threads, batch_size, training
-        ):
+        records = prefilter_records(records, mode, pfam_dir, not_tps, threads, batch_size, training)
+        precomputed_path = (plm_config or {}).get("precomputed")
+        precomputed = precomputed_for(bundle, precomputed_path) if bundle else None
+        if precomputed is not None and plm_settings_for(bundle, plm_config) is None:
+            records = reject_missing(records, precomputed, rejected)
+        for record in records:
             shards.write(record)
     summary = {
         "input": str(input_path),
@@ -229,14 +237,23 @@ def run_shard(
     pfam_dir: str | os.PathLike | None = None,
     featurizer=None,
 ) -> dict:
-    """Predict one candidate shard into ``outdir`` (predictions.parquet/.tsv, summary.json)."""
+    """Predict one candidate shard into ``outdir`` (predictions.parquet/.tsv, summary.json).
+
+    With ``plm_config["precomputed"]`` the candidates' embeddings come from that table
+    (the prefilter stage has rejected those it lacks unless ESM2 can embed them)."""
     from terpene_ensembles.predict.loop import screen
     from terpene_ensembles.predict.model import load_scorer
     from terpene_ensembles.split.homology import mmseqs_record
 
     started = time.perf_counter()
     scorer, pfam_dir = load_scorer(
-        model_dir, plm_config, pfam_dir, settings.threads, cache_dir, featurizer
+        model_dir,
+        plm_config,
+        pfam_dir,
+        settings.threads,
+        cache_dir,
+        featurizer,
+        (plm_config or {}).get("precomputed"),
     )
     bundle = scorer.bundle
     counts = screen(read_candidates(candidates_path), scorer, outdir, settings)

@@ -18,6 +18,14 @@ def plm_status(metrics: dict) -> tuple[str, str]:
             "No protein language model was used in this run: the predictions rest on sequence "
             "features and homology only.",
         )
+    if plm.get("weights_source") == "precomputed":
+        sha = str(plm.get("precomputed_sha256") or "unknown")
+        return (
+            "ok",
+            f"Protein language model embeddings: {model}, precomputed outside the pipeline "
+            f"and read from {plm.get('precomputed_path')} (sha256 {sha[:12]}...; "
+            "plm.precomputed).",
+        )
     if plm.get("random_weights"):
         return (
             "danger",
