@@ -207,7 +207,7 @@ class ModelBundle:
                 predictors=payload["calibration"],
                 always_call_top=bool(payload["always_call_top"]),
             ),
-            pfam_profiles=payload["pfam_profiles"],
+            pfam_profiles=payload.get("pfam_profiles"),  # None: a model without its HMMs
         )
 
     def save(self, outdir) -> None:
