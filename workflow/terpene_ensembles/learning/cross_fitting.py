@@ -128,19 +128,22 @@ def forward_selection(
     labels: np.ndarray,
     folds: np.ndarray,
     min_gain: float = SELECTION_MIN_GAIN,
+    criterion=selection_criterion,
 ) -> tuple[list[str], list[dict]]:
     """Greedy forward selection of the combiner's members on out-of-fold scores.
 
     Each step adds the candidate whose addition gives the cross-fitted combination (the
     combiner cross-fitted over the inner ``folds``) the best :func:`selection_criterion`;
     the first step always adds one, later ones only when the gain is at least ``min_gain``.
-    Ties go to the earlier candidate. Returns (selected members in order, the steps).
+    Ties go to the earlier candidate. ``criterion(labels, scores)`` is what is maximised
+    (a parameter for the benchmark of criteria). Returns (selected members in order, the
+    steps).
     """
     selected, steps, best = [], [], float("-inf")
     remaining = list(candidates)
     while remaining:
         trials = {
-            name: selection_criterion(
+            name: criterion(
                 labels,
                 stacking.cross_fitted_combination(
                     oof, [*selected, name], best_identity, labels, folds
