@@ -155,3 +155,22 @@ def test_every_cv_fold_selects_and_the_summary_counts_the_selections():
     for name, count in counts.items():
         assert count == sum(name in r["combiner_members"] for r in results)
     assert [f["candidates"] for f in summary["folds"]] == [r["candidates"] for r in results]
+
+
+def test_summary_of_folds_that_selected_different_members():
+    """A fold that selected a member has without:<member>, one that did not has
+    with:<member>; the summary keeps both variants, None where a fold lacks one."""
+    data = make_dataset(n=150, plm_dim=8, informative_plm=True, positions=True)
+    folds = np.arange(150) % 3
+    families = {i: ("C10" if data.labels[k, 0] else "C15") for k, i in enumerate(data.ids)}
+    result = run_fold(
+        data, folds, 0, make_hits(data), families, fast_train(**AUTO), calibrate_settings()
+    )
+    other = {**result, "fold": 1, "ablations": dict(result["ablations"])}
+    moved = next(v for v in other["ablations"] if v.startswith(("with:", "without:")))
+    del other["ablations"][moved]
+    other["ablations"]["with:imaginary"] = result["ablations"]["model"]
+    summary = summarise([result, other])
+    assert summary["ablations"][moved]["map"]["values"] == [result["ablations"][moved]["map"], None]
+    assert summary["ablations"][moved]["map"]["mean"] == result["ablations"][moved]["map"]
+    assert summary["ablations"]["with:imaginary"]["map"]["values"][0] is None

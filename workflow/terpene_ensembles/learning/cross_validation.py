@@ -324,10 +324,12 @@ def summarise(fold_metrics: list[dict]) -> dict:
         summary[name] = entry
     summary["per_class"] = per_class_summary(fold_metrics)
     if all("ablations" in f for f in fold_metrics):
-        variants = fold_metrics[0]["ablations"].keys()
+        # Folds that selected different members have different variants (with:/without:
+        # one member); a variant's values are None in the folds that lack it.
+        variants = list(dict.fromkeys(v for f in fold_metrics for v in f["ablations"]))
         summary["ablations"] = {
             v: {
-                m: _stats([f["ablations"][v][m] for f in fold_metrics])
+                m: _stats([f["ablations"].get(v, {}).get(m) for f in fold_metrics])
                 for m in ("map", "precision_at_1", "macro_f1", "micro_f1", "calls_per_enzyme")
             }
             for v in variants
