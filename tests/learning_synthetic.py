@@ -25,15 +25,28 @@ def make_positions(labels: np.ndarray, ids, seed: int = 0, states: int = 30) -> 
 
 
 def make_dataset(
-    n: int = 120, n_classes: int = 4, n_features: int = 6, plm_dim=None, seed=0, positions=False
+    n: int = 120,
+    n_classes: int = 4,
+    n_features: int = 6,
+    plm_dim=None,
+    seed=0,
+    positions=False,
+    informative_plm=False,
 ):
-    """Features carry the labels (noisy linear signal); ids e0..e{n-1}."""
+    """Features carry the labels (noisy linear signal); ids e0..e{n-1}. Embeddings (of
+    ``plm_dim`` dimensions) are noise, or with ``informative_plm`` a noisy random
+    projection of the labels themselves (a representation that carries the labels)."""
     rng = np.random.default_rng(seed)
     features = rng.normal(size=(n, n_features))
     weights = rng.normal(size=(n_features, n_classes))
     logits = features @ weights - 1.0
     labels = (logits + rng.normal(scale=0.5, size=logits.shape) > 0).astype(np.float32)
     embeddings = None if plm_dim is None else rng.normal(size=(n, plm_dim)).astype(np.float32)
+    if informative_plm:
+        if plm_dim is None:
+            raise ValueError("informative_plm needs plm_dim")
+        projection = rng.normal(size=(n_classes, plm_dim))
+        embeddings = (labels @ projection + 0.5 * embeddings).astype(np.float32)
     ids = np.array([f"e{i}" for i in range(n)])
     return TrainingData(
         ids=ids,

@@ -79,8 +79,10 @@ def test_the_registry_lists_the_schema_members():
     from conftest import REPO
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    enum = schema["properties"]["train"]["properties"]["members"]["items"]["enum"]
-    assert list(enum) == list(registry.names())
+    train = schema["properties"]["train"]["properties"]
+    listed = next(o for o in train["members"]["oneOf"] if o["type"] == "array")
+    assert list(listed["items"]["enum"]) == list(registry.names())
+    assert list(train["excluded_candidates"]["items"]["enum"]) == list(registry.names())
     assert set(registry.baseline_names()) == {"knn_identity", "logistic_regression"}
 
 

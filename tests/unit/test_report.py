@@ -160,6 +160,26 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
             "n_inner_folds": 5,
             "members": ["knn_identity", "logistic_regression", "positions"],
             "combiner_members": ["knn_identity", "positions"],
+            "candidates": {
+                "knn_identity": {
+                    "oof_map": 0.41,
+                    "oof_precision_at_1": 0.35,
+                    "step": 2,
+                    "selected": True,
+                },
+                "positions": {
+                    "oof_map": 0.44,
+                    "oof_precision_at_1": 0.37,
+                    "step": 1,
+                    "selected": True,
+                },
+                "plm": {
+                    "oof_map": 0.12,
+                    "oof_precision_at_1": 0.08,
+                    "step": None,
+                    "selected": False,
+                },
+            },
             "device": "cpu",
         },
         "calibration": {
@@ -229,6 +249,7 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
     metrics["acceptance"] = metrics_module.acceptance(metrics["test"])
     metrics["cv"]["acceptance"] = {"map_ratio_vs_knn": 1.3, "folds_passed": 4, "passed": True}
     metrics["cv"]["folds"] = [{"fold": k, "n_train": 60} for k in range(5)]
+    metrics["cv"]["member_selection"] = {"knn_identity": 4, "positions": 5, "plm": 0}
     calibrated = pd.concat(prediction_rows, ignore_index=True)
 
     test_ids = [i for i, s in zip(ids, splits, strict=True) if s == "test"]
@@ -435,6 +456,11 @@ def test_every_headline_and_per_class_metric_is_shown(page, fixture_paths):
         "split.clustering.n_clusters",
     } <= shown
     assert {"n_enzymes", "n_classes", "plm.layer", "training.n_inner_folds"} <= shown
+    for name in metrics["training"]["candidates"]:
+        for key in ("oof_map", "oof_precision_at_1", "step", "selected"):
+            assert f"training.candidates.{name}.{key}" in shown
+    for name in metrics["cv"]["member_selection"]:
+        assert f"cv.member_selection.{name}" in shown
 
 
 def test_no_unmarked_metric_like_number(page):

@@ -103,6 +103,7 @@ def main():
                 "n_features",
                 "members",
                 "combiner_members",
+                "candidates",
                 "selection",
                 "device",
             )

@@ -92,6 +92,7 @@ def main():
             "device": device,
             "members": list(cross_fit.model.members),
             "combiner_members": cross_fit.model.combined_members,
+            "candidates": cross_fit.candidates,
             "baselines": list(registry.baseline_names()),
             "selection": cross_fit.model.selection,
             "substrate_families": [

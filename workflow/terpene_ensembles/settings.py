@@ -119,9 +119,11 @@ class TrainConfig(Section):
     knn_power: float = 3.0
     kernel_power: float = 8.0
     kernel_similarity: str = "bits_per_residue"
-    # Names of registered members (learning.members); checked against the registry when
-    # the model is fitted, so that this module stays free of the learning code.
-    members: list[str] = field(default_factory=lambda: ["identity_kernel", "positions"])
+    # "auto" (members chosen out of fold among the candidates) or names of registered
+    # members (learning.members); checked against the registry when the model is fitted,
+    # so that this module stays free of the learning code.
+    members: str | list[str] = field(default_factory=lambda: ["identity_kernel", "positions"])
+    excluded_candidates: list[str] = field(default_factory=list)
     position_min_coverage: float = 0.05
     exclude_feature_groups: list[str] = field(default_factory=lambda: ["motif"])
     lr_c: float | str = "auto"

@@ -149,10 +149,14 @@ def ablations(
         if name in available or member.uses_torch or not member.needs <= data.available_inputs():
             continue
         # A member with its input but not in the model (PLM on vs off: ``with:plm``),
-        # cross-fitted like the others, for this table only.
-        best, oof_scores[name], _ = learner.select_member(
-            name, dev, inner, hits, train_settings, device
-        )
+        # cross-fitted like the others (a candidate selection left out already was), for
+        # this table only.
+        if name in cross_fit.left_out:
+            best, oof_scores[name] = cross_fit.left_out[name]
+        else:
+            best, oof_scores[name], _ = learner.select_member(
+                name, dev, inner, hits, train_settings, device
+            )
         state = member.fit(dev, best, train_settings, device)
         member_scores[name] = member.score(state, test, hits)
         available.append(name)
@@ -243,6 +247,7 @@ def run_fold(
         "n_test": int(is_test.sum()),
         "selection": cross_fit.model.selection,
         "combiner_members": cross_fit.model.combined_members,
+        "candidates": cross_fit.candidates,
         "test": test,
         "acceptance": acceptance(test),
         "substrate": substrate_view,
@@ -319,20 +324,39 @@ def summarise(fold_metrics: list[dict]) -> dict:
         summary[name] = entry
     summary["per_class"] = per_class_summary(fold_metrics)
     if all("ablations" in f for f in fold_metrics):
-        variants = fold_metrics[0]["ablations"].keys()
+        # Folds that selected different members have different variants (with:/without:
+        # one member); a variant's values are None in the folds that lack it.
+        variants = list(dict.fromkeys(v for f in fold_metrics for v in f["ablations"]))
         summary["ablations"] = {
             v: {
-                m: _stats([f["ablations"][v][m] for f in fold_metrics])
+                m: _stats([f["ablations"].get(v, {}).get(m) for f in fold_metrics])
                 for m in ("map", "precision_at_1", "macro_f1", "micro_f1", "calls_per_enzyme")
             }
             for v in variants
         }
     summary["acceptance"] = cv_acceptance(summary, baseline_members_of(fold_metrics[0]["test"]))
     summary["folds"] = [
-        {k: f[k] for k in ("fold", "n_dev", "n_test", "combiner_members", "selection")}
+        {
+            k: f[k]
+            for k in ("fold", "n_dev", "n_test", "combiner_members", "candidates", "selection")
+            if k in f
+        }
         for f in fold_metrics
     ]
+    summary["member_selection"] = member_selection_counts(fold_metrics)
     return summary
+
+
+def member_selection_counts(fold_metrics: list[dict]) -> dict[str, int]:
+    """For each member that was a candidate (or listed) in some fold: in how many folds the
+    combiner used it."""
+    names = {name for f in fold_metrics for name in f.get("candidates", {})}
+    names |= {name for f in fold_metrics for name in f["combiner_members"]}
+    return {
+        name: sum(name in f["combiner_members"] for f in fold_metrics)
+        for name in registry.names()
+        if name in names
+    }
 
 
 def cv_acceptance(summary: dict, baselines: list[str]) -> dict:

@@ -97,12 +97,59 @@ def ablation_table(metrics: dict) -> str:
     )
 
 
+def candidates_table(metrics: dict) -> str:
+    """The final model's candidate members: each alone out of fold, and whether selection
+    (``train.members: auto``) added it to the combiner, from metrics.json."""
+    base = "training.candidates"
+    if not has_path(metrics, base) or not isinstance(lookup(metrics, base), dict):
+        return '<p class="note">metrics.json has no candidate members.</p>'
+    rows = [
+        f"<th>{esc(name)}</th>"
+        + "".join(
+            metric_cell(metrics, f"{base}.{name}.{key}")
+            for key in ("oof_map", "oof_precision_at_1", "step", "selected")
+        )
+        for name in lookup(metrics, base)
+    ]
+    return table(
+        ["member", "OOF mAP", "OOF P@1", "selection step", "selected"],
+        rows,
+        "candidates-table",
+        "Candidate members of the final model: each alone on the out-of-fold rows of the "
+        "development enzymes; selected: used by the combiner",
+    )
+
+
+def selection_counts_table(metrics: dict) -> str:
+    """How many outer CV folds selected each member, from metrics.json."""
+    base = "cv.member_selection"
+    if not has_path(metrics, base) or not isinstance(lookup(metrics, base), dict):
+        return '<p class="note">metrics.json has no cross-validation member selection.</p>'
+    rows = [
+        f"<th>{esc(name)}</th>{metric_cell(metrics, f'{base}.{name}')}"
+        f"{metric_cell(metrics, 'cv.n_folds')}"
+        for name in lookup(metrics, base)
+    ]
+    return table(
+        ["member", "folds selecting it", "folds"],
+        rows,
+        "member-selection-table",
+        "Members the combiner used, counted over the outer CV folds",
+    )
+
+
 def section_cv(inputs: ReportInputs) -> str:
     return f"""
 <section id="cv"><h2>Cross-validation</h2>
 <p>The same procedure (cross-fitting, stacking, calibration, thresholds), trained and scored
 on k grouped outer folds (whole MMseqs2 clusters per fold).</p>
 {cv_table(inputs.metrics)}
+<h3>Member selection</h3>
+<p>With <code>train.members: auto</code> the combiner's members are chosen by greedy forward
+selection on out-of-fold scores of the development enzymes, inside every CV fold as well;
+with an explicit list every listed member is used and no step is recorded.</p>
+{candidates_table(inputs.metrics)}
+{selection_counts_table(inputs.metrics)}
 <h3>Ablations</h3>
 {ablation_table(inputs.metrics)}
 </section>"""
