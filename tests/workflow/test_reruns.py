@@ -193,7 +193,7 @@ def test_touching_the_calibration_module_reruns_calibrate_and_below_only(finishe
     """`touch calibration.py && snakemake -n`: no content change, the newer mtime is enough
     (profiles/default turns off Snakemake's same-checksum check)."""
     workdir, config = finished_run
-    path = workdir / "workflow" / "terpene_ensembles" / "calibration.py"
+    path = workdir / "workflow" / "terpene_ensembles" / "learning" / "calibration.py"
     before = path.stat()
     path.touch()
     try:
