@@ -160,6 +160,8 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
             "n_inner_folds": 5,
             "members": ["knn_identity", "logistic_regression", "positions"],
             "combiner_members": ["knn_identity", "positions"],
+            "baselines": ["knn_identity", "logistic_regression"],
+            "homology_baseline": "knn_identity",
             "candidates": {
                 "knn_identity": {
                     "oof_map": 0.41,

@@ -103,6 +103,8 @@ def main():
                 "n_features",
                 "members",
                 "combiner_members",
+                "baselines",
+                "homology_baseline",
                 "candidates",
                 "selection",
                 "device",

@@ -94,6 +94,7 @@ def main():
             "combiner_members": cross_fit.model.combined_members,
             "candidates": cross_fit.candidates,
             "baselines": list(registry.baseline_names()),
+            "homology_baseline": registry.homology_baseline_name(),
             "selection": cross_fit.model.selection,
             "substrate_families": [
                 c for c in substrate.columns if c not in ("id", "split", "predictor")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from terpene_ensembles.learning.reference_predictors import REFERENCE_PREDICTORS
 from terpene_ensembles.report.html import (
-    BASELINE_ORDER,
     HEADLINE_METRICS,
     acceptance_table,
+    baseline_members,
     esc,
     has_path,
     is_scalar_number,
@@ -36,8 +37,11 @@ def cv_table(metrics: dict) -> str:
     ordered = [k for k in HEADLINE_METRICS if k in metric_keys] + [
         k for k in metric_keys if k not in HEADLINE_METRICS
     ]
-    priority = ["model", "fusion", *BASELINE_ORDER]
-    names = sorted(predictors, key=lambda n: (priority.index(n) if n in priority else 99, n))
+    # The model, the members it combines, then the baselines (members, then the references).
+    baselines = [*baseline_members(metrics), *REFERENCE_PREDICTORS]
+    names = ["model"] * ("model" in predictors)
+    names += [n for n in predictors if n != "model" and n not in baselines]
+    names += [n for n in baselines if n in predictors]
     rows = []
     for name in names:
         cells = []

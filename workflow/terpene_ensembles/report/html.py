@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from terpene_ensembles.learning.reference_predictors import REFERENCE_PREDICTORS
+
 # Headline metrics in display order; other scalar keys of a predictor follow them.
 HEADLINE_METRICS = {
     "map": "mAP",
@@ -31,7 +33,22 @@ COUNT_LABELS = {
     "n_labelled": "labelled",
     "n_classes_with_positives": "ensembles with positives",
 }
-BASELINE_ORDER = ("knn_identity", "logistic_regression", "label_prior", "random")
+
+
+def baseline_members(metrics: dict) -> list[str]:
+    """The baselines that are members (kNN, logistic regression), in the run's order: as the
+    train stage recorded them, else the test section's less the reference predictors."""
+    recorded = (metrics.get("training") or {}).get("baselines")
+    if recorded is not None:
+        return list(recorded)
+    tested = (metrics.get("test") or {}).get("baselines") or {}
+    return [name for name in tested if name not in REFERENCE_PREDICTORS]
+
+
+def homology_baseline(metrics: dict) -> str | None:
+    """The baseline that is annotation transfer from homologs (the identity kNN), as the
+    train stage recorded it; the report sets it beside the model."""
+    return (metrics.get("training") or {}).get("homology_baseline")
 
 
 def format_number(value) -> str:

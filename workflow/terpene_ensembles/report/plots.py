@@ -22,15 +22,29 @@ import pandas as pd  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-# Fixed style so that the figures print well in black and white as well as in colour.
-PREDICTOR_STYLES = {
+from terpene_ensembles.learning.reference_predictors import LABEL_PRIOR, RANDOM  # noqa: E402
+
+# Fixed styles so that the figures print well in black and white as well as in colour: the
+# model and the reference predictors by name, the other predictors by their order in a plot.
+FIXED_STYLES = {
     "model": {"color": "#1f4e9c", "linestyle": "-"},
-    "knn_identity": {"color": "#c0392b", "linestyle": "--"},
-    "logistic_regression": {"color": "#27864a", "linestyle": ":"},
-    "fusion": {"color": "#8e44ad", "linestyle": "-."},
-    "label_prior": {"color": "#7f7f7f", "linestyle": (0, (1, 3))},
-    "random": {"color": "#b0b0b0", "linestyle": (0, (5, 5))},
+    LABEL_PRIOR: {"color": "#7f7f7f", "linestyle": (0, (1, 3))},
+    RANDOM: {"color": "#b0b0b0", "linestyle": (0, (5, 5))},
 }
+OTHER_STYLES = (
+    {"color": "#c0392b", "linestyle": "--"},
+    {"color": "#27864a", "linestyle": ":"},
+    {"color": "#8e44ad", "linestyle": "-."},
+    {"color": "#d68910", "linestyle": (0, (3, 1, 1, 1))},
+)
+
+
+def predictor_styles(predictors) -> dict[str, dict]:
+    """A line style per predictor of one plot."""
+    others = iter(OTHER_STYLES * (1 + len(list(predictors)) // len(OTHER_STYLES)))
+    return {p: FIXED_STYLES[p] if p in FIXED_STYLES else next(others) for p in predictors}
+
+
 DPI = 110
 
 
@@ -96,11 +110,12 @@ def precision_recall_grid(
         sharey=True,
         squeeze=False,
     )
+    styles = predictor_styles(scores_by_predictor)
     for axis, ensemble_id in zip(axes.flat, classes, strict=False):
         y_true = truth[ensemble_id].to_numpy()
         for predictor, scores in scores_by_predictor.items():
             precision, recall, _ = precision_recall_curve(y_true, scores[ensemble_id].to_numpy())
-            style = PREDICTOR_STYLES.get(predictor, {"color": "black", "linestyle": "-"})
+            style = styles[predictor]
             axis.step(recall, precision, where="post", linewidth=1.2, label=predictor, **style)
         prevalence = y_true.mean()
         axis.axhline(prevalence, color="#999999", linewidth=0.6, linestyle=":")
@@ -133,12 +148,13 @@ def reliability_diagram(
     )
     curve_axis.plot([0, 1], [0, 1], color="#999999", linewidth=0.8, linestyle=":", label="ideal")
     edges = np.linspace(0, 1, n_bins + 1)
+    styles = predictor_styles(scores_by_predictor)
     for predictor, scores in scores_by_predictor.items():
         probabilities = np.clip(scores[truth.columns].to_numpy().ravel(), 0.0, 1.0)
         observed, predicted = calibration_curve(
             y_true, probabilities, n_bins=n_bins, strategy="uniform"
         )
-        style = PREDICTOR_STYLES.get(predictor, {"color": "black", "linestyle": "-"})
+        style = styles[predictor]
         curve_axis.plot(predicted, observed, marker="o", markersize=3, label=predictor, **style)
         counts, _ = np.histogram(probabilities, bins=edges)
         count_axis.stairs(counts, edges, **style)

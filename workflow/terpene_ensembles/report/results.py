@@ -10,14 +10,15 @@ from terpene_ensembles.io_utils import sha256_text
 from terpene_ensembles.learning.metrics import mean_average_precision, precision_at_1
 from terpene_ensembles.report import plots
 from terpene_ensembles.report.html import (
-    BASELINE_ORDER,
     COUNT_LABELS,
     HEADLINE_METRICS,
     acceptance_table,
+    baseline_members,
     derived_cell,
     esc,
     figure,
     has_path,
+    homology_baseline,
     is_scalar_number,
     lookup,
     metric_cell,
@@ -35,7 +36,6 @@ PER_CLASS_FIELDS = {
     "threshold": "threshold",
     "support": "test support",
 }
-PR_PREDICTORS = ("model", "knn_identity", "logistic_regression")
 N_EXAMPLE_ENZYMES = 8
 N_NEIGHBOURS = 3
 
@@ -46,9 +46,7 @@ def metrics_table(metrics: dict) -> str:
     if has_path(metrics, "test.model"):
         rows_spec.append(("model", "test.model"))
     baselines = metrics.get("test", {}).get("baselines", {})
-    ordered = [b for b in BASELINE_ORDER if b in baselines] + [
-        b for b in baselines if b not in BASELINE_ORDER
-    ]
+    ordered = list(baselines)  # the run's order: baseline members, then the references
     components = metrics.get("test", {}).get("components") or {}
     rows_spec.extend(
         (f"{name} (model component)", f"test.components.{name}") for name in components
@@ -80,7 +78,8 @@ def per_class_table(inputs: ReportInputs) -> str:
         if path is None:
             continue
         cells = "".join(metric_cell(metrics, f"{path}.{key}") for key in PER_CLASS_FIELDS)
-        knn_path = per_class_path(metrics, "test.baselines.knn_identity", ensemble_id)
+        homology = homology_baseline(metrics)
+        knn_path = homology and per_class_path(metrics, f"test.baselines.{homology}", ensemble_id)
         knn_cell = (
             metric_cell(metrics, f"{knn_path}.ap")
             if knn_path
@@ -116,7 +115,8 @@ def breakdown(
     model = predictor_frame(inputs, "model", "test")
     if model.empty:
         return '<p class="note">No test predictions of the model.</p>'
-    knn = predictor_frame(inputs, "knn_identity", "test")
+    homology = homology_baseline(inputs.metrics)
+    knn = predictor_frame(inputs, homology, "test") if homology else pd.DataFrame()
     truth = truth_for(inputs, model.index)
     groups = groups[groups.index.isin(model.index)]
     rows, plot_rows = [], {}
@@ -254,7 +254,7 @@ def section_results(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
     available = predictors_in(inputs)
     pr_scores = {
         p: predictor_frame(inputs, p, "test").reindex(model_test.index)
-        for p in PR_PREDICTORS
+        for p in ("model", *baseline_members(metrics))
         if p in available
     }
     pr_plot = (
@@ -264,7 +264,7 @@ def section_results(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
     )
     reliability_scores = {
         p: predictor_frame(inputs, p, "test").reindex(model_test.index)
-        for p in ("model", "knn_identity")
+        for p in ("model", homology_baseline(metrics))
         if p in available
     }
     reliability = plots.reliability_diagram(truth, reliability_scores) if not truth.empty else None

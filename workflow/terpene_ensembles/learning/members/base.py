@@ -17,8 +17,10 @@ Class flags tell the procedure what else to do with a member: ``baseline`` (alwa
 reported under baselines and compared with the model), ``uses_torch`` (left out of the
 ablation table's extra candidates; torch is imported inside the member only),
 ``uses_feature_groups`` (fitted on the engineered features less
-``train.exclude_feature_groups``, so the group ablations refit it) and ``ablation_group``
-(the feature group the member stands for in those ablations).
+``train.exclude_feature_groups``, so the group ablations refit it), ``ablation_group``
+(the feature group the member stands for in those ablations) and ``homology_baseline``
+(the baseline that is annotation transfer from homologs, which the report sets beside
+the model; the train summary records its name).
 
 Adding a member is one module with one class decorated with :func:`register` (and its
 name in the settings schema's enum); nothing else names members.
@@ -50,6 +52,7 @@ class Member(ABC):
     uses_torch: ClassVar[bool] = False
     uses_feature_groups: ClassVar[bool] = False
     ablation_group: ClassVar[str | None] = None
+    homology_baseline: ClassVar[bool] = False
 
     def grid(self, settings) -> tuple:
         """Hyper-parameter values tried out of fold (``(None,)``: nothing to choose)."""
@@ -110,3 +113,8 @@ def get(name: str) -> Member:
 
 def baseline_names() -> tuple[str, ...]:
     return tuple(name for name, cls in _REGISTRY.items() if cls.baseline)
+
+
+def homology_baseline_name() -> str | None:
+    """The baseline flagged as annotation transfer from homologs (None without one)."""
+    return next((name for name, cls in _REGISTRY.items() if cls.homology_baseline), None)

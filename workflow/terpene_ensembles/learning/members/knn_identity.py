@@ -12,6 +12,7 @@ class KnnIdentity(Member):
     name = "knn_identity"
     needs = frozenset({"hits"})
     baseline = True
+    homology_baseline = True
 
     def fit(self, train, value, settings, device="cpu") -> HomologyState:
         return HomologyState.fit(train, int(settings.knn_k), settings.knn_power, "identity")
