@@ -149,6 +149,8 @@ class PredictConfig(Section):
     kingdom: str = ""
     prefilter: str = "tps_domain_or_homolog"
     shards: int = 1
+    gene_calling: str = "auto"
+    genetic_code: int = 11
 
 
 SECTIONS: tuple[type[Section], ...] = (

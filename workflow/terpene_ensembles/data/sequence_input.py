@@ -1,4 +1,5 @@
-"""Streaming input for screening: FASTA (plain or gzipped) or a MARTS-DB export.
+"""Streaming input for screening: protein FASTA (plain or gzipped), a MARTS-DB export, or
+a genome (nucleotide FASTA, GenBank, EMBL: proteins from data.genome_input).
 
 Records are validated one at a time; a bad record becomes a row of the rejection table
 with its reason instead of stopping the run, and nothing is dropped without a row. Input
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -19,18 +21,19 @@ from Bio import SeqIO
 from terpene_ensembles.data.input_format import (
     FASTA,
     SIGNATURE_COLUMNS,
-    first_line,
-    format_of_line,
+    detect_format,
+    looks_nucleotide,
     open_text,
 )
 from terpene_ensembles.data.marts import invalid_residues, normalize_sequence
 from terpene_ensembles.errors import UserInputError
 from terpene_ensembles.io_utils import sha256_text
 
-NUCLEOTIDE_ALPHABET = frozenset("ACGTUN")
-# A sequence made only of nucleotide letters and at least this long is a DNA/RNA record
-# pasted by mistake (a real protein of this length always uses other residues).
+# A sequence this long made (almost) only of nucleotide letters is a DNA/RNA record pasted
+# by mistake (a real protein of this length always uses other residues).
 MIN_NUCLEOTIDE_LOOKING_LENGTH = 30
+# Errors of a gzip stream that ends early or is corrupt (raised while reading, not opening).
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 
 REJECTION_COLUMNS = ["record", "id", "reason", "detail"]
 
@@ -38,16 +41,41 @@ REJECTION_COLUMNS = ["record", "id", "reason", "detail"]
 class InputFormatError(UserInputError, ValueError):
     """The input file as a whole cannot be read as FASTA or as a MARTS-DB export."""
 
-    fix = "give a FASTA file (plain or .gz) or a MARTS-DB reactions export (CSV)"
+    fix = (
+        "give a protein or nucleotide FASTA file (plain or .gz), a GenBank or EMBL file, or "
+        "a MARTS-DB reactions export (CSV)"
+    )
+
+
+@dataclass(frozen=True)
+class Locus:
+    """Where a protein's gene lies: 1-based inclusive coordinates on ``contig``.
+
+    ``segments`` lists the exons in transcription order ("start-end,start-end"); one
+    segment for a called gene, several for a GenBank join.
+    """
+
+    contig: str
+    contig_length: int
+    start: int
+    end: int
+    strand: str  # "+" or "-"
+    segments: str
+
+    def segment_list(self) -> list[tuple[int, int]]:
+        return [tuple(int(x) for x in part.split("-")) for part in self.segments.split(",")]
 
 
 @dataclass(frozen=True)
 class SequenceRecord:
-    record: int  # 1-based position of the record in the input
+    # 1-based position of the record in the input (genome input: among the called proteins
+    # and the rejected contigs, in input order)
+    record: int
     id: str
     description: str
     sequence: str  # uppercase, validated, terminal stop removed
     kingdom: str = ""  # MARTS-DB kingdom when known (a model feature), else ""
+    locus: Locus | None = None  # genome input only
 
     @property
     def sequence_sha256(self) -> str:
@@ -66,25 +94,31 @@ class Rejection:
 
 
 def detect_input_format(path: str | os.PathLike) -> str:
-    """Return FASTA or MARTS from the file's first non-blank line, or raise InputFormatError."""
+    """The input's format by content (input_format: FASTA, NUCLEOTIDE_FASTA, GENBANK, EMBL or
+    MARTS), or raise InputFormatError."""
     path = Path(path)
     if not path.is_file():
         raise InputFormatError(f"input {path} does not exist or is not a file")
     try:
-        line = first_line(path)
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
+        found = detect_format(path)
+    except UnicodeDecodeError as error:
         raise InputFormatError(
-            f"input {path} is not FASTA text or a MARTS-DB CSV export (unreadable as "
-            f"UTF-8 text: {error})"
+            f"input {path} is not FASTA/GenBank/EMBL text or a MARTS-DB CSV export "
+            f"(unreadable as UTF-8 text: {error})"
         ) from error
-    if not line:
-        raise InputFormatError(f"input {path} is empty: no FASTA records and no CSV header")
-    found = format_of_line(line)
+    except GZIP_ERRORS as error:
+        raise InputFormatError(
+            f"input {path} is a truncated or corrupt gzip file ({error}); compress it again"
+        ) from error
     if found is None:
+        with open_text(path) as handle:
+            line = next((line.strip() for line in handle if line.strip()), "")
+        if not line:
+            raise InputFormatError(f"input {path} is empty: no records and no CSV header")
         raise InputFormatError(
             f"input {path} is not FASTA (first line does not start with '>': "
-            f"{line[:60]!r}) and not a MARTS-DB export (header lacks "
-            f"{', '.join(SIGNATURE_COLUMNS)})"
+            f"{line[:60]!r}), not GenBank ('LOCUS') or EMBL ('ID'), and not a MARTS-DB "
+            f"export (header lacks {', '.join(SIGNATURE_COLUMNS)})"
         )
     return found
 
@@ -107,8 +141,12 @@ def clean_sequence(raw: str) -> tuple[str, str | None, str]:
             "invalid_residues",
             "characters not in the protein alphabet: " + "".join(invalid),
         )
-    if len(sequence) >= MIN_NUCLEOTIDE_LOOKING_LENGTH and set(sequence) <= NUCLEOTIDE_ALPHABET:
-        return sequence, "nucleotide_sequence", "only A/C/G/T/U/N: a DNA or RNA sequence?"
+    if len(sequence) >= MIN_NUCLEOTIDE_LOOKING_LENGTH and looks_nucleotide(sequence):
+        return (
+            sequence,
+            "nucleotide_sequence",
+            "A/C/G/T/U/N (and ambiguity codes) only: a DNA or RNA sequence in a protein file?",
+        )
     return sequence, None, ""
 
 
@@ -120,8 +158,9 @@ def iter_fasta(
     Bad records are appended to ``rejections`` (reasons: missing_id, duplicate_id and those of
     :func:`clean_sequence`) and not yielded. Only the set of ids seen is kept in memory.
     """
-    if detect_input_format(path) != FASTA:
-        raise InputFormatError(f"input {path} is a MARTS-DB export, not FASTA")
+    found = detect_input_format(path)
+    if found != FASTA:
+        raise InputFormatError(f"input {path} is {found}, not protein FASTA")
     sink = rejections if rejections is not None else []
     seen_ids: set[str] = set()
     with open_text(path) as handle:
@@ -144,6 +183,37 @@ def iter_fasta(
                 yield SequenceRecord(number, record_id, entry.description, sequence)
         except UnicodeDecodeError as error:
             raise InputFormatError(f"input {path} is not UTF-8 text: {error}") from error
+        except GZIP_ERRORS as error:
+            raise InputFormatError(
+                f"input {path} is a truncated or corrupt gzip file ({error}); compress it again"
+            ) from error
+
+
+def iter_records(
+    path: str | os.PathLike,
+    rejections: list[Rejection] | None = None,
+    gene_calling=None,
+    stats: dict | None = None,
+) -> Iterator[SequenceRecord]:
+    """Proteins of a protein FASTA, nucleotide FASTA, GenBank or EMBL file, validated.
+
+    ``gene_calling``: genome_input.GeneCalling (mode, genetic code, threads) for nucleotide
+    input; ``stats`` receives the genome counts (contigs, genes called, mode). A MARTS-DB
+    export is refused here (it is parsed whole, with labels)."""
+    from terpene_ensembles.data import genome_input
+    from terpene_ensembles.data.input_format import EMBL, GENBANK, NUCLEOTIDE_FASTA
+
+    found = detect_input_format(path)
+    sink = rejections if rejections is not None else []
+    if found == FASTA:
+        return iter_fasta(path, sink)
+    if found == NUCLEOTIDE_FASTA:
+        settings = gene_calling or genome_input.GeneCalling()
+        return genome_input.iter_called_genes(path, sink, settings, stats)
+    if found in (GENBANK, EMBL):
+        settings = gene_calling or genome_input.GeneCalling()
+        return genome_input.iter_annotated_cds(path, found, sink, settings, stats)
+    raise InputFormatError(f"input {path} is a MARTS-DB export, not a sequence file")
 
 
 def chunked(items: Iterable, size: int) -> Iterator[list]:

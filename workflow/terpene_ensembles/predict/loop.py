@@ -43,6 +43,14 @@ class ScreeningSettings:
     # "tps_domain": only TPS candidates are predicted; "none": every record). Off for
     # library callers; the CLI and the rules pass the config's value.
     prefilter: str = "none"
+    # Nucleotide FASTA only: pyrodigal mode (auto, single, meta) and NCBI genetic code.
+    gene_calling: str = PredictConfig.gene_calling
+    genetic_code: int = PredictConfig.genetic_code
+
+    def gene_calling_settings(self):
+        from terpene_ensembles.data.genome_input import GeneCalling
+
+        return GeneCalling(self.gene_calling, self.genetic_code, self.threads)
 
     def __post_init__(self):
         if self.chunk_size < 1:

@@ -1,4 +1,5 @@
-"""Whole prediction runs: a FASTA file or a MARTS-DB export in, every output file out."""
+"""Whole prediction runs: a FASTA, GenBank or EMBL file or a MARTS-DB export in, every
+output file out."""
 
 from __future__ import annotations
 
@@ -8,22 +9,30 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from terpene_ensembles.data.input_format import FASTA
+from terpene_ensembles.data.input_format import GENOME_FORMATS, MARTS
 from terpene_ensembles.data.sequence_input import (
     InputFormatError,
     Rejection,
     SequenceRecord,
     detect_input_format,
-    iter_fasta,
+    iter_records,
 )
 from terpene_ensembles.io_utils import write_json
 from terpene_ensembles.predict.loop import ScreeningSettings, screen
+from terpene_ensembles.predict.genome_output import (
+    CANDIDATES_FILE,
+    GENES_FILE,
+    CandidateFastaWriter,
+    GeneTableWriter,
+    write_genome_outputs,
+)
 from terpene_ensembles.predict.model import (
     BundleScorer,
     ChunkScores,
@@ -106,7 +115,9 @@ def run_prediction(
     progress: Callable[[int], None] | None = None,
     precomputed_path: str | os.PathLike | None = None,
 ) -> dict:
-    """Predict a FASTA file or a MARTS-DB export; write every output; return the summary.
+    """Predict a protein or nucleotide FASTA, GenBank or EMBL file or a MARTS-DB export;
+    write every output; return the summary (genome input: also genes.tsv, candidates.faa,
+    predictions.gff3, and annotated.gbk for GenBank/EMBL; predict.genome_output).
 
     ``pfam_dir``: None for the model folder's own Pfam HMMs; a folder given instead must
     hold the same HMMs (ModelBundle.pfam_folder). ``progress(n)``, when given, is called
@@ -145,12 +156,22 @@ def run_prediction(
     }
     with tempfile.TemporaryDirectory(prefix=".predict_", dir=outdir) as workdir:
         with RejectionWriter(outdir / "rejected.tsv") as rejected:
-            if input_format == FASTA:
+            if input_format != MARTS:
+                genome = input_format in GENOME_FORMATS
+                genome_stats: dict = {}
                 records = (
                     replace(record, kingdom=settings.kingdom)
-                    for record in iter_fasta(input_path, rejected)
+                    for record in iter_records(
+                        input_path, rejected, settings.gene_calling_settings(), genome_stats
+                    )
                 )
-                with not_tps_sink(outdir / "not_tps.tsv", settings.prefilter) as not_tps:
+                with (
+                    not_tps_sink(outdir / "not_tps.tsv", settings.prefilter) as not_tps,
+                    ExitStack() as genome_files,
+                ):
+                    if genome:
+                        genes = genome_files.enter_context(GeneTableWriter(outdir / GENES_FILE))
+                        records = genes.tee(records)
                     records = prefilter_records(
                         records,
                         settings.prefilter,
@@ -161,7 +182,15 @@ def run_prediction(
                     )
                     if rejects_unembedded:
                         records = reject_missing(records, scorer.precomputed, rejected)
+                    if genome:
+                        candidates = genome_files.enter_context(
+                            CandidateFastaWriter(outdir / CANDIDATES_FILE)
+                        )
+                        records = candidates.tee(records)
                     counts = screen(records, scorer, outdir, settings, progress=progress)
+                if genome:
+                    summary["genome"] = genome_stats
+                    write_genome_outputs(outdir, input_path, input_format)
                 summary["prefilter"] = settings.prefilter
                 summary["tps_candidates"] = counts["predicted"]
                 summary["not_tps"] = not_tps.total
