@@ -97,8 +97,10 @@ def check_contig(raw: str) -> tuple[str, str | None, str]:
                 "protein_sequence",
                 "amino-acid letters in a nucleotide file: give proteins as a protein FASTA",
             )
-        return sequence, "invalid_bases", "characters not in the IUPAC alphabet: " + "".join(
-            invalid
+        return (
+            sequence,
+            "invalid_bases",
+            "characters not in the IUPAC alphabet: " + "".join(invalid),
         )
     return sequence.replace("U", "T"), None, ""
 
@@ -161,9 +163,7 @@ def gene_finder(path, settings: GeneCalling, stats: dict):
     if settings.mode == "meta":  # no pass over the input needed
         mode = "meta"
     else:
-        mode = choose_mode(
-            settings.mode, sum(len(s) for s in valid_sequences(path))
-        )
+        mode = choose_mode(settings.mode, sum(len(s) for s in valid_sequences(path)))
     stats["gene_calling"] = mode
     if mode == "meta":
         return pyrodigal.GeneFinder(meta=True, mask=True)

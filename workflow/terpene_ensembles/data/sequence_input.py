@@ -20,6 +20,7 @@ from Bio import SeqIO
 
 from terpene_ensembles.data.input_format import (
     FASTA,
+    MARTS,
     SIGNATURE_COLUMNS,
     detect_format,
     looks_nucleotide,
@@ -160,7 +161,8 @@ def iter_fasta(
     """
     found = detect_input_format(path)
     if found != FASTA:
-        raise InputFormatError(f"input {path} is {found}, not protein FASTA")
+        name = "a MARTS-DB export" if found == MARTS else found
+        raise InputFormatError(f"input {path} is {name}, not protein FASTA")
     sink = rejections if rejections is not None else []
     seen_ids: set[str] = set()
     with open_text(path) as handle:

@@ -240,6 +240,8 @@ def write_genome_outputs(
     written = [write_gff3(predictions, genes, outdir / GFF3_FILE)]
     if input_format in ANNOTATED_FORMATS:
         written.append(
-            write_annotated_genbank(input_path, input_format, predictions, genes, outdir / GENBANK_FILE)
+            write_annotated_genbank(
+                input_path, input_format, predictions, genes, outdir / GENBANK_FILE
+            )
         )
     return written

@@ -25,7 +25,6 @@ from terpene_ensembles.data.sequence_input import (
     iter_records,
 )
 from terpene_ensembles.io_utils import write_json
-from terpene_ensembles.predict.loop import ScreeningSettings, screen
 from terpene_ensembles.predict.genome_output import (
     CANDIDATES_FILE,
     GENES_FILE,
@@ -33,6 +32,7 @@ from terpene_ensembles.predict.genome_output import (
     GeneTableWriter,
     write_genome_outputs,
 )
+from terpene_ensembles.predict.loop import ScreeningSettings, screen
 from terpene_ensembles.predict.model import (
     BundleScorer,
     ChunkScores,

@@ -2,15 +2,18 @@
 
 The Snakemake route (``predict.shards: N``) runs three kinds of job:
 
-1. :func:`run_prefilter_stage` reads the FASTA once, validates every record
-   (``rejected.tsv``), runs the TPS prefilter (``not_tps.tsv``) and deals the candidates
-   round-robin into N shard files (Parquet: record, id, description, sequence, kingdom).
+1. :func:`run_prefilter_stage` reads the FASTA (or GenBank/EMBL; genes called in
+   nucleotide FASTA) once, validates every record (``rejected.tsv``), runs the TPS
+   prefilter (``not_tps.tsv``) and deals the candidates round-robin into N shard files
+   (Parquet: record, id, description, sequence, kingdom); genome input also gets
+   ``genes.tsv`` and ``candidates.faa``.
 2. :func:`run_shard` predicts one shard file with the model bundle, exactly as the
    single-job ``predict`` does (the same :func:`terpene_ensembles.predict.screen` loop); the
    shards share the embedding cache.
 3. :func:`gather` merges the shard predictions back into input order (one
    ``predictions.parquet``/``.tsv``) and writes ``summary.json`` with
-   ``records_in = predicted + not_tps + rejected``.
+   ``records_in = predicted + not_tps + rejected`` (and, for genome input,
+   ``predictions.gff3`` and ``annotated.gbk``).
 
 Every prediction depends on its own sequence only (features, HMMER bit scores, the MMseqs2
 search against the training enzymes, the model), so how the candidates are dealt out does
@@ -31,12 +34,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from terpene_ensembles.data.input_format import GENOME_FORMATS, MARTS
 from terpene_ensembles.data.sequence_input import (
-    FASTA,
     InputFormatError,
     SequenceRecord,
     detect_input_format,
-    iter_fasta,
+    iter_records,
 )
 from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import atomic_path, read_json, write_json
@@ -164,32 +167,51 @@ def run_prefilter_stage(
     batch_size: int = DEFAULT_BATCH_SIZE,
     model_dir: str | os.PathLike | None = None,
     plm_config: dict | None = None,
+    gene_calling=None,
+    genes_path: str | os.PathLike | None = None,
+    candidates_fasta_path: str | os.PathLike | None = None,
 ) -> dict:
-    """Validate, prefilter and shard a FASTA file; return (and write) the stage summary.
+    """Validate, prefilter and shard a FASTA, GenBank or EMBL file; return (and write) the
+    stage summary.
 
     ``model_dir``: the trained model, whose training enzymes the ``tps_domain_or_homolog``
     prefilter searches and whose Pfam HMMs it uses (``pfam_dir`` None; a folder given
     instead must hold the same HMMs). Without a model, ``pfam_dir`` names the HMMs.
     ``plm_config``: the run's plm section; with ``precomputed`` set, candidates the table
-    lacks are rejected here when no ESM2 can embed them (predict.precomputed_queries)."""
+    lacks are rejected here when no ESM2 can embed them (predict.precomputed_queries).
+    ``gene_calling``: genome_input.GeneCalling for nucleotide FASTA. Genome input writes
+    ``genes_path`` (genes.tsv) and ``candidates_fasta_path`` (candidates.faa), both needed
+    then; other input writes neither."""
     from terpene_ensembles.learning.bundle import ModelBundle
+    from terpene_ensembles.predict.genome_output import CandidateFastaWriter, GeneTableWriter
     from terpene_ensembles.predict.model import plm_settings_for, precomputed_for
     from terpene_ensembles.predict.output import RejectionWriter
     from terpene_ensembles.predict.precomputed_queries import reject_missing
 
     started = time.perf_counter()
     check_mode(mode)
-    if detect_input_format(input_path) != FASTA:
+    input_format = detect_input_format(input_path)
+    if input_format == MARTS:
         raise InputFormatError(
             f"input {input_path} is a MARTS-DB export: exports are scored whole, not "
             "prefiltered or sharded (snakemake predict does this by itself)"
         )
+    genome = input_format in GENOME_FORMATS
+    if genome and (genes_path is None or candidates_fasta_path is None):
+        raise ValueError(f"{input_format} input needs genes_path and candidates_fasta_path")
+    genome_stats: dict = {}
     with (
         RejectionWriter(rejected_path) as rejected,
         NotTpsWriter(not_tps_path) as not_tps,
         CandidateShardWriter(shard_paths) as shards,
+        ExitStack() as genome_files,
     ):
-        records = (replace(r, kingdom=kingdom) for r in iter_fasta(input_path, rejected))
+        records = (
+            replace(r, kingdom=kingdom)
+            for r in iter_records(input_path, rejected, gene_calling, genome_stats)
+        )
+        if genome:
+            records = genome_files.enter_context(GeneTableWriter(genes_path)).tee(records)
         bundle = ModelBundle.load(model_dir) if model_dir is not None else None
         if bundle is not None:
             pfam_dir = bundle.pfam_folder(model_dir, pfam_dir)
@@ -201,10 +223,14 @@ def run_prefilter_stage(
         precomputed = precomputed_for(bundle, precomputed_path) if bundle else None
         if precomputed is not None and plm_settings_for(bundle, plm_config) is None:
             records = reject_missing(records, precomputed, rejected)
+        if genome:
+            candidates = CandidateFastaWriter(candidates_fasta_path)
+            records = genome_files.enter_context(candidates).tee(records)
         for record in records:
             shards.write(record)
     summary = {
         "input": str(input_path),
+        "input_format": input_format,
         "prefilter": mode,
         "records_in": shards.total + not_tps.total + rejected.total,
         "tps_candidates": shards.total,
@@ -215,6 +241,8 @@ def run_prefilter_stage(
         "seconds": round(time.perf_counter() - started, 3),
         "peak_rss_mib": peak_rss_mib(),
     }
+    if genome:
+        summary["genome"] = genome_stats
     write_json(summary, summary_path)
     LOG.info(
         "prefilter (%s): %d records, %d TPS candidates, %d not TPS, %d rejected",
@@ -301,8 +329,11 @@ def gather(
     outdir: str | os.PathLike,
     settings: dict | None = None,
     batch_size: int = ROWS_PER_WRITE,
+    genes_path: str | os.PathLike | None = None,
 ) -> dict:
-    """Merge the shards into ``outdir``/predictions.parquet/.tsv and write summary.json."""
+    """Merge the shards into ``outdir``/predictions.parquet/.tsv and write summary.json;
+    genome input (the prefilter's genes.tsv at ``genes_path``, default ``outdir``/genes.tsv)
+    also gets predictions.gff3 (and annotated.gbk for GenBank/EMBL)."""
     from terpene_ensembles.predict.output import PredictionWriter
 
     started = time.perf_counter()
@@ -335,7 +366,7 @@ def gather(
     first = shard_summaries[0] if shard_summaries else {}
     summary = {
         "input": prefiltered["input"],
-        "input_format": FASTA,
+        "input_format": prefiltered.get("input_format", "fasta"),
         "model_dir": first.get("model_dir", ""),
         "plm": first.get("plm", {}),
         "settings": {**(first.get("settings") or {}), **(settings or {})},
@@ -362,6 +393,13 @@ def gather(
         "prefilter_seconds": prefiltered["seconds"],
         "prefilter_peak_rss_mib": prefiltered["peak_rss_mib"],
     }
+    if "genome" in prefiltered:
+        from terpene_ensembles.predict.genome_output import GENES_FILE, write_genome_outputs
+
+        summary["genome"] = prefiltered["genome"]
+        write_genome_outputs(
+            outdir, prefiltered["input"], summary["input_format"], genes_path or outdir / GENES_FILE
+        )
     if summary["records_in"] != predicted + summary["not_tps"] + summary["rejected"]:
         raise InputDataError(
             f"records_in {summary['records_in']} != predicted {predicted} + not_tps "

@@ -1,4 +1,4 @@
-"""A proteome-like FASTA for screening benchmarks and tests.
+"""A proteome-like FASTA and a synthetic genome for screening benchmarks and tests.
 
 The TPS are the distinct sequences of a MARTS-DB export (ids ``tps_<n>``). Each decoy
 (``decoy_<n>``) is a TPS sequence, drawn at random, with its residues shuffled: same length
@@ -6,12 +6,16 @@ distribution and composition as the TPS, but no order, so no real domain. ``deco
 decoys per TPS (100 for the 1:100 dilution of a genome, where about 1% of proteins are
 TPS); TPS are reused in turn when the proteome needs more than the export holds, and
 records are written in a seeded random order.
+
+:func:`synthetic_genome` makes random contigs (GC about 0.65) carrying back-translated
+proteins (TPS and random-protein genes) on both strands, for the gene-calling route.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,4 +57,152 @@ def write_proteome(
             handle.write(f">{identifier}\n")
             for start in range(0, len(sequence), width):
                 handle.write(sequence[start : start + width] + "\n")
+    return path
+
+
+# --- a synthetic prokaryotic genome (gene calling tests and bench) ------------------------
+
+GENOME_GC = 0.65
+# Upstream of every planted gene: stops in frame (so the caller cannot extend the gene
+# upstream), a Shine-Dalgarno motif and a spacer without a start codon in frame.
+STOPS_IN_FRAME = "TAATAGTGA"
+SHINE_DALGARNO = "AGGAGG"
+SPACER = "AATAAC"
+STOP_CODONS = ("TAA", "TGA", "TAG")
+RANDOM_GENE_RESIDUES = "ACDEFGHIKLMNPQRSTVWY"
+COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def reverse_complement(sequence: str) -> str:
+    return sequence.translate(COMPLEMENT)[::-1]
+
+
+def codon_choices(gc: float = GENOME_GC) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Synonymous codons of the standard code per amino acid, weighted towards GC-rich
+    codons (weight (gc/(1-gc)) ** number of G/C) so genes follow the genome's GC."""
+    from Bio.Data.CodonTable import standard_dna_table
+
+    ratio = gc / (1 - gc)
+    choices: dict[str, list[str]] = {}
+    for codon, residue in standard_dna_table.forward_table.items():
+        choices.setdefault(residue, []).append(codon)
+    weighted = {}
+    for residue, codons in sorted(choices.items()):
+        codons = sorted(codons)
+        weights = np.array([ratio ** sum(c in "GC" for c in codon) for codon in codons])
+        weighted[residue] = (codons, weights / weights.sum())
+    return weighted
+
+
+def back_translate(protein: str, rng: np.random.Generator, codons=None) -> str:
+    """A coding sequence for ``protein`` (which starts with M): codons drawn by GC weight,
+    a stop codon at the end."""
+    codons = codons or codon_choices()
+    if not protein.startswith("M"):
+        raise ValueError("a planted gene must start with M (its start codon)")
+    parts = [
+        codons[residue][0][rng.choice(len(codons[residue][0]), p=codons[residue][1])]
+        for residue in protein
+    ]
+    return "".join(parts) + STOP_CODONS[int(rng.integers(3))]
+
+
+def random_bases(length: int, rng: np.random.Generator, gc: float = GENOME_GC) -> str:
+    probabilities = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]
+    return "".join(rng.choice(list("ACGT"), size=length, p=probabilities))
+
+
+@dataclass(frozen=True)
+class PlantedGene:
+    """A gene of a synthetic genome: 1-based inclusive coordinates of its CDS (stop
+    included, as gene callers report it)."""
+
+    name: str
+    contig: str
+    start: int
+    end: int
+    strand: str
+    protein: str
+    is_tps: bool
+
+
+def synthetic_genome(
+    tps: list[str],
+    contigs: int = 2,
+    other_genes: int = 60,
+    seed: int = 0,
+    gene_length: tuple[int, int] = (150, 500),
+) -> tuple[list[tuple[str, str]], list[PlantedGene]]:
+    """Random contigs (GC about 0.65) carrying the ``tps`` proteins back-translated, on
+    alternating strands, among ``other_genes`` random-protein genes; both dealt in a seeded
+    random order over ``contigs`` contigs. Returns ((contig id, sequence), ...) and the
+    planted genes."""
+    rng = np.random.default_rng(seed)
+    codons = codon_choices()
+    genes = [(f"tps_{i}", p, True) for i, p in enumerate(tps)]
+    for i in range(other_genes):
+        length = int(rng.integers(*gene_length))
+        body = "".join(rng.choice(list(RANDOM_GENE_RESIDUES), size=length - 1))
+        genes.append((f"gene_{i}", "M" + body, False))
+    order = rng.permutation(len(genes))
+    per_contig = [order[k::contigs] for k in range(contigs)]
+    sequences, planted = [], []
+    tps_strand = 0
+    for k, members in enumerate(per_contig):
+        contig = f"contig_{k + 1}"
+        parts, length = [], 0
+        for index in members:
+            name, protein, is_tps = genes[index]
+            if is_tps:
+                strand = "+-"[tps_strand % 2]
+                tps_strand += 1
+            else:
+                strand = "+-"[int(rng.integers(2))]
+            intergenic = random_bases(int(rng.integers(80, 250)), rng)
+            cds = back_translate(protein, rng, codons)
+            unit = STOPS_IN_FRAME + SHINE_DALGARNO + SPACER + cds
+            if strand == "-":
+                unit = reverse_complement(unit)
+                cds_start = length + len(intergenic) + 1
+            else:
+                cds_start = length + len(intergenic) + len(unit) - len(cds) + 1
+            parts += [intergenic, unit]
+            length += len(intergenic) + len(unit)
+            planted.append(
+                PlantedGene(
+                    name, contig, cds_start, cds_start + len(cds) - 1, strand, protein, is_tps
+                )
+            )
+        parts.append(random_bases(int(rng.integers(80, 250)), rng))
+        sequences.append((contig, "".join(parts)))
+    return sequences, planted
+
+
+def write_genome_genbank(
+    path: str | os.PathLike, contigs: list[tuple[str, str]], genes: list[PlantedGene]
+) -> Path:
+    """GenBank with a CDS per planted gene (locus_tag = its name, transl_table 11); every
+    other CDS carries /translation, the rest are translated by the reader."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    records = []
+    for contig, sequence in contigs:
+        record = SeqRecord(Seq(sequence), id=contig, name=contig, description="synthetic")
+        record.annotations["molecule_type"] = "DNA"
+        for i, gene in enumerate(g for g in genes if g.contig == contig):
+            qualifiers = {"locus_tag": [gene.name], "transl_table": ["11"]}
+            if i % 2 == 0:
+                qualifiers["translation"] = [gene.protein]
+            location = FeatureLocation(
+                gene.start - 1, gene.end, strand=1 if gene.strand == "+" else -1
+            )
+            record.features.append(SeqFeature(location, type="CDS", qualifiers=qualifiers))
+        records.append(record)
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt") as handle:
+        SeqIO.write(records, handle, "genbank")
     return path
