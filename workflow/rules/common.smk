@@ -159,6 +159,29 @@ def predict_input_is_marts():
         return False  # the predict job itself reports the unreadable input
 
 
+def predict_input_format():
+    """The predict input's format by content (input_format.detect_format), or None when it
+    is absent or unreadable (the predict job then reports it)."""
+    path = predict_setting("predict_input")
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        return input_format.detect_format(path)
+    except (OSError, UnicodeDecodeError, EOFError):
+        return None
+
+
+def predict_genome_files():
+    """Files of genome input (nucleotide FASTA, GenBank, EMBL) written by predict_prefilter:
+    every protein with its coordinates and the TPS candidates' proteins."""
+    if predict_input_format() not in input_format.GENOME_FORMATS:
+        return {}
+    return {
+        "genes": f"{predict_dir()}/genes.tsv",
+        "candidates_faa": f"{predict_dir()}/candidates.faa",
+    }
+
+
 def predict_outputs():
     """Outputs of the final `predict` job (the whole job for a MARTS-DB export; for FASTA
     the gather step, after predict_prefilter and the predict_shard jobs)."""
@@ -171,4 +194,9 @@ def predict_outputs():
     if predict_input_is_marts():
         outputs["rejected"] = f"{predict_dir()}/rejected.tsv"
         outputs["metrics"] = f"{predict_dir()}/metrics.json"
+    found = predict_input_format()
+    if found in input_format.GENOME_FORMATS:
+        outputs["gff3"] = f"{predict_dir()}/predictions.gff3"
+    if found in input_format.ANNOTATED_FORMATS:
+        outputs["genbank"] = f"{predict_dir()}/annotated.gbk"
     return outputs

@@ -1,7 +1,8 @@
 # Screening new sequences with the trained model: see docs/screening.md.
 #   snakemake --cores N predict --config predict_input=PATH predict_name=NAME
 # writes results/predict/NAME/ (metrics.json too when PATH is a MARTS-DB export).
-# A MARTS-DB export is scored whole by one job. A FASTA file goes through
+# A MARTS-DB export is scored whole by one job. A FASTA (protein or nucleotide: genes
+# called), GenBank or EMBL file goes through
 # predict_prefilter (validation, TPS prefilter, candidates dealt into predict.shards
 # files), one predict_shard job per shard, and the gathering `predict` job.
 # Input functions and the output list are in common.smk. The jobs featurise with the
@@ -66,6 +67,7 @@ else:
             not_tps=f"{PREDICT_DIR}/not_tps.tsv",
             rejected=f"{PREDICT_DIR}/rejected.tsv",
             summary=f"{PREDICT_DIR}/prefilter/summary.json",
+            **predict_genome_files(),
         log:
             stage_log(f"predict/{predict_name()}/prefilter"),
         benchmark:
@@ -81,10 +83,18 @@ else:
             prefilter=config["predict"]["prefilter"],
             kingdom=config["predict"]["kingdom"],
             plm=as_json("plm"),
+            gene_calling=config["predict"]["gene_calling"],
+            genetic_code=config["predict"]["genetic_code"],
+            genome_files=lambda wildcards, output: (
+                f"--genes {output.genes} --candidates-faa {output.candidates_faa}"
+                if "genes" in output.keys()
+                else ""
+            ),
         shell:
             "python workflow/scripts/predict_prefilter.py --input {input.sequences}"
             " --model-dir {params.model_dir} --plm {params.plm:q}"
-            " --prefilter {params.prefilter}"
+            " --prefilter {params.prefilter} --gene-calling {params.gene_calling}"
+            " --genetic-code {params.genetic_code} {params.genome_files}"
             " --kingdom={params.kingdom:q} --threads {threads} --shards {output.shards}"
             " --not-tps {output.not_tps} --rejected {output.rejected}"
             " --summary {output.summary} > {log} 2>&1"
@@ -131,6 +141,7 @@ else:
             prefilter=f"{PREDICT_DIR}/prefilter/summary.json",
             not_tps=f"{PREDICT_DIR}/not_tps.tsv",
             rejected=f"{PREDICT_DIR}/rejected.tsv",
+            **predict_genome_files(),
             shards=gather.predict(
                 f"{PREDICT_DIR}/shards/{{scatteritem}}/predictions.parquet"
             ),
@@ -151,7 +162,10 @@ else:
             shard_dirs=lambda wildcards, input: [Path(p).parent for p in input.shards],
             outdir=lambda wildcards, output: Path(output.predictions).parent,
             settings=as_json("predict"),
+            genes=lambda wildcards, input: (
+                f"--genes {input.genes}" if "genes" in input.keys() else ""
+            ),
         shell:
             "python workflow/scripts/predict_gather.py --prefilter-summary {input.prefilter}"
-            " --shard-dirs {params.shard_dirs} --outdir {params.outdir}"
+            " --shard-dirs {params.shard_dirs} --outdir {params.outdir} {params.genes}"
             " --settings {params.settings:q} --report {output.report} > {log} 2>&1"

@@ -1,4 +1,5 @@
-"""Screening, step 3 of 3 (`snakemake predict` on FASTA): gather the shards, write the report.
+"""Screening, step 3 of 3 (`snakemake predict` on FASTA, GenBank, EMBL): gather the shards,
+write the report (genome input: also predictions.gff3, and annotated.gbk for GenBank/EMBL).
 
 Merges the shard predictions back into input order (predictions.parquet, predictions.tsv),
 writes summary.json (records_in = predicted + not_tps + rejected) and report.html.
@@ -24,6 +25,7 @@ def parse_args(argv=None):
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--settings", default="{}", help="predict config section as JSON")
     parser.add_argument("--report", required=True, help="report.html to write")
+    parser.add_argument("--genes", default=None, help="the prefilter's genes.tsv (genome input)")
     return parser.parse_args(argv)
 
 
@@ -31,7 +33,11 @@ def main(argv=None) -> int:
     log = setup_logging()
     args = parse_args(argv)
     summary = gather(
-        args.prefilter_summary, args.shard_dirs, args.outdir, settings=json.loads(args.settings)
+        args.prefilter_summary,
+        args.shard_dirs,
+        args.outdir,
+        settings=json.loads(args.settings),
+        genes_path=args.genes,
     )
     write_screening_report(args.outdir, args.report)
     if summary["message"]:

@@ -1,6 +1,8 @@
-"""Screening, step 1 of 3 (`snakemake predict` on FASTA): validate, prefilter, shard.
+"""Screening, step 1 of 3 (`snakemake predict` on FASTA, GenBank, EMBL): validate,
+prefilter, shard.
 
-Reads the FASTA once: invalid records go to rejected.tsv with their reason, proteins
+Reads the input once (genes called in nucleotide FASTA; genome input also writes --genes
+and --candidates-faa): invalid records go to rejected.tsv with their reason, proteins
 without a TPS Pfam domain at its gathering cutoff (and, with the default --prefilter
 tps_domain_or_homolog, without an MMseqs2 hit to a training enzyme) to not_tps.tsv,
 and the TPS candidates are dealt round-robin into the --shards files, one predict job each.
@@ -12,6 +14,7 @@ import sys
 
 import _bootstrap  # noqa: F401
 
+from terpene_ensembles.data.genome_input import GENE_CALLING_MODES, GeneCalling
 from terpene_ensembles.errors import ConfigError
 from terpene_ensembles.io_utils import setup_logging
 from terpene_ensembles.predict.prefilter import PREFILTER_MODES
@@ -20,7 +23,9 @@ from terpene_ensembles.predict.shards import run_prefilter_stage
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--input", required=True, help="FASTA (plain or gzipped)")
+    parser.add_argument(
+        "--input", required=True, help="protein/nucleotide FASTA (plain or gzipped), GenBank, EMBL"
+    )
     parser.add_argument(
         "--pfam-dir",
         default=None,
@@ -38,6 +43,12 @@ def parse_args(argv=None):
         "table lacks are rejected unless the model's ESM2 can embed them)",
     )
     parser.add_argument("--kingdom", default="", help="MARTS kingdom of every sequence")
+    parser.add_argument("--gene-calling", choices=GENE_CALLING_MODES, default="auto")
+    parser.add_argument("--genetic-code", type=int, default=11)
+    parser.add_argument("--genes", default=None, help="genes.tsv to write (genome input)")
+    parser.add_argument(
+        "--candidates-faa", default=None, help="candidates.faa to write (genome input)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shards", nargs="+", required=True, help="candidate shard files")
     parser.add_argument("--not-tps", required=True)
@@ -65,6 +76,9 @@ def main(argv=None) -> int:
         kingdom=args.kingdom,
         model_dir=args.model_dir,
         plm_config=plm_config,
+        gene_calling=GeneCalling(args.gene_calling, args.genetic_code, args.threads),
+        genes_path=args.genes,
+        candidates_fasta_path=args.candidates_faa,
     )
     return 0
 

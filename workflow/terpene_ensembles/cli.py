@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from terpene_ensembles import __version__, errors
+from terpene_ensembles.data.genome_input import GENE_CALLING_MODES
 from terpene_ensembles.predict.prefilter import PREFILTER_MODES
 from terpene_ensembles.settings import PredictConfig
 
@@ -27,11 +28,13 @@ PREDICT_DESCRIPTION = """\
 Predict the functional ensembles (product skeleton families) of terpene synthase
 sequences with a trained model folder (a pipeline run's results/model).
 
-Input: FASTA (plain or gzipped) or a MARTS-DB reactions export; for an export the
-labelled enzymes are also scored (metrics.json). Output, under --outdir:
-predictions.parquet and predictions.tsv (calibrated probability per ensemble, called
-ensembles, nearest training enzymes, out-of-domain flag), rejected.tsv (input records
-not predicted, with the reason) and summary.json.
+Input, recognised by content: protein FASTA (plain or gzipped), a MARTS-DB reactions
+export (the labelled enzymes are also scored: metrics.json), or a prokaryotic genome or
+metagenome: nucleotide FASTA (genes called with pyrodigal), GenBank or EMBL (its CDS).
+Output, under --outdir: predictions.parquet and predictions.tsv (calibrated probability
+per ensemble, called ensembles, nearest training enzymes, out-of-domain flag),
+rejected.tsv (input records not predicted, with the reason) and summary.json; genome
+input also genes.tsv, candidates.faa, predictions.gff3 (and annotated.gbk for GenBank/EMBL).
 """
 
 PREDICT_EXAMPLES = """\
@@ -39,6 +42,7 @@ examples:
   tps-ensembles predict --model-dir results/model --input new.fasta --outdir screened/
   tps-ensembles predict --model-dir results/model --input new.fasta.gz --outdir out/ \\
       --kingdom Plantae --threads 4
+  tps-ensembles predict --model-dir results/model --input genome.fna.gz --outdir out/
 """
 
 
@@ -51,7 +55,10 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         "--model-dir", required=True, help="trained model folder (a run's results/model)"
     )
     required.add_argument(
-        "--input", required=True, help="FASTA (.gz ok) or MARTS-DB reactions export (CSV)"
+        "--input",
+        required=True,
+        help="protein or nucleotide FASTA (.gz ok), GenBank, EMBL or MARTS-DB reactions "
+        "export (CSV)",
     )
     required.add_argument("--outdir", required=True, help="folder for the prediction files")
     options = parser  # the optional arguments go to argparse's own "options" group
@@ -109,18 +116,38 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         "former (the others go to not_tps.tsv); none predicts every protein "
         "(default %(default)s; a MARTS-DB export is always scored whole)",
     )
+    options.add_argument(
+        "--gene-calling",
+        choices=GENE_CALLING_MODES,
+        default=PredictConfig.gene_calling,
+        help="nucleotide FASTA only: pyrodigal single (one prokaryotic genome), meta "
+        "(metagenomes, short contigs) or auto (single for 100 kb to 20 Mb, else meta; "
+        "default %(default)s)",
+    )
+    options.add_argument(
+        "--genetic-code",
+        type=int,
+        default=PredictConfig.genetic_code,
+        help="NCBI translation table of nucleotide FASTA (GenBank/EMBL: when a CDS has no "
+        "transl_table; default %(default)s)",
+    )
     options.add_argument("--threads", type=int, default=1, help="CPU threads (default %(default)s)")
     return parser
 
 
 def count_fasta_records(path: str | Path) -> int | None:
-    """Number of '>' header lines (the progress bar's total); None if not FASTA-like."""
+    """Number of '>' header lines of a protein FASTA (the progress bar's total); None for
+    other input (a genome's proteins are known only once its genes are called)."""
+    from terpene_ensembles.data.input_format import FASTA, detect_format
+
     try:
+        if detect_format(path) != FASTA:
+            return None
         with open(path, "rb") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
         with (gzip.open if gzipped else open)(path, "rb") as handle:
             count = sum(1 for line in handle if line.startswith(b">"))
-    except (OSError, EOFError):
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile):
         return None
     return count or None
 
@@ -142,6 +169,8 @@ def run_predict(args: argparse.Namespace, show_progress: bool = False) -> dict:
         threads=args.threads,
         kingdom=args.kingdom,
         prefilter=args.prefilter,
+        gene_calling=args.gene_calling,
+        genetic_code=args.genetic_code,
     )
     bar = None
     with contextlib.ExitStack() as stack:

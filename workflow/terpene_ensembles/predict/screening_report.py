@@ -50,6 +50,13 @@ TABLE_COLUMNS = (
     ("tps_domains", "TPS domains", "text"),
     ("ood_reason", "out-of-domain reason", "text"),
 )
+# Genome input (genes.tsv): where each candidate lies, after its id.
+LOCATION_COLUMNS = (
+    ("contig", "contig", "text"),
+    ("start", "start", "num"),
+    ("end", "end", "num"),
+    ("strand", "strand", "text"),
+)
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2733;
@@ -232,9 +239,23 @@ def ood_table(predictions: pd.DataFrame) -> str:
     return f'<table id="ood-table">{header}<tbody>{rows}</tbody></table>'
 
 
+def table_columns(predictions: pd.DataFrame) -> tuple:
+    if "contig" not in predictions.columns:
+        return TABLE_COLUMNS
+    return TABLE_COLUMNS[:2] + LOCATION_COLUMNS + TABLE_COLUMNS[2:]
+
+
 def candidate_rows(predictions: pd.DataFrame) -> list[dict]:
     rows = []
     for row in predictions.itertuples(index=False):
+        location = {}
+        if "contig" in predictions.columns:
+            location = {
+                "contig": (row.contig, row.contig),
+                "start": (int(row.start), str(int(row.start))),
+                "end": (int(row.end), str(int(row.end))),
+                "strand": (row.strand, row.strand),
+            }
         top3 = as_list(row.top3)
         top3_p = as_list(row.top3_probability)
         near = as_list(row.nearest_training)
@@ -242,6 +263,7 @@ def candidate_rows(predictions: pd.DataFrame) -> list[dict]:
         best = float(row.best_identity) if row.best_identity == row.best_identity else None
         rows.append(
             {
+                **location,
                 "record": (int(row.record), str(int(row.record))),
                 "id": (row.id, row.id),
                 "length": (int(row.length), str(int(row.length))),
@@ -275,20 +297,22 @@ def candidate_rows(predictions: pd.DataFrame) -> list[dict]:
 
 def candidates_table(predictions: pd.DataFrame) -> str:
     shown = predictions.head(MAX_TABLE_ROWS)
+    columns = table_columns(predictions)
     header = "".join(
         f'<th scope="col" data-kind="{kind}" class="{kind}">{esc(label)}</th>'
-        for _, label, kind in TABLE_COLUMNS
+        for _, label, kind in columns
     )
     body = []
     for row in candidate_rows(shown):
         cells = "".join(
             f'<td class="{kind}" data-value="{esc(row[key][0])}">{esc(row[key][1])}</td>'
-            for key, _, kind in TABLE_COLUMNS
+            for key, _, kind in columns
         )
         body.append(f"<tr>{cells}</tr>")
     note = (
         f'<p class="note">The first {MAX_TABLE_ROWS} of {len(predictions)} predicted candidates, '
-        "in input order; every row is in predictions.tsv.</p>"
+        "in input order (genome input: by contig and position); every row is in "
+        "predictions.tsv.</p>"
         if len(predictions) > MAX_TABLE_ROWS
         else ""
     )
@@ -388,6 +412,12 @@ def write_screening_report(
     report_path = Path(report_path) if report_path else outdir / "report.html"
     summary = read_json(outdir / "summary.json")
     predictions = pd.read_parquet(outdir / "predictions.parquet")
+    genes_path = outdir / "genes.tsv"
+    if genes_path.is_file():  # genome input: candidates listed by contig and position
+        from terpene_ensembles.predict.genome_output import read_genes
+
+        genes = read_genes(genes_path)[["record", "contig", "start", "end", "strand"]]
+        predictions = predictions.merge(genes, on="record", how="left")
     page = build_screening_report(summary, predictions, outdir.name)
     with atomic_path(report_path) as tmp:
         tmp.write_text(page, encoding="utf-8")
