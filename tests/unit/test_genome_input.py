@@ -405,3 +405,54 @@ def test_sharded_genome_route_equals_the_single_process_route(
     page = write_screening_report(out).read_text()
     assert 'data-kind="text" class="text">contig</th>' in page
     assert json.loads((out / "summary.json").read_text())["input_format"] == "nucleotide_fasta"
+
+
+@pytest.mark.pipeline
+@pytest.mark.snakemake
+def test_snakemake_predict_takes_genome_input_in_shards(
+    small_training_run, planted_genome, tmp_path
+):
+    """`snakemake predict` with predict.shards: 2 on nucleotide FASTA and on GenBank: the
+    genome outputs are declared rule outputs, and equal the single-process route's."""
+    import shutil
+
+    from conftest import copy_workflow, run_snakemake
+
+    from terpene_ensembles.predict.loop import ScreeningSettings
+    from terpene_ensembles.predict.run import run_prediction
+
+    contigs, planted = planted_genome
+    workdir = copy_workflow(tmp_path / "wf")
+    shutil.copytree(small_training_run["model_dir"], workdir / "results" / "model")
+    config = workdir / "config.yaml"
+    config.write_text(
+        f"marts_csv: {DEMO_MARTS}\nplm: {{enabled: false}}\nfeatures: {{pfam_dir: {DEMO_PFAM}}}\n"
+        "predict: {shards: 2, prefilter: tps_domain}\n"
+    )
+    inputs = {
+        "fna": (write_proteome(tmp_path / "g.fna.gz", contigs), ["predictions.gff3"]),
+        "gbk": (
+            write_genome_genbank(tmp_path / "g.gbk", contigs, planted),
+            ["predictions.gff3", "annotated.gbk"],
+        ),
+    }
+    for name, (path, genome_files) in inputs.items():
+        result = run_snakemake(
+            workdir, "predict", "--cores", "2", "--configfile", str(config),
+            "--allowed-rules", "predict_prefilter", "predict_shard", "predict",
+            "--config", f"predict_input={path}", f"predict_name={name}",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        out = workdir / "results" / "predict" / name
+        single = run_prediction(
+            small_training_run["model_dir"], path, tmp_path / f"single_{name}",
+            ScreeningSettings(threads=2, prefilter="tps_domain"), pfam_dir=DEMO_PFAM,
+        )  # fmt: skip
+        for file in ["predictions.tsv", "rejected.tsv", "genes.tsv", "candidates.faa"]:
+            assert (out / file).read_bytes() == (tmp_path / f"single_{name}" / file).read_bytes()
+        for file in genome_files:
+            assert (out / file).read_bytes() == (tmp_path / f"single_{name}" / file).read_bytes()
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["records_in"] == single["records_in"]
+        assert summary["predicted"] == single["predicted"] >= 6
+        assert len(summary["shards"]) == 2

@@ -43,7 +43,7 @@ class InputFormatError(UserInputError, ValueError):
     """The input file as a whole cannot be read as FASTA or as a MARTS-DB export."""
 
     fix = (
-        "give a protein or nucleotide FASTA file (plain or .gz), a GenBank or EMBL file, or "
+        "give a FASTA file (protein or nucleotide, plain or .gz), a GenBank or EMBL file, or "
         "a MARTS-DB reactions export (CSV)"
     )
 
