@@ -62,16 +62,16 @@ def main(argv=None) -> int:
             iter_records(fasta, rejections, GeneCalling(args.mode, 11, args.threads), stats)
         )
         call_s = time.perf_counter() - started
-    found = 0
-    by_contig: dict[str, list] = {}
+    by_contig: dict[tuple[str, str], list] = {}
     for record in records:
         by_contig.setdefault((record.locus.contig, record.locus.strand), []).append(record.locus)
-    for gene in planted:
-        for locus in by_contig.get((gene.contig, gene.strand), []):
-            shared = min(locus.end, gene.end) - max(locus.start, gene.start) + 1
-            if shared >= 0.9 * (gene.end - gene.start + 1):
-                found += 1
-                break
+    found = sum(
+        any(
+            gene.overlap(locus.contig, locus.start, locus.end, locus.strand) >= 0.9
+            for locus in by_contig.get((gene.contig, gene.strand), [])
+        )
+        for gene in planted
+    )
     result = {
         "genome_bases": sum(len(s) for _, s in contigs),
         "contigs": len(contigs),

@@ -48,10 +48,7 @@ def read(path, **settings):
 
 def overlap(record, gene) -> float:
     locus = record.locus
-    if (locus.contig, locus.strand) != (gene.contig, gene.strand):
-        return 0.0
-    shared = min(locus.end, gene.end) - max(locus.start, gene.start) + 1
-    return max(0, shared) / (gene.end - gene.start + 1)
+    return gene.overlap(locus.contig, locus.start, locus.end, locus.strand)
 
 
 def assert_planted_found(records, planted, same_protein=True):
@@ -193,7 +190,8 @@ def test_bad_contigs_and_genes_get_a_reason_each_and_counts_add_up(planted_genom
     assert reasons["empty"] == "empty_sequence"
     ambiguous = [r for r in rejections if r.reason == "ambiguous_bases"]
     assert len(ambiguous) == 1 and ambiguous[0].id.startswith(name)
-    assert overlap(type("R", (), {"locus": _locus_of(ambiguous[0].id)})(), other) >= 0.9
+    locus = _locus_of(ambiguous[0].id)
+    assert other.overlap(locus.contig, locus.start, locus.end, locus.strand) >= 0.9
     # Soft-masked bases are bases: the lowercase TPS is called like the others.
     assert any(overlap(r, tps) >= 0.9 and r.sequence == tps.protein for r in records)
     assert stats["contigs_soft_masked"] == 1 and stats["contigs_with_ambiguity_codes"] == 1
@@ -319,7 +317,7 @@ def planted_predictions(outdir, planted) -> pd.DataFrame:
         hit = [
             row
             for _, row in placed.iterrows()
-            if overlap(type("R", (), {"locus": row})(), gene) >= 0.9
+            if gene.overlap(row.contig, row.start, row.end, row.strand) >= 0.9
         ]
         assert len(hit) == 1, gene.name
         rows.append(hit[0][predictions.columns])

@@ -358,69 +358,135 @@ def test_pipeline_runs_every_stage_job_as_a_slurm_job(
     assert len(list((workdir / "results" / "benchmarks").rglob("*.tsv"))) == total
     assert len(list((workdir / "results" / "logs").rglob("*.log"))) == total
 
-    # 7. Screening: a 2-shard `snakemake predict` of a handful of proteins through the
-    # profile. The prefilter, each shard and the gather run as their own SLURM jobs, and
-    # the predictions equal those of a local single-shard run.
-    screen_jobs = run_screening_through_the_profile(workdir, configs, tmp_path, env, records)
-    assert screen_jobs == {"predict_prefilter": 1, "predict_shard": 2, "predict": 1}
-
-
-def run_screening_through_the_profile(workdir, configs, tmp_path, env, records) -> dict:
-    import numpy as np
+    # 7. Screening: a 2-shard `snakemake predict` of a handful of proteins, then of a small
+    # nucleotide genome (genes called), through the profile. The prefilter, each shard and
+    # the gather run as their own SLURM jobs, and the outputs equal those of a local
+    # single-shard run.
     import pandas as pd
 
-    enzymes = pd.read_parquet(workdir / "results" / "parse" / "enzymes.parquet").iloc[:4]
+    enzymes = pd.read_parquet(workdir / "results" / "parse" / "enzymes.parquet")
+    screen = ScreeningThroughTheProfile(workdir, configs, tmp_path, env, records)
+    check_protein_screening(screen, enzymes.iloc[:4], tmp_path)
+    check_genome_screening(screen, enzymes, tmp_path)
+
+
+SCREENING_FILES = ["predictions.tsv", "not_tps.tsv", "rejected.tsv"]
+GENOME_FILES = ["genes.tsv", "candidates.faa", "predictions.gff3"]
+SCREENING_JOBS = {"predict_prefilter": 1, "predict_shard": 2, "predict": 1}
+
+
+class ScreeningThroughTheProfile:
+    """`snakemake predict` of one input with predict.shards 2 through profiles/slurm, and
+    with 1 shard locally, for the pipeline test's trained model."""
+
+    def __init__(self, workdir, configs, tmp_path, env, records):
+        self.workdir, self.configs, self.tmp_path = workdir, configs, tmp_path
+        self.env, self.records = env, records
+        for shards in (1, 2):
+            (tmp_path / f"shards{shards}.yaml").write_text(f"predict: {{shards: {shards}}}\n")
+
+    def run(self, sequences: Path, name: str, files: list[str]) -> Path:
+        """Screen ``sequences`` as results/predict/ci_<name> on SLURM; check its jobs and
+        that ``files`` equal the local run's; return the SLURM run's output folder."""
+        workdir, tmp_path = self.workdir, self.tmp_path
+        already = set(self.records.read_text().splitlines())
+        run_log = tmp_path / f"{name}.log"
+        command = [
+            "timeout", "-k", "30", "900", str(BIN / "snakemake"), "predict",
+            "--profile", "profiles/slurm", *self.configs, str(tmp_path / "shards2.yaml"),
+            "--config", f"predict_input={sequences}", f"predict_name=ci_{name}",
+            "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "5",
+            "--retries", "0", "--jobs", "4", "--verbose",
+        ]  # fmt: skip
+        with run_log.open("w") as log:
+            run = subprocess.run(
+                command, cwd=workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        text = run_log.read_text(errors="replace")
+        assert run.returncode == 0, tail(run_log)
+        submitted = {}
+        for slurm_id, log_path in re.findall(
+            r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", text
+        ):
+            submitted[slurm_id] = re.search(r"slurm_logs/rule_(\w+)/", log_path).group(1)
+        recorded = {}
+        for line in set(self.records.read_text().splitlines()) - already:
+            job_id, script, _ = line.split("\t", 2)
+            recorded[job_id] = script
+        assert set(recorded) == set(submitted), (recorded, submitted)
+        scripts = {"predict_prefilter": "predict_prefilter", "predict_shard": "predict_shard"}
+        scripts["predict"] = "predict_gather"
+        for job_id, rule in submitted.items():
+            assert recorded[job_id] == scripts[rule], (job_id, rule)
+        per_rule = {}
+        for rule in submitted.values():
+            per_rule[rule] = per_rule.get(rule, 0) + 1
+        assert per_rule == SCREENING_JOBS, per_rule
+
+        local = run_snakemake(
+            workdir, "predict", "--cores", "2", *self.configs, str(tmp_path / "shards1.yaml"),
+            "--config", f"predict_input={sequences}", f"predict_name=local_{name}",
+        )  # fmt: skip
+        assert local.returncode == 0, local.stdout + local.stderr
+        predict_dir = workdir / "results" / "predict"
+        for file in files:
+            assert (predict_dir / f"ci_{name}" / file).read_bytes() == (
+                predict_dir / f"local_{name}" / file
+            ).read_bytes(), file
+        summary = json.loads((predict_dir / f"ci_{name}" / "summary.json").read_text())
+        assert summary["records_in"] == (
+            summary["predicted"] + summary["not_tps"] + summary["rejected"]
+        )
+        return predict_dir / f"ci_{name}"
+
+
+def check_protein_screening(screen, enzymes, tmp_path):
+    import numpy as np
+
     decoy = "".join(np.random.default_rng(0).permutation(list(enzymes["sequence"].iloc[0])))
     fasta = tmp_path / "screen.fasta"
     fasta.write_text(
         "".join(f">{i}_q\n{s}\n" for i, s in zip(enzymes["id"], enzymes["sequence"], strict=True))
         + f">decoy\n{decoy}\n>dna\n{'ACGT' * 20}\n"
     )
-    for shards in (1, 2):
-        (tmp_path / f"shards{shards}.yaml").write_text(f"predict: {{shards: {shards}}}\n")
-    already = set(records.read_text().splitlines())
-    run_log = tmp_path / "screen.log"
-    command = [
-        "timeout", "-k", "30", "900", str(BIN / "snakemake"), "predict",
-        "--profile", "profiles/slurm", *configs, str(tmp_path / "shards2.yaml"),
-        "--config", f"predict_input={fasta}", "predict_name=ci_screen",
-        "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "5",
-        "--retries", "0", "--jobs", "4", "--verbose",
-    ]  # fmt: skip
-    with run_log.open("w") as log:
-        run = subprocess.run(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    text = run_log.read_text(errors="replace")
-    assert run.returncode == 0, tail(run_log)
-    submitted = {}
-    for slurm_id, log_path in re.findall(
-        r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", text
-    ):
-        submitted[slurm_id] = re.search(r"slurm_logs/rule_(\w+)/", log_path).group(1)
-    recorded = {}
-    for line in set(records.read_text().splitlines()) - already:
-        job_id, script, _ = line.split("\t", 2)
-        recorded[job_id] = script
-    assert set(recorded) == set(submitted), (recorded, submitted)
-    scripts = {"predict_prefilter": "predict_prefilter", "predict_shard": "predict_shard"}
-    scripts["predict"] = "predict_gather"
-    for job_id, rule in submitted.items():
-        assert recorded[job_id] == scripts[rule], (job_id, rule)
-
-    local = run_snakemake(
-        workdir, "predict", "--cores", "2", *configs, str(tmp_path / "shards1.yaml"),
-        "--config", f"predict_input={fasta}", "predict_name=local_screen",
-    )  # fmt: skip
-    assert local.returncode == 0, local.stdout + local.stderr
-    predict_dir = workdir / "results" / "predict"
-    for name in ("predictions.tsv", "not_tps.tsv", "rejected.tsv"):
-        assert (predict_dir / "ci_screen" / name).read_bytes() == (
-            predict_dir / "local_screen" / name
-        ).read_bytes(), name
-    summary = json.loads((predict_dir / "ci_screen" / "summary.json").read_text())
+    out = screen.run(fasta, "screen", SCREENING_FILES)
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["records_in"] == 6 and summary["rejected"] == 1
-    assert summary["records_in"] == summary["predicted"] + summary["not_tps"] + summary["rejected"]
-    assert "decoy" in (predict_dir / "ci_screen" / "not_tps.tsv").read_text()
-    per_rule = {}
-    for rule in submitted.values():
-        per_rule[rule] = per_rule.get(rule, 0) + 1
-    return per_rule
+    assert "decoy" in (out / "not_tps.tsv").read_text()
+
+
+def check_genome_screening(screen, enzymes, tmp_path):
+    """Two short contigs (meta-mode gene calling) carrying three training TPS back-translated
+    among random-protein genes: each TPS is predicted and placed in predictions.gff3 at its
+    planted coordinates (overlap >= 90%: the caller may choose another start codon)."""
+    import pandas as pd
+    from BCBio import GFF
+
+    from terpene_ensembles.predict.synthetic import synthetic_genome, write_proteome
+
+    tps = [s for s in enzymes["sequence"] if s.startswith("M")][:3]
+    contigs, planted = synthetic_genome(tps, contigs=2, other_genes=6, seed=0)
+    genome = write_proteome(tmp_path / "genome.fna.gz", contigs)
+    out = screen.run(genome, "genome", SCREENING_FILES + GENOME_FILES)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input_format"] == "nucleotide_fasta"
+    assert summary["genome"]["gene_calling"] == "meta"
+    assert summary["genome"]["contigs_in"] == len(contigs)
+    predicted = pd.read_csv(out / "predictions.tsv", sep="\t")
+    with open(out / "predictions.gff3") as handle:
+        features = [(r.id, f) for r in GFF.parse(handle) for f in r.features]
+    assert sorted(f.id for _, f in features) == sorted(predicted["id"])
+    for gene in (g for g in planted if g.is_tps):
+        placed = [
+            f
+            for contig, f in features
+            if gene.overlap(
+                contig,
+                int(f.location.start) + 1,
+                int(f.location.end),
+                "+" if f.location.strand == 1 else "-",
+            )
+            >= 0.9
+        ]
+        assert len(placed) == 1, (gene, [f.id for _, f in features])
+        assert placed[0].qualifiers["top3"], placed[0].qualifiers

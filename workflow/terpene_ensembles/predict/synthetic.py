@@ -125,6 +125,14 @@ class PlantedGene:
     protein: str
     is_tps: bool
 
+    def overlap(self, contig: str, start: int, end: int, strand: str) -> float:
+        """Fraction of this gene covered by a called gene at contig:start-end(strand) (a
+        caller may choose another start codon, so tests accept a high overlap)."""
+        if (contig, strand) != (self.contig, self.strand):
+            return 0.0
+        shared = min(end, self.end) - max(start, self.start) + 1
+        return max(0, shared) / (self.end - self.start + 1)
+
 
 def synthetic_genome(
     tps: list[str],
