@@ -61,13 +61,13 @@ else:
             precomputed=plm_precomputed_inputs(),
             code=stage_code("predict_prefilter.py"),
         output:
+            **predict_genome_files(),
             shards=scatter.predict(
                 f"{PREDICT_DIR}/prefilter/candidates/{{scatteritem}}.parquet"
             ),
             not_tps=f"{PREDICT_DIR}/not_tps.tsv",
             rejected=f"{PREDICT_DIR}/rejected.tsv",
             summary=f"{PREDICT_DIR}/prefilter/summary.json",
-            **predict_genome_files(),
         log:
             stage_log(f"predict/{predict_name()}/prefilter"),
         benchmark:
@@ -138,10 +138,10 @@ else:
 
     rule predict:
         input:
+            **predict_genome_files(),
             prefilter=f"{PREDICT_DIR}/prefilter/summary.json",
             not_tps=f"{PREDICT_DIR}/not_tps.tsv",
             rejected=f"{PREDICT_DIR}/rejected.tsv",
-            **predict_genome_files(),
             shards=gather.predict(
                 f"{PREDICT_DIR}/shards/{{scatteritem}}/predictions.parquet"
             ),
