@@ -22,15 +22,15 @@ from itertools import islice
 
 from Bio import SeqIO
 
-from terpene_ensembles.data.input_format import looks_nucleotide, open_text
+from terpene_ensembles.data.input_format import looks_nucleotide
 from terpene_ensembles.data.marts import AMINO_ACIDS
 from terpene_ensembles.data.sequence_input import (
-    GZIP_ERRORS,
     InputFormatError,
     Locus,
     Rejection,
     SequenceRecord,
     clean_sequence,
+    open_records,
 )
 from terpene_ensembles.errors import ConfigError
 
@@ -109,32 +109,25 @@ def read_contigs(path, stats: dict) -> Iterator[tuple[str, str, tuple[str, str] 
     """(id, sequence, rejection) of every record of a nucleotide FASTA, in order; the
     rejection (reason, detail) is None for a usable contig."""
     seen: set[str] = set()
-    with open_text(path) as handle:
-        try:
-            for entry in SeqIO.parse(handle, "fasta"):
-                stats["contigs_in"] += 1
-                contig = entry.id.strip()
-                raw = str(entry.seq)
-                sequence, reason, detail = check_contig(raw)
-                if not contig:
-                    reason, detail = "missing_id", "header line '>' has no id"
-                elif contig in seen:
-                    reason, detail = "duplicate_id", "id already used earlier"
-                seen.add(contig)
-                if reason:
-                    yield contig, sequence, (reason, detail)
-                    continue
-                if any(c.islower() for c in raw):
-                    stats["contigs_soft_masked"] += 1
-                if AMBIGUITY_CODES & set(sequence):
-                    stats["contigs_with_ambiguity_codes"] += 1
-                yield contig, sequence, None
-        except UnicodeDecodeError as error:
-            raise InputFormatError(f"input {path} is not UTF-8 text: {error}") from error
-        except GZIP_ERRORS as error:
-            raise InputFormatError(
-                f"input {path} is a truncated or corrupt gzip file ({error}); compress it again"
-            ) from error
+    with open_records(path) as handle:
+        for entry in SeqIO.parse(handle, "fasta"):
+            stats["contigs_in"] += 1
+            contig = entry.id.strip()
+            raw = str(entry.seq)
+            sequence, reason, detail = check_contig(raw)
+            if not contig:
+                reason, detail = "missing_id", "header line '>' has no id"
+            elif contig in seen:
+                reason, detail = "duplicate_id", "id already used earlier"
+            seen.add(contig)
+            if reason:
+                yield contig, sequence, (reason, detail)
+                continue
+            if any(c.islower() for c in raw):
+                stats["contigs_soft_masked"] += 1
+            if AMBIGUITY_CODES & set(sequence):
+                stats["contigs_with_ambiguity_codes"] += 1
+            yield contig, sequence, None
 
 
 def valid_sequences(path) -> Iterator[str]:
@@ -327,50 +320,41 @@ def iter_annotated_cds(
     stats.update({"contigs_in": 0, "cds_in": 0})
     seen: set[str] = set()
     counter = 0
-    with open_text(path) as handle:
-        try:
-            for entry in SeqIO.parse(handle, input_format):
-                stats["contigs_in"] += 1
-                contig = entry.id if entry.id and entry.id != "<unknown id>" else entry.name
-                cds = [f for f in entry.features if f.type == "CDS"]
-                if not cds:
-                    counter += 1
+    with open_records(path, input_format) as handle:
+        for entry in SeqIO.parse(handle, input_format):
+            stats["contigs_in"] += 1
+            contig = entry.id if entry.id and entry.id != "<unknown id>" else entry.name
+            cds = [f for f in entry.features if f.type == "CDS"]
+            if not cds:
+                counter += 1
+                rejections.append(
+                    Rejection(
+                        counter,
+                        contig,
+                        "no_cds_features",
+                        "record without CDS features: give its sequence as nucleotide "
+                        "FASTA to have genes called",
+                    )
+                )
+                continue
+            for feature in cds:
+                stats["cds_in"] += 1
+                counter += 1
+                locus = feature_locus(feature, contig, len(entry.seq))
+                name = feature_name(feature, contig, locus)
+                if name in seen:
                     rejections.append(
-                        Rejection(
-                            counter,
-                            contig,
-                            "no_cds_features",
-                            "record without CDS features: give its sequence as nucleotide "
-                            "FASTA to have genes called",
-                        )
+                        Rejection(counter, name, "duplicate_id", "name already used earlier")
                     )
                     continue
-                for feature in cds:
-                    stats["cds_in"] += 1
-                    counter += 1
-                    locus = feature_locus(feature, contig, len(entry.seq))
-                    name = feature_name(feature, contig, locus)
-                    if name in seen:
-                        rejections.append(
-                            Rejection(counter, name, "duplicate_id", "name already used earlier")
-                        )
-                        continue
-                    seen.add(name)
-                    protein = translate_feature(feature, entry, settings.genetic_code)
-                    protein, reason, detail = clean_sequence(protein)
-                    if reason:
-                        rejections.append(Rejection(counter, name, reason, detail))
-                        continue
-                    product = feature.qualifiers.get("product", [""])[0]
-                    yield SequenceRecord(counter, name, product, protein, locus=locus)
-        except UnicodeDecodeError as error:
-            raise InputFormatError(f"input {path} is not UTF-8 text: {error}") from error
-        except GZIP_ERRORS as error:
-            raise InputFormatError(
-                f"input {path} is a truncated or corrupt gzip file ({error}); compress it again"
-            ) from error
-        except ValueError as error:  # Biopython's parser on a malformed record
-            raise InputFormatError(f"input {path} is not valid {input_format}: {error}") from error
+                seen.add(name)
+                protein = translate_feature(feature, entry, settings.genetic_code)
+                protein, reason, detail = clean_sequence(protein)
+                if reason:
+                    rejections.append(Rejection(counter, name, reason, detail))
+                    continue
+                product = feature.qualifiers.get("product", [""])[0]
+                yield SequenceRecord(counter, name, product, protein, locus=locus)
     if stats["contigs_in"] and not stats["cds_in"]:
         raise InputFormatError(
             f"input {path} ({input_format}) has no CDS features in any of its "

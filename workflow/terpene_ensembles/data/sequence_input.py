@@ -12,9 +12,11 @@ import gzip
 import os
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import TextIO
 
 from Bio import SeqIO
 
@@ -151,6 +153,26 @@ def clean_sequence(raw: str) -> tuple[str, str | None, str]:
     return sequence, None, ""
 
 
+@contextmanager
+def open_records(path: str | os.PathLike, input_format: str | None = None) -> Iterator[TextIO]:
+    """open_text(path) for a parser: text that is not UTF-8, a truncated or corrupt gzip
+    and (with ``input_format`` named) Biopython's ValueError on a malformed record are
+    raised as InputFormatError with the input's name."""
+    with open_text(path) as handle:
+        try:
+            yield handle
+        except UnicodeDecodeError as error:
+            raise InputFormatError(f"input {path} is not UTF-8 text: {error}") from error
+        except GZIP_ERRORS as error:
+            raise InputFormatError(
+                f"input {path} is a truncated or corrupt gzip file ({error}); compress it again"
+            ) from error
+        except ValueError as error:
+            if input_format is None or isinstance(error, InputFormatError):
+                raise
+            raise InputFormatError(f"input {path} is not valid {input_format}: {error}") from error
+
+
 def iter_fasta(
     path: str | os.PathLike, rejections: list[Rejection] | None = None
 ) -> Iterator[SequenceRecord]:
@@ -165,30 +187,21 @@ def iter_fasta(
         raise InputFormatError(f"input {path} is {name}, not protein FASTA")
     sink = rejections if rejections is not None else []
     seen_ids: set[str] = set()
-    with open_text(path) as handle:
-        try:
-            for number, entry in enumerate(SeqIO.parse(handle, "fasta"), start=1):
-                record_id = entry.id.strip()
-                if not record_id:
-                    sink.append(Rejection(number, "", "missing_id", "header line '>' has no id"))
-                    continue
-                if record_id in seen_ids:
-                    sink.append(
-                        Rejection(number, record_id, "duplicate_id", "id already used earlier")
-                    )
-                    continue
-                seen_ids.add(record_id)
-                sequence, reason, detail = clean_sequence(str(entry.seq))
-                if reason:
-                    sink.append(Rejection(number, record_id, reason, detail))
-                    continue
-                yield SequenceRecord(number, record_id, entry.description, sequence)
-        except UnicodeDecodeError as error:
-            raise InputFormatError(f"input {path} is not UTF-8 text: {error}") from error
-        except GZIP_ERRORS as error:
-            raise InputFormatError(
-                f"input {path} is a truncated or corrupt gzip file ({error}); compress it again"
-            ) from error
+    with open_records(path) as handle:
+        for number, entry in enumerate(SeqIO.parse(handle, "fasta"), start=1):
+            record_id = entry.id.strip()
+            if not record_id:
+                sink.append(Rejection(number, "", "missing_id", "header line '>' has no id"))
+                continue
+            if record_id in seen_ids:
+                sink.append(Rejection(number, record_id, "duplicate_id", "id already used earlier"))
+                continue
+            seen_ids.add(record_id)
+            sequence, reason, detail = clean_sequence(str(entry.seq))
+            if reason:
+                sink.append(Rejection(number, record_id, reason, detail))
+                continue
+            yield SequenceRecord(number, record_id, entry.description, sequence)
 
 
 def iter_records(
