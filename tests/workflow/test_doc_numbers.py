@@ -27,10 +27,36 @@ def _python_floor() -> str:
     return requires.removeprefix(">=")
 
 
+def _genome_input(name: str, scale: float = 1) -> str:
+    """A constant of the genome input readers, as the docs write it (``scale``: units)."""
+    from terpene_ensembles.data import genome_input, input_format
+
+    value = getattr(genome_input, name, None) or getattr(input_format, name)
+    return f"{value / scale:g}"
+
+
+AUTO_SINGLE_RANGE = r"single for (\d+) kb to \d+ Mb", r"single for \d+ kb to (\d+) Mb"
+
 # (document, phrase, the value the phrase's number must equal)
 CHECKED = [
     ("README.md", r"Python (3\.11) or newer", _python_floor),
     ("docs/screening.md", r"any Python (3\.11)", _python_floor),
+    ("docs/screening.md", r"the first (\d+) records vote", lambda: _genome_input("SNIFF_RECORDS")),
+    (
+        "docs/screening.md",
+        r"at least (\d+)% of a record's",
+        lambda: _genome_input("NUCLEOTIDE_SHARE", 0.01),
+    ),
+    ("docs/screening.md", r"under (\d+) bp", lambda: _genome_input("MIN_GENE_LENGTH")),
+] + [
+    (document, phrase, lambda scale=scale, name=name: _genome_input(name, scale))
+    for document in ("docs/screening.md", "config/README.md")
+    for phrase, name, scale in zip(
+        AUTO_SINGLE_RANGE,
+        ("AUTO_SINGLE_MIN_LENGTH", "AUTO_SINGLE_MAX_LENGTH"),
+        (1e3, 1e6),
+        strict=True,
+    )
 ]
 
 
