@@ -124,6 +124,62 @@ def test_homolog_arm_adds_training_homologs_that_no_profile_accepts(demo_tps, tm
         list(prefilter_records(records, "tps_domain_or_homolog", DEMO_PFAM, []))
 
 
+@pytest.mark.mmseqs
+def test_homolog_database_is_built_once_per_model_and_rebuilt_for_new_training(demo_tps, tmp_path):
+    """The arm's database is built on first use into the model folder's homologs/, reused
+    by later runs (same key, nothing rebuilt) and replaced when the training set changes;
+    the verdicts do not depend on whether it was built or reused, nor on the batch size."""
+    from terpene_ensembles.predict.homolog_database import (
+        COMPLETE_MARKER,
+        TrainingHomologDatabase,
+    )
+    from terpene_ensembles.predict.prefilter import homolog_cache_of
+
+    cache = homolog_cache_of(tmp_path / "model")
+    training = pd.DataFrame({"id": ["t0", "t1", "t2"], "sequence": demo_tps[:3]})
+    queries = [mutated(s, 0.2, i) for i, s in enumerate(demo_tps[:3])]
+    queries += [
+        s for a, s in proteome_records(demo_tps[:5], 20, 19, seed=4) if a.startswith("decoy")
+    ]
+
+    first = TrainingHomologDatabase(training, cache)
+    assert first.built and (first.folder / COMPLETE_MARKER).is_file()
+    marker_time = (first.folder / COMPLETE_MARKER).stat().st_mtime_ns
+    second = TrainingHomologDatabase(training, cache)
+    assert not second.built and second.folder == first.folder
+    assert (second.folder / COMPLETE_MARKER).stat().st_mtime_ns == marker_time
+    assert first.homologous(queries) == second.homologous(queries) == {0, 1, 2}
+    assert second.homologous(queries[3:8] + queries[:3]) == {5, 6, 7}  # positions in this batch
+
+    changed = training.assign(sequence=[demo_tps[0], demo_tps[1], demo_tps[5]])
+    retrained = TrainingHomologDatabase(changed, cache)
+    assert retrained.built and retrained.key != first.key
+    assert [p.name for p in cache.iterdir()] == [retrained.key]  # the stale one removed
+    assert retrained.homologous(queries) == {0, 1}
+
+
+@pytest.mark.mmseqs
+def test_prefilter_runs_reuse_the_model_folders_homolog_database(demo_tps, tmp_path):
+    """Two screening runs with one model folder: the first builds homologs/<key>, the second
+    finds it; both keep the same candidates whatever the batch size."""
+    training = pd.DataFrame({"id": ["t0", "t1"], "sequence": demo_tps[:2]})
+    pairs = [("v0", mutated(demo_tps[0], 0.2, 0)), ("v1", mutated(demo_tps[1], 0.2, 1))]
+    pairs += [
+        (a, s) for a, s in proteome_records(demo_tps[:5], 30, 29, seed=5) if a.startswith("decoy")
+    ]
+    cache = tmp_path / "model" / "homologs"
+    kept = []
+    for batch_size in (50, 7):
+        kept.append([
+            r.id for r in prefilter_records(
+                records_of(pairs), "tps_domain_or_homolog", DEMO_PFAM, [], threads=1,
+                batch_size=batch_size, training=training, homolog_cache=cache,
+            )
+        ])  # fmt: skip
+        assert len(list(cache.iterdir())) == 1
+    assert kept == [["v0", "v1"], ["v0", "v1"]]
+
+
 def test_unknown_prefilter_is_a_user_error():
     with pytest.raises(UserInputError, match="unknown prefilter") as error:
         check_mode("hmm")

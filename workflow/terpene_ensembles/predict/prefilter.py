@@ -10,9 +10,12 @@ predict would have flagged out of domain (``no_tps_pfam_hit``) anyway.
 Profiles miss whole TPS families (the seven shipped Pfam models have no prenyltransferase
 or class-I-like bacterial model, for instance: 66 of the 991 demo enzymes reach no gathering
 cutoff). With ``tps_domain_or_homolog`` (the default) a protein is also a candidate when
-MMseqs2 finds it homologous to a characterised training enzyme of the model (the search
-predict's nearest-neighbour step runs, at its E-value cutoff). Held out by whole clusters
-(grouped CV folds), this arm finds 62 of those 66 enzymes.
+MMseqs2 finds it homologous to a characterised training enzyme of the model (at predict's
+E-value cutoff, with faster settings than predict's neighbour search: ``homolog_database``).
+The training enzymes' database is built once per model, into the model folder's
+``homologs/`` (keyed by the training set), and reused by every later run. Held out by whole
+clusters (grouped CV folds, ``bench/bench_homolog_recall.py``), this arm finds 62 of those
+66 enzymes.
 
 Bit scores do not depend on which other sequences are searched (only E-values do), so the
 decision for a protein does not depend on the batch it is searched in. Proteins are read,
@@ -27,6 +30,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -46,10 +50,6 @@ NOT_TPS_COLUMNS = ["record", "id", "length", "best_profile", "best_bits"]
 # (HMMER's own filters still drop most unrelated proteins before any score is computed).
 REPORT_BITS = 0.0
 DEFAULT_BATCH_SIZE = 10_000
-# MMseqs2 sensitivity of the homology arm, which searches nearly every protein of a proteome.
-# Held out by CV fold, 4.0 finds 62 of the 66 demo enzymes no profile accepts (as many as
-# 7.5, predict's neighbour search; 1.0 finds 44).
-HOMOLOG_SENSITIVITY = 4.0
 
 
 def check_mode(mode: str) -> str:
@@ -79,8 +79,9 @@ class Verdict:
 
 class TpsPrefilter:
     """hmmsearch of the TPS profiles against batches of proteins, on ``threads`` CPUs;
-    with ``homologs`` (an object whose ``search([(id, sequence)])`` returns MMseqs2 hits,
-    e.g. predict's TrainingNeighbourSearch) also homology to the training enzymes."""
+    with ``homologs`` (an object whose ``homologous(sequences)`` returns the positions of
+    the sequences homologous to a training enzyme: homolog_database.TrainingHomologDatabase)
+    also homology to the training enzymes."""
 
     def __init__(self, pfam_dir: str | os.PathLike, threads: int = 1, homologs=None):
         import pyhmmer
@@ -128,9 +129,8 @@ class TpsPrefilter:
                     candidate[row] = True
         if self.homologs is not None:
             rest = [i for i in range(len(records)) if not candidate[i]]
-            hits = self.homologs.search([(names[i], records[i].sequence) for i in rest])
-            for row in {int(name[1:]) for name in hits["query"]}:
-                candidate[row] = True
+            for position in self.homologs.homologous([records[i].sequence for i in rest]):
+                candidate[rest[position]] = True
         return [
             Verdict(record, candidate[i], best_profile[i], best_bits[i])
             for i, record in enumerate(records)
@@ -194,10 +194,13 @@ def prefilter_records(
     threads: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     training: pd.DataFrame | None = None,
+    homolog_cache: str | os.PathLike | None = None,
 ) -> Iterable[SequenceRecord]:
     """The records to predict: the TPS candidates (``tps_domain``; with
     ``tps_domain_or_homolog`` also the homologs of ``training``, id + sequence of the
-    model's training enzymes) or all of them (``none``)."""
+    model's training enzymes) or all of them (``none``). ``homolog_cache``: where the
+    training enzymes' MMseqs2 database is kept between runs (the model folder's
+    ``homologs/``, see :func:`homolog_cache_of`); None builds it for this run only."""
     if check_mode(mode) == NO_PREFILTER:
         return records
     if pfam_dir is None:
@@ -215,13 +218,26 @@ def prefilter_records(
             where="--model-dir",
             fix="pass the trained model's folder, or --prefilter tps_domain",
         )
-    return _screen_with_homologs(records, pfam_dir, not_tps, threads, batch_size, training)
+    return _screen_with_homologs(
+        records, pfam_dir, not_tps, threads, batch_size, training, homolog_cache
+    )
 
 
-def _screen_with_homologs(records, pfam_dir, not_tps, threads, batch_size, training):
-    # Imported here: terpene_ensembles.predict imports this module.
-    from terpene_ensembles.predict.neighbours import TrainingNeighbourSearch
+def homolog_cache_of(model_dir: str | os.PathLike | None) -> Path | None:
+    """The model folder's ``homologs/``, where the homology arm keeps its database."""
+    return None if model_dir is None else Path(model_dir) / "homologs"
+
+
+def _screen_with_homologs(records, pfam_dir, not_tps, threads, batch_size, training, cache):
+    from terpene_ensembles.predict.homolog_database import TrainingHomologDatabase
 
     with tempfile.TemporaryDirectory(prefix=".prefilter_mmseqs_") as workdir:
-        homologs = TrainingNeighbourSearch(training, workdir, threads, HOMOLOG_SENSITIVITY)
+        homologs = None
+        if cache is not None:
+            try:
+                homologs = TrainingHomologDatabase(training, cache, threads)
+            except PermissionError as error:  # a read-only model folder without it
+                LOG.warning("homology arm: %s; building the database for this run only", error)
+        if homologs is None:
+            homologs = TrainingHomologDatabase(training, workdir, threads)
         yield from TpsPrefilter(pfam_dir, threads, homologs).screen(records, not_tps, batch_size)

@@ -41,7 +41,11 @@ from terpene_ensembles.predict.model import (
 )
 from terpene_ensembles.predict.output import RejectionWriter
 from terpene_ensembles.predict.precomputed_queries import reject_missing
-from terpene_ensembles.predict.prefilter import not_tps_sink, prefilter_records
+from terpene_ensembles.predict.prefilter import (
+    homolog_cache_of,
+    not_tps_sink,
+    prefilter_records,
+)
 from terpene_ensembles.predict.shards import NO_CANDIDATE_MESSAGE
 from terpene_ensembles.split.homology import mmseqs_record
 
@@ -179,6 +183,7 @@ def run_prediction(
                         not_tps,
                         settings.threads,
                         training=scorer.training,
+                        homolog_cache=homolog_cache_of(model_dir),
                     )
                     if rejects_unembedded:
                         records = reject_missing(records, scorer.precomputed, rejected)

@@ -48,6 +48,7 @@ from terpene_ensembles.predict.prefilter import (
     TPS_OR_HOMOLOG,
     NotTpsWriter,
     check_mode,
+    homolog_cache_of,
     prefilter_records,
 )
 
@@ -218,7 +219,10 @@ def run_prefilter_stage(
         # Only the homology arm needs the training enzymes.
         searches_homologs = mode == TPS_OR_HOMOLOG and bundle is not None
         training = bundle.reference_table() if searches_homologs else None
-        records = prefilter_records(records, mode, pfam_dir, not_tps, threads, batch_size, training)
+        records = prefilter_records(
+            records, mode, pfam_dir, not_tps, threads, batch_size, training,
+            homolog_cache=homolog_cache_of(model_dir),
+        )  # fmt: skip
         precomputed_path = (plm_config or {}).get("precomputed")
         precomputed = precomputed_for(bundle, precomputed_path) if bundle else None
         if precomputed is not None and plm_settings_for(bundle, plm_config) is None:
