@@ -155,6 +155,14 @@ def test_every_cv_fold_selects_and_the_summary_counts_the_selections():
     for name, count in counts.items():
         assert count == sum(name in r["combiner_members"] for r in results)
     assert [f["candidates"] for f in summary["folds"]] == [r["candidates"] for r in results]
+    # a member's CV row has values only in the folds whose model combines it (baselines
+    # are scored in every fold, selected or not)
+    baselines = set(results[0]["test"]["baselines"])
+    members = {n for r in results for n in r["combiner_members"]} - baselines
+    assert any(any(n not in r["combiner_members"] for r in results) for n in members)
+    for name in members:
+        present = [value is not None for value in summary[name]["map"]["values"]]
+        assert present == [name in r["combiner_members"] for r in results]
 
 
 def test_summary_of_folds_that_selected_different_members():

@@ -122,7 +122,7 @@ class TrainConfig(Section):
     # "auto" (members chosen out of fold among the candidates) or names of registered
     # members (learning.members); checked against the registry when the model is fitted,
     # so that this module stays free of the learning code.
-    members: str | list[str] = field(default_factory=lambda: ["identity_kernel", "positions"])
+    members: str | list[str] = "auto"
     excluded_candidates: list[str] = field(default_factory=list)
     position_min_coverage: float = 0.05
     exclude_feature_groups: list[str] = field(default_factory=lambda: ["motif"])

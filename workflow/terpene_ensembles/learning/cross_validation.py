@@ -301,12 +301,15 @@ def summarise(fold_metrics: list[dict]) -> dict:
     predictors = {"model": lambda t: t["model"]}
     for name in fold_metrics[0]["test"]["baselines"]:
         predictors[name] = lambda t, n=name: t["baselines"][n]
-    for name in fold_metrics[0]["test"].get("components", {}):
-        predictors[name] = lambda t, n=name: t["components"][n]
+    # With members: auto, folds may select different members: a component's values are
+    # None in the folds whose model does not combine it.
+    components = dict.fromkeys(n for f in fold_metrics for n in f["test"].get("components", {}))
+    for name in components:
+        predictors[name] = lambda t, n=name: t.get("components", {}).get(n)
     summary = {"n_folds": len(fold_metrics)}
     for name, getter in predictors.items():
         entry = {
-            m: _stats([getter(f["test"])[m] for f in fold_metrics])
+            m: _stats([(getter(f["test"]) or {}).get(m) for f in fold_metrics])
             for m in (*HEADLINE_METRICS, *ORACLE_METRICS)
         }
         substrate = [
