@@ -175,6 +175,7 @@ class FakeScorer:
     """Scores by a fixed rule so the screening loop can be tested without a trained model."""
 
     ensemble_ids = ENSEMBLES
+    context = None
 
     def __init__(self):
         self.training = pd.DataFrame({"id": ["train_a", "train_b"], "sequence": [SEQ_A, SEQ_B]})

@@ -106,6 +106,8 @@ def screen(
                 neighbours,
                 scores.tps_domains,
                 settings.identity_floor,
+                scorer.context,
+                scores.predictors,
             )
             writer.write(predictions)
             if on_chunk is not None:
