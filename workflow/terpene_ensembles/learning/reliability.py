@@ -18,8 +18,9 @@ Two procedures supply the per-enzyme outcomes (:func:`enzyme_outcomes`):
 
 :func:`band_table` fills each band from ``grouped_folds`` when it has at least
 :data:`MIN_BAND_ENZYMES` labelled enzymes there (or no fewer than ``random_folds``), else
-from ``random_folds``; the row says which. It is the one function behind the table in metrics.json, the model bundle, the
-reports and every prediction's ``expected_top_precision``.
+from ``random_folds``; the row says which. It is the one function behind the table in
+metrics.json, the model bundle, the reports and every prediction's
+``expected_top_precision``.
 """
 
 from __future__ import annotations
