@@ -100,7 +100,7 @@ rule reliability:
             f"{RESULTS}/cv/fold{{fold}}/metrics.json",
             fold=range(config["split"]["cv_folds"]),
         ),
-        code=stage_code("reliability.py"),
+        code=stage_code("band_reliability.py"),
     output:
         f"{RESULTS}/reliability/reliability.json",
     log:
@@ -114,7 +114,7 @@ rule reliability:
         mem_mb=2000,
         runtime=15,
     shell:
-        "python workflow/scripts/reliability.py --calibrated {input.calibrated}"
+        "python workflow/scripts/band_reliability.py --calibrated {input.calibrated}"
         " --thresholds {input.thresholds} --labels {input.labels}"
         " --train-summary {input.train_summary} --best-identity {input.best_identity}"
         " --random-folds {input.random_folds} --cv-folds {input.cv_folds}"

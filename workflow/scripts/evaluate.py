@@ -18,10 +18,12 @@ from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json, write_tsv
 from terpene_ensembles.learning.calibration import called_names, calls_from_thresholds
 from terpene_ensembles.learning.metrics import acceptance, predictor_metrics, substrate_metrics
-from terpene_ensembles.learning.model import MODEL
 from terpene_ensembles.learning.training_data import OOF_SPLIT, read_identity_hits, read_labels
-from terpene_ensembles.predict.evidence import PredictionContext, evidence_columns
-from terpene_ensembles.predict.neighbours import nearest_neighbours
+from terpene_ensembles.predict.evidence import (
+    PredictionContext,
+    evidence_columns,
+    nearest_neighbours,
+)
 from terpene_ensembles.settings import PlmConfig
 
 SUBSTRATE_METHOD = (
@@ -63,7 +65,7 @@ def prediction_context(calibrated, truth, enzymes, train_summary, reliability, e
     rows = truth.loc[training, ensemble_ids].to_numpy().astype(bool)
     return PredictionContext(
         members=list(train_summary["combiner_members"]),
-        reliability=reliability["predictors"][MODEL],
+        reliability=reliability["predictors"]["model"],
         reference_names={i: str(names.get(i, "")) for i in training},
         reference_ensembles={
             i: [c for c, on in zip(ensemble_ids, row, strict=True) if on]
@@ -74,10 +76,10 @@ def prediction_context(calibrated, truth, enzymes, train_summary, reliability, e
 
 def test_predictions_table(calibrated, truth, calibration, ensemble_ids, hits, context):
     test = calibrated[calibrated["split"] == "test"]
-    model = test[test["predictor"] == MODEL]
+    model = test[test["predictor"] == "model"]
     ids = model["id"].astype(str).tolist()
     scores = model[ensemble_ids].to_numpy(np.float64)
-    calls = calls_from_thresholds(calibration, MODEL, scores, ensemble_ids)
+    calls = calls_from_thresholds(calibration, "model", scores, ensemble_ids)
     y = truth.loc[ids, ensemble_ids].to_numpy()
     names = np.array(ensemble_ids)
     called = called_names(scores, calls, ensemble_ids)

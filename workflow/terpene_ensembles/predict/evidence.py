@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from terpene_ensembles.learning.reliability import expected_top_precision, identity_band
 
+TOP_K = 3  # nearest training enzymes shown per sequence (and top ensembles)
 NO_SUPPORT = "none"  # a call no member ranks first (the combiner's own)
 # Between the ensembles of one neighbour (';' separates the neighbours in the TSV).
 ENSEMBLE_SEPARATOR = ","
@@ -27,6 +29,22 @@ class PredictionContext:
     reliability: list[dict] | None = None  # the model's band rows (reliability.band_table)
     reference_names: dict[str, str] = field(default_factory=dict)  # training id -> name
     reference_ensembles: dict[str, list[str]] = field(default_factory=dict)
+
+
+def nearest_neighbours(
+    hits: pd.DataFrame, query_ids: Sequence[str], k: int = TOP_K
+) -> dict[str, tuple[list[str], list[float]]]:
+    """Per query: the k training enzymes of highest identity (ties: higher bit score)."""
+    result = {identifier: ([], []) for identifier in query_ids}
+    if hits.empty:
+        return result
+    ranked = hits.sort_values(
+        ["query", "identity", "bits", "target"], ascending=[True, False, False, True]
+    ).drop_duplicates(["query", "target"])
+    for query, group in ranked.groupby("query", sort=False):
+        top = group.head(k)
+        result[query] = (top["target"].tolist(), [float(v) for v in top["identity"]])
+    return result
 
 
 def call_support(

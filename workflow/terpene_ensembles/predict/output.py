@@ -19,10 +19,9 @@ from terpene_ensembles.data.sequence_input import (
 )
 from terpene_ensembles.io_utils import AtomicTsvWriter, atomic_path
 from terpene_ensembles.learning.calibration import called_names
-from terpene_ensembles.predict.evidence import PredictionContext, evidence_columns
+from terpene_ensembles.predict.evidence import TOP_K, PredictionContext, evidence_columns
 
 PROBABILITY_PREFIX = "prob_"
-TOP_K = 3
 OOD_NO_DOMAIN = "no_tps_pfam_hit"
 OOD_NO_NEIGHBOUR = "no_training_enzyme_above_identity_floor"
 
