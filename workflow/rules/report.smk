@@ -11,6 +11,7 @@ rule evaluate:
         substrate=f"{RESULTS}/train/substrate_predictions.parquet",
         train_summary=f"{RESULTS}/train/summary.json",
         reliability=f"{RESULTS}/reliability/reliability.json",
+        predictions=f"{RESULTS}/train/predictions.parquet",
         identity=f"{RESULTS}/split/pairwise_identity.parquet",
         # Built (and checked against calibrate's predictions) before metrics are final.
         bundle_manifest=f"{RESULTS}/model/manifest.json",
@@ -45,6 +46,7 @@ rule evaluate:
         " --split-summary {input.split_summary} --cv {input.cv}"
         " --substrate {input.substrate} --train-summary {input.train_summary}"
         " --reliability {input.reliability} --identity {input.identity}"
+        " --predictions {input.predictions}"
         " --bundle-manifest {input.bundle_manifest} --plm {params.plm:q}"
         " --metrics {output.metrics} --test-predictions {output.test_predictions}"
         " > {log} 2>&1"

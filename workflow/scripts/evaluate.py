@@ -48,6 +48,7 @@ def parse_args():
     parser.add_argument("--parse-summary", required=True)
     parser.add_argument("--split-summary", required=True)
     parser.add_argument("--cv", required=True)
+    parser.add_argument("--predictions", required=True, help="train/predictions.parquet (raw)")
     parser.add_argument("--reliability", required=True, help="reliability/reliability.json")
     parser.add_argument("--identity", required=True, help="split/pairwise_identity.parquet")
     parser.add_argument("--bundle-manifest", default=None, help="model/manifest.json")
@@ -74,7 +75,7 @@ def prediction_context(calibrated, truth, enzymes, train_summary, reliability, e
     )
 
 
-def test_predictions_table(calibrated, truth, calibration, ensemble_ids, hits, context):
+def test_predictions_table(calibrated, raw, truth, calibration, ensemble_ids, hits, context):
     test = calibrated[calibrated["split"] == "test"]
     model = test[test["predictor"] == "model"]
     ids = model["id"].astype(str).tolist()
@@ -88,8 +89,12 @@ def test_predictions_table(calibrated, truth, calibration, ensemble_ids, hits, c
     nearest = [neighbours[i][0] for i in ids]
     identities = [neighbours[i][1] for i in ids]
     best = [max(values) if values else float("nan") for values in identities]
-    members = {
-        name: test[test["predictor"] == name].set_index("id").loc[ids, ensemble_ids].to_numpy()
+    raw_test = raw[raw["split"] == "test"]
+    members = {  # raw scores: each member's own ranking
+        name: raw_test[raw_test["predictor"] == name]
+        .set_index("id")
+        .loc[ids, ensemble_ids]
+        .to_numpy()
         for name in context.members
     }
     evidence = evidence_columns(called, members, ensemble_ids, nearest, best, context)
@@ -186,6 +191,7 @@ def main():
     write_tsv(
         test_predictions_table(
             calibrated,
+            pd.read_parquet(args.predictions),
             truth,
             calibration,
             ensemble_ids,

@@ -49,16 +49,18 @@ def nearest_neighbours(
 
 def call_support(
     called: Sequence[Sequence[str]],
-    member_probabilities: dict[str, np.ndarray],
+    member_scores: dict[str, np.ndarray],
     members: Sequence[str],
     ensemble_ids: Sequence[str],
 ) -> list[list[str]]:
     """Per row, aligned with its calls: the members whose top-scored ensemble is that call,
-    ','-joined in member order (NO_SUPPORT when none is)."""
+    ','-joined in member order (NO_SUPPORT when none is). ``member_scores`` are each
+    member's raw scores, its own ranking (as the combiner sees it: per-class calibration
+    may reorder the classes)."""
     tops = {
-        name: [ensemble_ids[j] for j in np.argmax(member_probabilities[name], axis=1)]
+        name: [ensemble_ids[j] for j in np.argmax(member_scores[name], axis=1)]
         for name in members
-        if name in member_probabilities
+        if name in member_scores
     }
     return [
         [
@@ -72,7 +74,7 @@ def call_support(
 
 def evidence_columns(
     called: Sequence[Sequence[str]],
-    member_probabilities: dict[str, np.ndarray],
+    member_scores: dict[str, np.ndarray],
     ensemble_ids: Sequence[str],
     nearest: Sequence[Sequence[str]],
     best_identity: Sequence[float],
@@ -82,7 +84,7 @@ def evidence_columns(
     ``nearest`` (most similar first) and best identity ``best_identity``."""
     context = context or PredictionContext()
     return {
-        "support": call_support(called, member_probabilities, context.members, ensemble_ids),
+        "support": call_support(called, member_scores, context.members, ensemble_ids),
         "identity_band": [identity_band(v) for v in best_identity],
         "expected_top_precision": [
             expected_top_precision(context.reliability, v) for v in best_identity

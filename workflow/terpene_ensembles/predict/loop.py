@@ -107,7 +107,7 @@ def screen(
                 scores.tps_domains,
                 settings.identity_floor,
                 scorer.context,
-                scores.predictors,
+                scores.raw,
             )
             writer.write(predictions)
             if on_chunk is not None:

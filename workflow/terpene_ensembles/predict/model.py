@@ -29,6 +29,8 @@ class ChunkScores:
     tps_domains: dict[str, list[str]]  # id -> TPS Pfam families hit
     # Calibrated probabilities of every predictor (model and baselines), for metrics.
     predictors: dict[str, np.ndarray] = field(default_factory=dict)
+    # Raw (uncalibrated) scores of every predictor: a member's own ranking, for `support`.
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class ChunkScorer(Protocol):
@@ -251,6 +253,11 @@ class BundleScorer:
             calls=scored["calls"].loc[order].to_numpy(dtype=bool),
             tps_domains=tps_domains,
             predictors=predictors,
+            raw={
+                name.split("/", 1)[1]: frame.loc[order].to_numpy(dtype=float)
+                for name, frame in scored.items()
+                if name.startswith("raw/")
+            },
         )
 
 

@@ -83,11 +83,11 @@ def summarise_chunk(
     tps_domains: dict[str, list[str]],
     identity_floor: float,
     context: PredictionContext | None = None,
-    member_probabilities: dict[str, np.ndarray] | None = None,
+    member_scores: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """One output row per sequence of ``chunk`` (columns id, record, sequence_sha256, length).
 
-    ``context`` and ``member_probabilities`` (calibrated, per member) fill the evidence
+    ``context`` and ``member_scores`` (raw, per member) fill the evidence
     columns (:mod:`.evidence`); without them those columns are empty."""
     probabilities = np.asarray(probabilities, dtype=float)
     if probabilities.shape != (len(chunk), len(ensemble_ids)):
@@ -122,7 +122,7 @@ def summarise_chunk(
     frame = pd.DataFrame(rows, index=chunk.index)
     evidence = evidence_columns(
         called,
-        member_probabilities or {},
+        member_scores or {},
         list(ensemble_ids),
         frame["nearest_training"].tolist(),
         frame["best_identity"].tolist(),
