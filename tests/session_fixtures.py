@@ -30,7 +30,10 @@ def small_training_run(tmp_path_factory):
     from terpene_ensembles.features.alignment_positions import position_table
     from terpene_ensembles.features.sequence_features import INPUT_COLUMNS, feature_table
     from terpene_ensembles.learning.bundle import ModelBundle
+    from terpene_ensembles.learning.cross_fitting import reliability_inputs
     from terpene_ensembles.learning.cross_validation import run_procedure
+    from terpene_ensembles.learning.members import registry
+    from terpene_ensembles.learning.reliability import reliability_section
     from terpene_ensembles.learning.training_data import training_data_from_frames
     from terpene_ensembles.settings import CalibrateConfig, TrainConfig
     from terpene_ensembles.split.homology import pairwise_identity
@@ -51,13 +54,35 @@ def small_training_run(tmp_path_factory):
     data = training_data_from_frames(labels, ensemble_ids, features, positions=positions)
     is_test = np.array([split_of(i) == "test" for i in data.ids])
     inner = np.array([int(sha256_text(i)[8:16], 16) % 3 for i in data.ids])
-    cross_fit, _, _, thresholds, calibrated = run_procedure(
-        data, is_test, inner, hits, TrainConfig(seed=1), CalibrateConfig()
+    settings = TrainConfig(seed=1)
+    cross_fit, test_scores, _, thresholds, calibrated = run_procedure(
+        data, is_test, inner, hits, settings, CalibrateConfig()
+    )
+    # The reliability table as the reliability stage builds it (without outer CV folds).
+    identity, random_rows = reliability_inputs(
+        cross_fit, data.subset(~is_test), data.subset(is_test), test_scores, 3, hits, settings
+    )
+    reliability = reliability_section(
+        calibrated,
+        thresholds,
+        labels.set_index("id"),
+        ensemble_ids,
+        identity,
+        random_rows,
+        [],
+        "model",
+        registry.homology_baseline_name(),
     )
     model_dir = root / "model"
-    ModelBundle.assemble(cross_fit.model, thresholds, enzymes, parsed.vocabulary, DEMO_PFAM).save(
-        model_dir
-    )
+    ModelBundle.assemble(
+        cross_fit.model,
+        thresholds,
+        enzymes,
+        parsed.vocabulary,
+        DEMO_PFAM,
+        labels=labels,
+        reliability=reliability,
+    ).save(model_dir)
     return {
         "export": export,
         "model_dir": model_dir,

@@ -115,6 +115,57 @@ def test_a_format_2_bundle_is_migrated_on_load_and_scores_the_same(tmp_path):
         pd.testing.assert_frame_equal(scored_old[key], frame)
 
 
+def test_bundle_carries_the_reliability_table_and_training_annotations(tmp_path):
+    from terpene_ensembles.learning.reliability import GROUPED, band_table, enzyme_outcomes
+    from terpene_ensembles.predict.model import BundleScorer
+
+    data, _, _, _ = trained_bundle(tmp_path, None)
+    model = FittedModel.load(tmp_path / "model.pt")
+    labels = learner.labels_frame(data)
+    y = data.labels[:30]
+    table = band_table(enzyme_outcomes(data.ids[:30], np.full(30, 0.35), y, y, y > 0, GROUPED))
+    reliability = {"predictors": {"model": table}}
+    thresholds = load_payload(tmp_path / "model" / BUNDLE_FILE)
+    enzymes = pd.DataFrame(
+        {
+            "id": data.ids,
+            "sequence": ["MKV" + "A" * i for i in range(120)],
+            "enzyme_name": [f"synthase {i}" for i in range(120)],
+        }
+    )
+    ensembles = pd.DataFrame({"ensemble_id": data.ensemble_ids, "name": data.ensemble_ids})
+    ModelBundle.assemble(
+        model,
+        {
+            "predictors": thresholds["calibration"],
+            "settings": {"always_call_top": thresholds["always_call_top"]},
+        },
+        enzymes,
+        ensembles,
+        DEMO_PFAM,
+        labels=labels,
+        reliability=reliability,
+    ).save(tmp_path / "annotated")
+    bundle = ModelBundle.load(tmp_path / "annotated")
+    assert bundle.model_reliability() == table
+    names, made = bundle.reference_annotation_maps()
+    first = str(model.reference_ids[0])
+    row = labels.set_index("id").loc[first]
+    assert names[first] == f"synthase {list(data.ids).index(first)}"
+    assert made[first] == [c for c in data.ensemble_ids if row[c] == 1]
+    context = BundleScorer(bundle, featurizer=None).context
+    assert context.reliability == table and context.members == model.combined_members
+
+    # A format-3 bundle (no table, no annotations) still loads; its evidence stays empty.
+    payload = load_payload(tmp_path / "annotated" / BUNDLE_FILE)
+    old = {k: v for k, v in payload.items() if k not in ("reliability", "reference_annotations")}
+    (tmp_path / "v3").mkdir()
+    save_payload(old | {"format_version": 3}, tmp_path / "v3" / BUNDLE_FILE)
+    migrated = ModelBundle.load(tmp_path / "v3")
+    assert migrated.model_reliability() is None
+    assert migrated.reference_annotation_maps() == ({}, {})
+
+
 def test_bundle_checks(tmp_path):
     with pytest.raises(BundleError, match="no model bundle"):
         ModelBundle.load(tmp_path)

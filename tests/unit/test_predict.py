@@ -131,6 +131,52 @@ def test_summarise_chunk_and_writer_round_trip(tmp_path):
     assert list(tsv.columns) == list(table.columns)
 
 
+def test_summarise_chunk_writes_the_evidence_columns(tmp_path):
+    from terpene_ensembles.predict.evidence import PredictionContext
+
+    chunk = chunk_frame([("a", SEQ_A), ("b", SEQ_B)])
+    probabilities = np.array([[0.8, 0.6, 0.1], [0.05, 0.1, 0.2]])
+    context = PredictionContext(
+        members=["m1", "m2"],
+        reliability=[
+            {"band": ">=90%", "top_precision": 0.9},
+            {"band": "<30%", "top_precision": 0.25},
+        ],
+        reference_names={"train1": "germacrene A synthase"},
+        reference_ensembles={"train1": ["germacrane"], "train2": ["bisabolane", "other_C20"]},
+    )
+    members = {  # raw member scores: m1 ranks bisabolane first for a, m2 germacrane
+        "m1": np.array([[0.1, 0.9, 0.0], [0.0, 0.1, 0.9]]),
+        "m2": np.array([[0.9, 0.1, 0.0], [0.0, 0.1, 0.9]]),
+    }
+    frame = summarise_chunk(
+        chunk,
+        probabilities,
+        ENSEMBLES,
+        calls=np.array([[True, True, False], [False, False, True]]),
+        neighbours={"a": (["train1", "train2"], [0.95, 0.4])},
+        tps_domains={"a": ["PF03936"], "b": ["PF03936"]},
+        identity_floor=0.3,
+        context=context,
+        member_scores=members,
+    )
+    assert frame["support"].tolist() == [["m2", "m1"], ["m1,m2"]]
+    assert frame["identity_band"].tolist() == [">=90%", "<30%"]
+    assert frame["expected_top_precision"].tolist() == [0.9, 0.25]
+    assert frame["nearest_training_name"].tolist() == ["germacrene A synthase", ""]
+    assert frame["nearest_training_ensembles"].tolist() == [
+        ["germacrane", "bisabolane,other_C20"],
+        [],
+    ]
+    with PredictionWriter(tmp_path, ENSEMBLES) as writer:
+        writer.write(frame)
+    tsv = pd.read_csv(tmp_path / "predictions.tsv", sep="\t", keep_default_na=False)
+    assert tsv["support"].tolist() == ["m2;m1", "m1,m2"]
+    assert tsv.loc[0, "nearest_training_ensembles"] == "germacrane;bisabolane,other_C20"
+    table = pq.read_table(tmp_path / "predictions.parquet").to_pandas()
+    assert table["expected_top_precision"].tolist() == [0.9, 0.25]
+
+
 def test_writer_leaves_no_output_when_a_chunk_fails(tmp_path):
     with pytest.raises(RuntimeError), PredictionWriter(tmp_path, ENSEMBLES):
         raise RuntimeError("scoring failed")
@@ -175,6 +221,7 @@ class FakeScorer:
     """Scores by a fixed rule so the screening loop can be tested without a trained model."""
 
     ensemble_ids = ENSEMBLES
+    context = None
 
     def __init__(self):
         self.training = pd.DataFrame({"id": ["train_a", "train_b"], "sequence": [SEQ_A, SEQ_B]})

@@ -17,6 +17,7 @@ from conftest import REPO
 from terpene_ensembles import report as html_report
 from terpene_ensembles.io_utils import write_json, write_parquet, write_tsv
 from terpene_ensembles.learning import metrics as metrics_module
+from terpene_ensembles.learning import reliability as reliability_module
 from terpene_ensembles.split.homology import PAIRWISE_COLUMNS
 
 SCRIPT = REPO / "workflow" / "scripts" / "report.py"
@@ -77,6 +78,41 @@ def _split_report(assignment, clusters, labels: pd.DataFrame, names) -> dict:
             {"label": c, "clusters_with_positives": 3} for c, n in counts.items() if n == 0
         ]
     return report
+
+
+def reliability_of(calibrated, truth, ids, classes, thresholds) -> dict:
+    """The reliability section as the reliability stage builds it (learning.reliability),
+    from the OOF rows with identities spread over the bands: the first half of them from
+    grouped folds, the rest from random folds."""
+    truth_by_id = pd.DataFrame(truth, index=ids, columns=classes)
+    outcomes = {}
+    for predictor in ("model", "knn_identity"):
+        rows = calibrated[(calibrated.split == "oof") & (calibrated.predictor == predictor)]
+        probabilities = rows[classes].to_numpy()
+        identity = np.linspace(0.05, 0.99, len(rows))
+        procedure = np.where(
+            np.arange(len(rows)) < len(rows) // 2,
+            reliability_module.GROUPED,
+            reliability_module.RANDOM,
+        )
+        frames = [
+            reliability_module.enzyme_outcomes(
+                rows["id"][procedure == name],
+                identity[procedure == name],
+                truth_by_id.loc[rows["id"][procedure == name]].to_numpy(),
+                probabilities[procedure == name],
+                probabilities[procedure == name] >= thresholds,
+                name,
+            )
+            for name in (reliability_module.GROUPED, reliability_module.RANDOM)
+        ]
+        outcomes[predictor] = pd.concat(frames, ignore_index=True)
+    section = reliability_module.reliability_tables(outcomes, "model")
+    held = outcomes["model"]
+    table = section["predictors"]["model"]
+    expected = [reliability_module.expected_top_precision(table, v) for v in held.best_identity]
+    section["honesty"] = {"test": reliability_module.honesty(held, expected), "cv_folds": None}
+    return section
 
 
 def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int = 90) -> dict:
@@ -253,6 +289,7 @@ def make_report_inputs(root: Path, random_weights: bool = True, n_enzymes: int =
     metrics["cv"]["folds"] = [{"fold": k, "n_train": 60} for k in range(5)]
     metrics["cv"]["member_selection"] = {"knn_identity": 4, "positions": 5, "plm": 0}
     calibrated = pd.concat(prediction_rows, ignore_index=True)
+    metrics["reliability"] = reliability_of(calibrated, truth, ids, classes, thresholds)
 
     test_ids = [i for i, s in zip(ids, splits, strict=True) if s == "test"]
     model_test = calibrated[(calibrated.predictor == "model") & (calibrated.split == "test")]
@@ -510,12 +547,14 @@ def test_page_has_sections_tables_and_only_embedded_images(page):
         "examples-table",
         "cv-table",
         "ablation-table",
+        "homology-band-table",
+        "homology-honesty-table",
     ):
         assert f'id="{table_id}"' in page
     sources = re.findall(r'<img[^>]*src="([^"]*)"', page)
     # 4 skeleton drawings (the other-bucket row has no skeleton) + PR, reliability,
-    # co-occurrence and 2 breakdowns.
-    assert len(sources) == 4 + 5
+    # precision by homology band, co-occurrence and 2 breakdowns.
+    assert len(sources) == 4 + 6
     assert all(
         s.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")) for s in sources
     )
@@ -595,6 +634,7 @@ def test_cli_writes_the_report(fixture_paths, tmp_path):
     written = sorted(p.name for p in (tmp_path / "figures").iterdir())
     assert written == [
         "cooccurrence.png",
+        "homology-bands.png",
         "kingdom-breakdown.png",
         "pr-curves.png",
         "reliability.png",

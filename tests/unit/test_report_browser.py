@@ -220,6 +220,10 @@ PAGE_STATE = """
       .map(tr => tr.querySelector("th").textContent.trim()),
     markedCells: document.querySelectorAll("[data-metric]").length,
     modelMap: text('[data-metric="test.model.map"]'),
+    bandCells: [...document.querySelectorAll("#homology-band-table [data-metric]")]
+      .map(td => [td.dataset.metric, td.textContent.trim()]),
+    honestyCells: [...document.querySelectorAll("#homology-honesty-table [data-metric]")]
+      .map(td => [td.dataset.metric, td.textContent.trim()]),
     banner: text("#plm-banner"),
     images: [...document.images].map(i => ({
       alt: i.alt, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
@@ -260,6 +264,17 @@ def test_report_opens_offline_without_errors(chromium, rendered_report, tmp_path
     assert set(state["metricsRows"]) == {"model", *components, *metrics["test"]["baselines"]}
     assert state["markedCells"] > 100
     assert state["modelMap"] == f"{metrics['test']['model']['map']:.3f}"
+    # The homology-band table and its honesty check: every cell is metrics.json's number,
+    # the model's and the homology baseline's rows for every band.
+    from terpene_ensembles.report.html import format_number, lookup
+
+    for cells in (state["bandCells"], state["honestyCells"]):
+        assert cells
+        assert all(text == format_number(lookup(metrics, path)) for path, text in cells)
+    band_paths = {path for path, _ in state["bandCells"]}
+    for name in ("model", metrics["training"]["homology_baseline"]):
+        for i, _ in enumerate(metrics["reliability"]["bands"]):
+            assert f"reliability.predictors.{name}.{i}.top_precision" in band_paths
     images = state["images"]
     assert len(images) >= 8
     assert all(i["scheme"] == "data" for i in images)
@@ -268,7 +283,12 @@ def test_report_opens_offline_without_errors(chromium, rendered_report, tmp_path
     ]
     assert broken == []
     alts = {i["alt"] for i in images}
-    assert {"precision-recall curves", "reliability diagram", "label co-occurrence"} <= alts
+    assert {
+        "precision-recall curves",
+        "reliability diagram",
+        "label co-occurrence",
+        "top-call precision by homology band",
+    } <= alts
     assert any(alt.startswith("skeleton of") for alt in alts)
 
 

@@ -401,6 +401,16 @@ def test_two_and_three_shards_predict_exactly_what_one_job_predicts(trained, dem
     assert predicted["record"].is_monotonic_increasing
     assert not predicted["id"].str.startswith("decoy").any()
     assert one["message"] == ""
+    # The evidence columns come from the bundle: its reliability table and annotations.
+    from terpene_ensembles.learning.reliability import BAND_LABELS
+
+    assert predicted["identity_band"].isin(BAND_LABELS).all()
+    assert predicted["expected_top_precision"].notna().any()
+    assert (predicted["support"].map(len) == predicted["called"].map(len)).all()
+    assert (
+        predicted["nearest_training_ensembles"].map(len) == predicted["nearest_training"].map(len)
+    ).all()
+    assert predicted["nearest_training_ensembles"].map(lambda e: any(e)).any()
 
 
 def test_a_fasta_without_tps_candidates_ends_with_a_message_and_empty_predictions(

@@ -46,6 +46,7 @@ PAGE_STATE = """
 
 def write_run(outdir, rows: int = 25) -> dict:
     from terpene_ensembles.io_utils import write_json
+    from terpene_ensembles.learning.reliability import identity_band
     from terpene_ensembles.predict.output import PredictionWriter
 
     rng = np.random.default_rng(0)
@@ -67,6 +68,11 @@ def write_run(outdir, rows: int = 25) -> dict:
                 "nearest_training": ["t1", "t2"],
                 "nearest_identity": [best, best / 2],
                 "best_identity": best,
+                "support": ["identity_kernel,positions" if i % 3 else "none"],
+                "nearest_training_name": "pinene synthase",
+                "nearest_training_ensembles": ["pinane", "pinane,bornane"],
+                "identity_band": identity_band(best),
+                "expected_top_precision": 0.2 + 0.6 * best,
                 "tps_domains": ["PF01397"],
                 "out_of_domain": best < 0.3,
                 "ood_reason": "no_training_enzyme_above_identity_floor" if best < 0.3 else "",

@@ -30,6 +30,7 @@ TRAINING_AND_BELOW = {
     "crossval_fold",
     "crossval_summary",
     "calibrate",
+    "reliability",
     "model_bundle",
     "evaluate",
     "report",
@@ -207,7 +208,14 @@ def test_touching_the_calibration_module_reruns_calibrate_and_below_only(finishe
 def test_editing_a_stage_script_reruns_its_stage_and_below(finished_run):
     workdir, config = finished_run
     jobs = jobs_after_editing(workdir, config, "workflow/scripts/train.py")
-    assert rules_of(jobs) == {"train", "calibrate", "model_bundle", "evaluate", "report"}, jobs
+    assert rules_of(jobs) == {
+        "train",
+        "calibrate",
+        "reliability",
+        "model_bundle",
+        "evaluate",
+        "report",
+    }, jobs
     jobs = jobs_after_editing(workdir, config, "workflow/terpene_ensembles/split/splitting.py")
     assert rules_of(jobs) == {"split"} | TRAINING_AND_BELOW, jobs
 
@@ -221,7 +229,14 @@ def test_editing_a_module_every_stage_uses_reruns_everything(finished_run):
 def test_forcerun_train_reruns_train_and_what_depends_on_it(finished_run):
     workdir, config = finished_run
     jobs = scheduled_jobs(workdir, config, "--forcerun", "train")
-    assert rules_of(jobs) == {"train", "calibrate", "model_bundle", "evaluate", "report"}, jobs
+    assert rules_of(jobs) == {
+        "train",
+        "calibrate",
+        "reliability",
+        "model_bundle",
+        "evaluate",
+        "report",
+    }, jobs
 
 
 def test_forcerun_with_until_stops_at_the_named_rule(finished_run):
@@ -312,6 +327,7 @@ def test_readme_rerun_commands_plan_what_they_say(tmp_path):
     assert planned["--forcerun train"] == {
         "train",
         "calibrate",
+        "reliability",
         "model_bundle",
         "evaluate",
         "report",

@@ -39,6 +39,8 @@ rule model_bundle:
         identity=f"{RESULTS}/split/pairwise_identity.parquet",
         embeddings=optional_embeddings(),
         pfam_dir=config["features"]["pfam_dir"],
+        labels=f"{RESULTS}/parse/labels.parquet",
+        reliability=f"{RESULTS}/reliability/reliability.json",
         code=stage_code("model_bundle.py"),
     output:
         bundle=f"{RESULTS}/model/bundle.pt",
@@ -63,4 +65,5 @@ rule model_bundle:
         " --enzymes {input.enzymes} --ensembles {input.ensembles}"
         " --features {input.features} --positions {input.positions}"
         " --identity {input.identity} {params.embeddings} --pfam-dir {input.pfam_dir}"
+        " --labels {input.labels} --reliability {input.reliability}"
         " --outdir {params.model_dir} > {log} 2>&1"

@@ -10,6 +10,9 @@ rule evaluate:
         cv=f"{RESULTS}/cv/summary.json",
         substrate=f"{RESULTS}/train/substrate_predictions.parquet",
         train_summary=f"{RESULTS}/train/summary.json",
+        reliability=f"{RESULTS}/reliability/reliability.json",
+        predictions=f"{RESULTS}/train/predictions.parquet",
+        identity=f"{RESULTS}/split/pairwise_identity.parquet",
         # Built (and checked against calibrate's predictions) before metrics are final.
         bundle_manifest=f"{RESULTS}/model/manifest.json",
         code=stage_code("evaluate.py"),
@@ -42,6 +45,8 @@ rule evaluate:
         " --ensembles {input.ensembles} --parse-summary {input.parse_summary}"
         " --split-summary {input.split_summary} --cv {input.cv}"
         " --substrate {input.substrate} --train-summary {input.train_summary}"
+        " --reliability {input.reliability} --identity {input.identity}"
+        " --predictions {input.predictions}"
         " --bundle-manifest {input.bundle_manifest} --plm {params.plm:q}"
         " --metrics {output.metrics} --test-predictions {output.test_predictions}"
         " > {log} 2>&1"

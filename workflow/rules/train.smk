@@ -7,6 +7,8 @@ rule train:
         predictions=f"{RESULTS}/train/predictions.parquet",
         substrate=f"{RESULTS}/train/substrate_predictions.parquet",
         summary=f"{RESULTS}/train/summary.json",
+        best_identity=f"{RESULTS}/train/best_identity.tsv",
+        random_folds=f"{RESULTS}/train/random_fold_predictions.parquet",
     log:
         stage_log("train"),
     benchmark:
@@ -27,7 +29,8 @@ rule train:
         " --identity {input.identity} --enzymes {input.enzymes} {params.embeddings}"
         " --settings {params.settings:q} --threads {threads} --model {output.model}"
         " --predictions {output.predictions} --substrate {output.substrate}"
-        " --summary {output.summary} > {log} 2>&1"
+        " --summary {output.summary} --best-identity {output.best_identity}"
+        " --random-folds {output.random_folds} > {log} 2>&1"
 
 
 rule crossval_fold:
@@ -80,3 +83,39 @@ rule crossval_summary:
         runtime=5,
     shell:
         "python workflow/scripts/crossval_summary.py --folds {input.folds} --output {output} > {log} 2>&1"
+
+
+# Reliability by homology band (top-call precision with its interval, call precision and
+# recall) for the model and the homology baseline, from the grouped OOF and CV rows and the
+# random-fold rows; carried by the model bundle and copied into metrics.json.
+rule reliability:
+    input:
+        calibrated=f"{RESULTS}/calibrate/calibrated_predictions.parquet",
+        thresholds=f"{RESULTS}/calibrate/thresholds.json",
+        labels=f"{RESULTS}/parse/labels.parquet",
+        train_summary=f"{RESULTS}/train/summary.json",
+        best_identity=f"{RESULTS}/train/best_identity.tsv",
+        random_folds=f"{RESULTS}/train/random_fold_predictions.parquet",
+        cv_folds=expand(
+            f"{RESULTS}/cv/fold{{fold}}/metrics.json",
+            fold=range(config["split"]["cv_folds"]),
+        ),
+        code=stage_code("band_reliability.py"),
+    output:
+        f"{RESULTS}/reliability/reliability.json",
+    log:
+        stage_log("reliability"),
+    benchmark:
+        stage_benchmark("reliability")
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    shell:
+        "python workflow/scripts/band_reliability.py --calibrated {input.calibrated}"
+        " --thresholds {input.thresholds} --labels {input.labels}"
+        " --train-summary {input.train_summary} --best-identity {input.best_identity}"
+        " --random-folds {input.random_folds} --cv-folds {input.cv_folds}"
+        " --output {output} > {log} 2>&1"

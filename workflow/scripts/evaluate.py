@@ -1,7 +1,9 @@
 """Evaluate stage: test metrics of the model and every baseline (same run) -> metrics.json.
 
 Also writes test_predictions.tsv: one row per test enzyme with its true and called
-ensembles (';'-joined ensemble ids) and one calibrated model probability column per
+ensembles (';'-joined ensemble ids), the evidence columns of screening predictions
+(support, identity band and expected top-call precision, nearest training enzymes with
+their name and ensembles: predict.evidence) and one calibrated model probability column per
 ensemble, named by ensemble id (the column order of ensembles.tsv).
 """
 
@@ -16,7 +18,12 @@ from terpene_ensembles.errors import InputDataError
 from terpene_ensembles.io_utils import read_json, setup_logging, write_json, write_tsv
 from terpene_ensembles.learning.calibration import called_names, calls_from_thresholds
 from terpene_ensembles.learning.metrics import acceptance, predictor_metrics, substrate_metrics
-from terpene_ensembles.learning.training_data import read_labels
+from terpene_ensembles.learning.training_data import OOF_SPLIT, read_identity_hits, read_labels
+from terpene_ensembles.predict.evidence import (
+    PredictionContext,
+    evidence_columns,
+    nearest_neighbours,
+)
 from terpene_ensembles.settings import PlmConfig
 
 SUBSTRATE_METHOD = (
@@ -41,6 +48,9 @@ def parse_args():
     parser.add_argument("--parse-summary", required=True)
     parser.add_argument("--split-summary", required=True)
     parser.add_argument("--cv", required=True)
+    parser.add_argument("--predictions", required=True, help="train/predictions.parquet (raw)")
+    parser.add_argument("--reliability", required=True, help="reliability/reliability.json")
+    parser.add_argument("--identity", required=True, help="split/pairwise_identity.parquet")
     parser.add_argument("--bundle-manifest", default=None, help="model/manifest.json")
     parser.add_argument("--plm", default="{}", help="config `plm` section as JSON")
     parser.add_argument("--metrics", required=True, help="output: metrics.json")
@@ -48,18 +58,60 @@ def parse_args():
     return parser.parse_args()
 
 
-def test_predictions_table(calibrated, truth, calibration, ensemble_ids):
-    model = calibrated[(calibrated["split"] == "test") & (calibrated["predictor"] == "model")]
+def prediction_context(calibrated, truth, enzymes, train_summary, reliability, ensemble_ids):
+    """The evidence context of the trained model: its training enzymes are the development
+    enzymes (the OOF rows)."""
+    training = calibrated.loc[calibrated["split"] == OOF_SPLIT, "id"].astype(str).unique()
+    names = dict(zip(enzymes["id"].astype(str), enzymes["enzyme_name"].fillna(""), strict=True))
+    rows = truth.loc[training, ensemble_ids].to_numpy().astype(bool)
+    return PredictionContext(
+        members=list(train_summary["combiner_members"]),
+        reliability=reliability["predictors"]["model"],
+        reference_names={i: str(names.get(i, "")) for i in training},
+        reference_ensembles={
+            i: [c for c, on in zip(ensemble_ids, row, strict=True) if on]
+            for i, row in zip(training, rows, strict=True)
+        },
+    )
+
+
+def test_predictions_table(calibrated, raw, truth, calibration, ensemble_ids, hits, context):
+    test = calibrated[calibrated["split"] == "test"]
+    model = test[test["predictor"] == "model"]
+    ids = model["id"].astype(str).tolist()
     scores = model[ensemble_ids].to_numpy(np.float64)
     calls = calls_from_thresholds(calibration, "model", scores, ensemble_ids)
-    y = truth.loc[model["id"], ensemble_ids].to_numpy()
+    y = truth.loc[ids, ensemble_ids].to_numpy()
     names = np.array(ensemble_ids)
+    called = called_names(scores, calls, ensemble_ids)
+    training = set(context.reference_names)
+    neighbours = nearest_neighbours(hits[hits["target"].isin(training)], ids)
+    nearest = [neighbours[i][0] for i in ids]
+    identities = [neighbours[i][1] for i in ids]
+    best = [max(values) if values else float("nan") for values in identities]
+    raw_test = raw[raw["split"] == "test"]
+    members = {  # raw scores: each member's own ranking
+        name: raw_test[raw_test["predictor"] == name]
+        .set_index("id")
+        .loc[ids, ensemble_ids]
+        .to_numpy()
+        for name in context.members
+    }
+    evidence = evidence_columns(called, members, ensemble_ids, nearest, best, context)
     table = pd.DataFrame(
         {
-            "id": model["id"].to_numpy(),
+            "id": ids,
             "true_ensembles": [";".join(names[row == 1]) for row in y],
-            "called_ensembles": [
-                ";".join(row) for row in called_names(scores, calls, ensemble_ids)
+            "called_ensembles": [";".join(row) for row in called],
+            "support": [";".join(row) for row in evidence["support"]],
+            "identity_band": evidence["identity_band"],
+            "expected_top_precision": np.round(evidence["expected_top_precision"], 6),
+            "best_identity": np.round(best, 4),
+            "nearest_training": [";".join(row) for row in nearest],
+            "nearest_identity": [";".join(f"{v:.4f}" for v in row) for row in identities],
+            "nearest_training_name": evidence["nearest_training_name"],
+            "nearest_training_ensembles": [
+                ";".join(row) for row in evidence["nearest_training_ensembles"]
             ],
         }
     )
@@ -77,10 +129,11 @@ def main():
     truth = labels.set_index("id")
     calibrated = pd.read_parquet(args.calibrated)
     calibration = read_json(args.thresholds)
-    enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
+    enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family", "enzyme_name"])
     families = dict(zip(enzymes["id"], enzymes["substrate_family"], strict=True))
     train_summary = read_json(args.train_summary)
     plm_settings = PlmConfig.from_json(args.plm)
+    reliability = read_json(args.reliability)
 
     test = predictor_metrics(
         calibrated, truth, calibration, ensemble_ids, train_summary["baselines"], "test"
@@ -125,6 +178,7 @@ def main():
         "acceptance": acceptance(test),
         "substrate": {"method": SUBSTRATE_METHOD, "test": substrate},
         "cv": read_json(args.cv),
+        "reliability": reliability,
     }
     if args.bundle_manifest:
         manifest = read_json(args.bundle_manifest)
@@ -135,7 +189,17 @@ def main():
         }
     write_json(metrics, args.metrics)
     write_tsv(
-        test_predictions_table(calibrated, truth, calibration, ensemble_ids),
+        test_predictions_table(
+            calibrated,
+            pd.read_parquet(args.predictions),
+            truth,
+            calibration,
+            ensemble_ids,
+            read_identity_hits(args.identity),
+            prediction_context(
+                calibrated, truth, enzymes, train_summary, reliability, ensemble_ids
+            ),
+        ),
         args.test_predictions,
     )
     log.info(
@@ -147,6 +211,11 @@ def main():
             for name, entry in test["baselines"].items()
         ),
         metrics["acceptance"],
+    )
+    log.info(
+        "reliability honesty: test %s, CV folds %s",
+        reliability["honesty"]["test"]["passed"],
+        (reliability["honesty"]["cv_folds"] or {}).get("passed"),
     )
 
 

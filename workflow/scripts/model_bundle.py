@@ -35,6 +35,8 @@ def parse_args():
     parser.add_argument(
         "--pfam-dir", required=True, help="the Pfam HMMs of the features stage (copied in)"
     )
+    parser.add_argument("--labels", required=True, help="the training enzymes' ensembles")
+    parser.add_argument("--reliability", required=True, help="reliability/reliability.json")
     parser.add_argument("--outdir", required=True, help="output: the model directory")
     return parser.parse_args()
 
@@ -49,6 +51,8 @@ def main():
         pd.read_parquet(args.enzymes),
         pd.read_csv(args.ensembles, sep="\t"),
         args.pfam_dir,
+        labels=pd.read_parquet(args.labels),
+        reliability=read_json(args.reliability),
     ).save(args.outdir)
     bundle = ModelBundle.load(args.outdir)  # scored as predict will: from the files
     classes = bundle.ensemble_ids

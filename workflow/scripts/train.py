@@ -11,8 +11,12 @@ import time
 import _bootstrap  # noqa: F401
 import pandas as pd
 
-from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet
-from terpene_ensembles.learning.cross_fitting import fit_and_score, training_device
+from terpene_ensembles.io_utils import setup_logging, write_json, write_parquet, write_tsv
+from terpene_ensembles.learning.cross_fitting import (
+    fit_and_score,
+    reliability_inputs,
+    training_device,
+)
 from terpene_ensembles.learning.members import registry
 from terpene_ensembles.learning.substrate import substrate_predictions
 from terpene_ensembles.learning.training_data import (
@@ -42,6 +46,12 @@ def parse_args():
     parser.add_argument("--predictions", required=True, help="predictions.parquet")
     parser.add_argument("--substrate", required=True, help="substrate_predictions.parquet")
     parser.add_argument("--summary", required=True, help="summary.json")
+    parser.add_argument(
+        "--best-identity", required=True, help="best_identity.tsv (OOF and test rows)"
+    )
+    parser.add_argument(
+        "--random-folds", required=True, help="random_fold_predictions.parquet (reliability)"
+    )
     return parser.parse_args()
 
 
@@ -71,7 +81,19 @@ def main():
         data.plm["model"],
         device,
     )
-    cross_fit, _, predictions = fit_and_score(data, is_test, folds, hits, settings, device)
+    cross_fit, test_scores, predictions = fit_and_score(
+        data, is_test, folds, hits, settings, device
+    )
+    identity, random_folds = reliability_inputs(
+        cross_fit,
+        data.subset(~is_test),
+        data.subset(is_test),
+        test_scores,
+        len(set(folds[~is_test])),
+        hits,
+        settings,
+        device,
+    )
     enzymes = pd.read_parquet(args.enzymes, columns=["id", "substrate_family"])
     families = dict(
         zip(enzymes["id"].astype(str), enzymes["substrate_family"].astype(str), strict=True)
@@ -81,6 +103,8 @@ def main():
     cross_fit.model.save(args.model)
     write_parquet(predictions, args.predictions)
     write_parquet(substrate, args.substrate)
+    write_tsv(identity, args.best_identity)
+    write_parquet(random_folds, args.random_folds)
     write_json(
         {
             "plm": data.plm,

@@ -8,8 +8,10 @@ Layout of a bundle directory (``results/model/``):
   ``reference_sequences`` (aligned with the model's reference ids: the database new
   sequences are searched against), ``ensembles`` (vocabulary rows of ensembles.tsv),
   ``calibration`` {predictor: {global_threshold, classes: {class: {method, params,
-  threshold, ...}}}}, ``always_call_top`` and ``pfam_profiles`` (HMM file name -> sha256 of
-  the copies in ``pfam/``).
+  threshold, ...}}}}, ``always_call_top``, ``pfam_profiles`` (HMM file name -> sha256 of
+  the copies in ``pfam/``), ``reliability`` (the reliability stage's table by homology
+  band, :mod:`~terpene_ensembles.learning.reliability`) and ``reference_annotations``
+  (``names`` and ``ensembles`` of the training enzymes, aligned with the reference ids).
 - ``pfam/``: the Pfam HMMs the features and alignment positions were computed with, so the
   folder predicts on its own, wherever it is copied (:meth:`ModelBundle.pfam_folder`).
 - ``manifest.json``: a readable summary (versions, selection, combiner, thresholds, the HMM
@@ -38,8 +40,9 @@ from terpene_ensembles.learning.model import MODEL, FittedModel
 from terpene_ensembles.learning.payload import load_payload, save_payload, tensor_free, to_plain
 
 # 3: the model's fields under `model`, the reference sequences at the top level, the Pfam
-# HMMs in pfam/ with their checksums.
-FORMAT_VERSION = 3
+# HMMs in pfam/ with their checksums. 4: the reliability table and the training enzymes'
+# names and ensembles (the evidence columns of predictions).
+FORMAT_VERSION = 4
 BUNDLE_FILE = "bundle.pt"
 MANIFEST_FILE = "manifest.json"
 PFAM_DIR = "pfam"
@@ -60,9 +63,18 @@ def migrate(payload: dict) -> dict:
     version = payload.get("format_version")
     if version == FORMAT_VERSION:
         return payload
+    if version == 3:
+        # Format 3 had no reliability table nor training annotations: predictions from it
+        # leave the expected precision and the neighbours' names and ensembles empty.
+        return {
+            **payload,
+            "format_version": FORMAT_VERSION,
+            "reliability": None,
+            "reference_annotations": None,
+        }
     if version != 2:
         raise BundleError(
-            f"bundle format {version} is not supported (this code reads {FORMAT_VERSION} and 2)"
+            f"bundle format {version} is not supported (this code reads {FORMAT_VERSION}, 3 and 2)"
         )
     members, reference_ids, sequences = {}, None, None
     for name, state in payload["members"].items():
@@ -85,15 +97,17 @@ def migrate(payload: dict) -> dict:
         "combiner": payload["combiner"],
         "selection": payload["selection"],
     }
-    return {
-        "format_version": FORMAT_VERSION,
-        "model": model,
-        "reference_sequences": sequences,
-        "ensembles": payload["ensembles"],
-        "calibration": payload["calibration"],
-        "always_call_top": payload["always_call_top"],
-        "pfam_profiles": None,
-    }
+    return migrate(
+        {
+            "format_version": 3,
+            "model": model,
+            "reference_sequences": sequences,
+            "ensembles": payload["ensembles"],
+            "calibration": payload["calibration"],
+            "always_call_top": payload["always_call_top"],
+            "pfam_profiles": None,
+        }
+    )
 
 
 def copy_profiles(pfam_dir, destination: Path) -> dict[str, str]:
@@ -113,6 +127,26 @@ def copy_profiles(pfam_dir, destination: Path) -> dict[str, str]:
     return copied
 
 
+def reference_annotations(
+    model: FittedModel, enzymes: pd.DataFrame, labels: pd.DataFrame | None
+) -> dict | None:
+    """Name (enzymes.parquet ``enzyme_name``) and ensembles (labels) of each training
+    enzyme, aligned with the model's reference ids; None without labels."""
+    if labels is None:
+        return None
+    names = dict(zip(enzymes["id"].astype(str), enzymes["enzyme_name"].fillna(""), strict=True))
+    classes = list(model.ensemble_ids)
+    truth = labels.assign(id=labels["id"].astype(str)).set_index("id")[classes]
+    missing = [i for i in model.reference_ids if i not in truth.index]
+    if missing:
+        raise BundleError(f"{len(missing)} training enzymes have no labels, e.g. {missing[:3]}")
+    rows = truth.loc[[str(i) for i in model.reference_ids]].to_numpy().astype(bool)
+    return {
+        "names": [str(names.get(str(i), "")) for i in model.reference_ids],
+        "ensembles": [[c for c, on in zip(classes, row, strict=True) if on] for row in rows],
+    }
+
+
 @dataclass
 class ModelBundle:
     model: FittedModel
@@ -121,6 +155,9 @@ class ModelBundle:
     thresholds: Thresholds
     pfam_profiles: dict[str, str] | None = None  # HMM file -> sha256 (None: format 2)
     pfam_source: Path | None = None  # where assemble() found the HMMs save() copies
+    reliability: dict | None = None  # reliability.json of the training run (None: format 3)
+    # {"names": [...], "ensembles": [[...], ...]} aligned with model.reference_ids
+    reference_annotations: dict | None = None
 
     @property
     def ensemble_ids(self) -> list[str]:
@@ -147,6 +184,21 @@ class ModelBundle:
             }
         )
 
+    def model_reliability(self) -> list[dict] | None:
+        """The model's rows of the reliability table (None for a format-3 model)."""
+        return (self.reliability or {}).get("predictors", {}).get(MODEL)
+
+    def reference_annotation_maps(self) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """(training id -> name, training id -> ensembles); empty for a format-3 model."""
+        if self.reference_annotations is None:
+            return {}, {}
+        ids = [str(i) for i in self.model.reference_ids]
+        names = dict(zip(ids, self.reference_annotations["names"], strict=True))
+        ensembles = {
+            i: list(e) for i, e in zip(ids, self.reference_annotations["ensembles"], strict=True)
+        }
+        return names, ensembles
+
     # --- building, saving, loading --------------------------------------------------------
 
     @classmethod
@@ -157,10 +209,13 @@ class ModelBundle:
         enzymes: pd.DataFrame,
         ensembles: pd.DataFrame,
         pfam_dir,
+        labels: pd.DataFrame | None = None,
+        reliability: dict | None = None,
     ) -> ModelBundle:
         """From the train stage's model, calibrate's thresholds.json, the vocabulary and
         ``pfam_dir``, the Pfam HMM folder the features were computed with (copied by
-        :meth:`save`)."""
+        :meth:`save`); ``labels`` (id + one 0/1 column per ensemble) give the training
+        enzymes' ensembles, ``reliability`` is the reliability stage's table."""
         from terpene_ensembles.features.domains import profile_checksums
 
         sequences = dict(
@@ -183,6 +238,8 @@ class ModelBundle:
             ),
             pfam_profiles=profile_checksums(pfam_dir),
             pfam_source=Path(pfam_dir),
+            reliability=reliability,
+            reference_annotations=reference_annotations(model, enzymes, labels),
         )
 
     def to_payload(self) -> dict:
@@ -194,6 +251,8 @@ class ModelBundle:
             "calibration": self.thresholds.predictors,
             "always_call_top": self.thresholds.always_call_top,
             "pfam_profiles": self.pfam_profiles,
+            "reliability": self.reliability,
+            "reference_annotations": self.reference_annotations,
         }
 
     @classmethod
@@ -208,6 +267,8 @@ class ModelBundle:
                 always_call_top=bool(payload["always_call_top"]),
             ),
             pfam_profiles=payload.get("pfam_profiles"),  # None: a model without its HMMs
+            reliability=payload["reliability"],
+            reference_annotations=payload["reference_annotations"],
         )
 
     def save(self, outdir) -> None:
@@ -227,6 +288,7 @@ class ModelBundle:
             "calibration": payload["calibration"],
             "always_call_top": payload["always_call_top"],
             "pfam_profiles": payload["pfam_profiles"],
+            "reliability": payload["reliability"],
             "members": {name: {"c": state.get("c")} for name, state in model["members"].items()},
             "n_reference": len(self.reference_sequences),
         }

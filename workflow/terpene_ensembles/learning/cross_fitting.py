@@ -351,3 +351,75 @@ def fit_and_score(
     test_scores = cross_fit.model.score(test, hits)
     predictions = long_predictions(cross_fit, dev, test_scores, test)
     return cross_fit, test_scores, predictions
+
+
+def random_folds(n: int, k: int, seed: int) -> np.ndarray:
+    """Fold of each of ``n`` enzymes: a seeded random permutation dealt into ``k`` folds."""
+    folds = np.empty(n, dtype=int)
+    folds[np.random.default_rng(seed).permutation(n)] = np.arange(n) % k
+    return folds
+
+
+def random_fold_scores(
+    cross_fit: CrossFit,
+    dev: TrainingData,
+    n_folds: int,
+    hits: pd.DataFrame,
+    settings: TrainConfig,
+    device: str = "cpu",
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Out-of-fold scores of the model and the homology baseline over random (not grouped)
+    folds of the development enzymes, so close homologs sit in training (the high-identity
+    bands of :mod:`reliability`).
+
+    Each member keeps the value it was chosen with; the combiner over the model's members
+    is cross-fitted over the same random folds. Returns ({predictor: scores}, each enzyme's
+    best identity to the enzymes outside its random fold).
+    """
+    folds = random_folds(len(dev.ids), n_folds, settings.seed)
+    members = cross_fit.model.combined_members
+    homology = registry.homology_baseline_name()
+    oof = {}
+    for name in dict.fromkeys([*members, *([homology] if homology else [])]):
+        c = cross_fit.model.selection[name]["c"]
+        oof[name] = out_of_fold_member(name, dev, folds, hits, settings, (c,), device)[c]
+    best_identity = out_of_fold_best_identity(dev, folds, hits)
+    scores = {
+        MODEL: stacking.cross_fitted_combination(oof, members, best_identity, dev.labels, folds),
+    }
+    if homology:
+        scores[homology] = oof[homology]
+    return scores, best_identity
+
+
+RANDOM_OOF_SPLIT = "random_oof"  # split name of the random-fold rows
+
+
+def reliability_inputs(
+    cross_fit: CrossFit,
+    dev: TrainingData,
+    test: TrainingData,
+    test_scores: dict,
+    n_folds: int,
+    hits: pd.DataFrame,
+    settings: TrainConfig,
+    device: str = "cpu",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the reliability table needs from the train stage: (the best identity of every
+    OOF and test row: id, split, best_identity; the random-fold predictions: the long
+    layout plus best_identity)."""
+    identity = pd.concat(
+        [
+            pd.DataFrame(
+                {"id": dev.ids, "split": OOF_SPLIT, "best_identity": cross_fit.best_identity}
+            ),
+            pd.DataFrame(
+                {"id": test.ids, "split": "test", "best_identity": test_scores["best_identity"]}
+            ),
+        ],
+        ignore_index=True,
+    )
+    scores, best_identity = random_fold_scores(cross_fit, dev, n_folds, hits, settings, device)
+    random = predictions_frame(dev.ids, RANDOM_OOF_SPLIT, scores, dev.ensemble_ids)
+    random.insert(3, "best_identity", np.tile(best_identity, len(random) // len(dev.ids)))
+    return identity, random

@@ -36,6 +36,7 @@ from terpene_ensembles.learning.metrics import (
     predictor_metrics,
     substrate_metrics,
 )
+from terpene_ensembles.learning.reliability import GROUPED, predictor_outcomes
 from terpene_ensembles.learning.substrate import substrate_predictions
 from terpene_ensembles.learning.training_data import TrainingData, TrainingInputError
 from terpene_ensembles.settings import CalibrateConfig, TrainConfig
@@ -251,6 +252,9 @@ def run_fold(
         "test": test,
         "acceptance": acceptance(test),
         "substrate": substrate_view,
+        "reliability_outcomes": fold_outcomes(
+            calibrated, labels.set_index("id"), calibration, data, test_scores, is_test
+        ),
     }
     if with_ablations:
         result["ablations"] = ablations(
@@ -266,6 +270,24 @@ def run_fold(
             test_metrics=test,
         )
     return result
+
+
+def fold_outcomes(calibrated, truth, calibration, data, test_scores, is_test) -> dict:
+    """Per test enzyme of the fold, for the model and the homology baseline: its best
+    identity to the fold's development enzymes and how its calls fared (the grouped-folds
+    rows of the reliability table; records of :func:`reliability.enzyme_outcomes`)."""
+    identity = dict(zip(data.ids[is_test], test_scores["best_identity"], strict=True))
+    test_rows = calibrated[calibrated["split"] == "test"]
+    names = [learner.MODEL, registry.homology_baseline_name()]
+    return {
+        name: predictor_outcomes(
+            test_rows, name, identity, truth, calibration, data.ensemble_ids, GROUPED
+        )
+        .drop(columns="procedure")
+        .to_dict("records")
+        for name in names
+        if name
+    }
 
 
 def _stats(values: list[float]) -> dict:

@@ -7,6 +7,8 @@ output files, so peak memory depends on the chunk size, not on the input size.
 Modules, in layers (each imports only the ones before it; this file imports none, so
 any module imports on its own):
 
+- :mod:`.evidence`: the evidence columns of a call (homology band and expected top-call
+  precision, the nearest training enzymes and what they make, supporting members);
 - :mod:`.model`: loading a compatible model bundle, featurising and scoring chunks;
 - :mod:`.neighbours`: the nearest training enzymes (MMseqs2);
 - :mod:`.output`: the per-sequence columns and the output files;

@@ -114,6 +114,8 @@ def screen(
                 neighbours,
                 scores.tps_domains,
                 settings.identity_floor,
+                scorer.context,
+                scores.raw,
             )
             writer.write(predictions)
             if on_chunk is not None:

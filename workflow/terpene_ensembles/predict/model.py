@@ -14,6 +14,7 @@ import pandas as pd
 
 from terpene_ensembles.embed.precomputed import SOURCE as PRECOMPUTED_SOURCE
 from terpene_ensembles.errors import UserInputError
+from terpene_ensembles.predict.evidence import PredictionContext
 
 if TYPE_CHECKING:  # the bundle imports torch: only when a model is loaded
     from terpene_ensembles.learning.bundle import ModelBundle
@@ -28,6 +29,8 @@ class ChunkScores:
     tps_domains: dict[str, list[str]]  # id -> TPS Pfam families hit
     # Calibrated probabilities of every predictor (model and baselines), for metrics.
     predictors: dict[str, np.ndarray] = field(default_factory=dict)
+    # Raw (uncalibrated) scores of every predictor: a member's own ranking, for `support`.
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class ChunkScorer(Protocol):
@@ -35,6 +38,7 @@ class ChunkScorer(Protocol):
 
     ensemble_ids: list[str]
     training: pd.DataFrame  # id, sequence of the characterised training enzymes
+    context: PredictionContext | None  # for the evidence columns (None: left empty)
 
     def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores: ...
 
@@ -191,6 +195,13 @@ class BundleScorer:
         self.featurizer = featurizer
         self.ensemble_ids = bundle.ensemble_ids
         self.training = bundle.reference_table()
+        names, ensembles = bundle.reference_annotation_maps()
+        self.context = PredictionContext(
+            members=list(bundle.model.combined_members),
+            reliability=bundle.model_reliability(),
+            reference_names=names,
+            reference_ensembles=ensembles,
+        )
         self.cache_dir = cache_dir
         self.embedder = None
         if plm_settings is not None:
@@ -242,6 +253,11 @@ class BundleScorer:
             calls=scored["calls"].loc[order].to_numpy(dtype=bool),
             tps_domains=tps_domains,
             predictors=predictors,
+            raw={
+                name.split("/", 1)[1]: frame.loc[order].to_numpy(dtype=float)
+                for name, frame in scored.items()
+                if name.startswith("raw/")
+            },
         )
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from terpene_ensembles.predict.output import TOP_K
+# The ranking lives with the evidence columns, which the evaluate stage also fills.
+from terpene_ensembles.predict.evidence import nearest_neighbours  # noqa: F401
 from terpene_ensembles.split.homology import (
     DEFAULT_SENSITIVITY,
     PAIRWISE_COLUMNS,
@@ -69,19 +70,3 @@ class TrainingNeighbourSearch:
         hits["query"] = hits["query"].map(position_to_id)
         hits["identity"] = hits["identity"].astype(float)
         return hits
-
-
-def nearest_neighbours(
-    hits: pd.DataFrame, query_ids: Sequence[str], k: int = TOP_K
-) -> dict[str, tuple[list[str], list[float]]]:
-    """Per query: the k training enzymes of highest identity (ties: higher bit score)."""
-    result = {identifier: ([], []) for identifier in query_ids}
-    if hits.empty:
-        return result
-    ranked = hits.sort_values(
-        ["query", "identity", "bits", "target"], ascending=[True, False, False, True]
-    ).drop_duplicates(["query", "target"])
-    for query, group in ranked.groupby("query", sort=False):
-        top = group.head(k)
-        result[query] = (top["target"].tolist(), [float(v) for v in top["identity"]])
-    return result

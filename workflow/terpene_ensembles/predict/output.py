@@ -19,9 +19,9 @@ from terpene_ensembles.data.sequence_input import (
 )
 from terpene_ensembles.io_utils import AtomicTsvWriter, atomic_path
 from terpene_ensembles.learning.calibration import called_names
+from terpene_ensembles.predict.evidence import TOP_K, PredictionContext, evidence_columns
 
 PROBABILITY_PREFIX = "prob_"
-TOP_K = 3
 OOD_NO_DOMAIN = "no_tps_pfam_hit"
 OOD_NO_NEIGHBOUR = "no_training_enzyme_above_identity_floor"
 
@@ -32,11 +32,16 @@ LEADING_COLUMNS = [
     ("sequence_sha256", pa.string()),
     ("length", pa.int64()),
     ("called", pa.list_(pa.string())),
+    ("support", pa.list_(pa.string())),
     ("top3", pa.list_(pa.string())),
     ("top3_probability", pa.list_(pa.float64())),
     ("nearest_training", pa.list_(pa.string())),
     ("nearest_identity", pa.list_(pa.float64())),
+    ("nearest_training_name", pa.string()),
+    ("nearest_training_ensembles", pa.list_(pa.string())),
     ("best_identity", pa.float64()),
+    ("identity_band", pa.string()),
+    ("expected_top_precision", pa.float64()),
     ("tps_domains", pa.list_(pa.string())),
     ("out_of_domain", pa.bool_()),
     ("ood_reason", pa.string()),
@@ -77,8 +82,13 @@ def summarise_chunk(
     neighbours: dict[str, tuple[list[str], list[float]]],
     tps_domains: dict[str, list[str]],
     identity_floor: float,
+    context: PredictionContext | None = None,
+    member_scores: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """One output row per sequence of ``chunk`` (columns id, record, sequence_sha256, length)."""
+    """One output row per sequence of ``chunk`` (columns id, record, sequence_sha256, length).
+
+    ``context`` and ``member_scores`` (raw, per member) fill the evidence
+    columns (:mod:`.evidence`); without them those columns are empty."""
     probabilities = np.asarray(probabilities, dtype=float)
     if probabilities.shape != (len(chunk), len(ensemble_ids)):
         raise ValueError(
@@ -110,6 +120,16 @@ def summarise_chunk(
             }
         )
     frame = pd.DataFrame(rows, index=chunk.index)
+    evidence = evidence_columns(
+        called,
+        member_scores or {},
+        list(ensemble_ids),
+        frame["nearest_training"].tolist(),
+        frame["best_identity"].tolist(),
+        context,
+    )
+    for column, values in evidence.items():
+        frame[column] = values
     leading = chunk[["id", "record", "sequence_sha256", "length"]].copy()
     probability_frame = pd.DataFrame(
         probabilities, columns=[PROBABILITY_PREFIX + e for e in ensemble_ids], index=chunk.index
@@ -120,7 +140,14 @@ def summarise_chunk(
 def tsv_view(frame: pd.DataFrame) -> pd.DataFrame:
     """Lists joined with ';' (identities rounded) so the table reads well in a spreadsheet."""
     flat = frame.copy()
-    for column in ("called", "top3", "nearest_training", "tps_domains"):
+    for column in (
+        "called",
+        "support",
+        "top3",
+        "nearest_training",
+        "nearest_training_ensembles",
+        "tps_domains",
+    ):
         flat[column] = flat[column].map(";".join)
     for column in ("top3_probability", "nearest_identity"):
         flat[column] = flat[column].map(lambda values: ";".join(f"{v:.4f}" for v in values))

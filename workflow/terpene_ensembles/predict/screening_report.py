@@ -44,9 +44,13 @@ TABLE_COLUMNS = (
     ("top_call", "top call", "text"),
     ("top_probability", "probability", "num"),
     ("called", "called ensembles", "text"),
+    ("support", "members ranking each call first", "text"),
     ("top3", "top 3 (probability)", "text"),
     ("nearest", "nearest characterised enzymes (identity)", "text"),
+    ("nearest_ensembles", "nearest enzyme: name and ensembles", "text"),
     ("best_identity", "best identity", "num"),
+    ("identity_band", "homology band", "text"),
+    ("expected_top_precision", "expected top-call precision", "num"),
     ("tps_domains", "TPS domains", "text"),
     ("ood_reason", "out-of-domain reason", "text"),
 )
@@ -76,8 +80,38 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 #candidates th[aria-sort=descending]::after{content:" \\25BC"}
 .bar{fill:#3b78b5}.axis{stroke:#57606a}.label{font-size:11px;fill:#1d2733}
 .scroll{max-height:70vh;overflow:auto}
+BAND_CSS
 @media print{.scroll{max-height:none;overflow:visible}#candidates th{position:static}}
 """
+
+# Row colour of a candidate by its homology band (predict.evidence / learning.reliability):
+# from red (far from any characterised enzyme) to green (a near-twin is characterised).
+BAND_COLOURS = ("#f8d7da", "#fbe3d0", "#fdf1c7", "#eef5d0", "#dcefdc", "#c8e6c9")
+BAND_CSS = "".join(
+    f"#candidates tr.band-{i} td{{background:{colour}}}" for i, colour in enumerate(BAND_COLOURS)
+)
+CSS = CSS.replace("BAND_CSS", BAND_CSS)
+
+
+def band_class(band: str) -> str:
+    """CSS class of a homology band ('' for an unknown one)."""
+    from terpene_ensembles.learning.reliability import BAND_LABELS
+
+    return f"band-{BAND_LABELS.index(band)}" if band in BAND_LABELS else ""
+
+
+def band_legend() -> str:
+    from terpene_ensembles.learning.reliability import BAND_LABELS
+
+    cells = "".join(
+        f'<td style="background:{colour}">{esc(label)}</td>'
+        for label, colour in zip(BAND_LABELS, BAND_COLOURS, strict=True)
+    )
+    return (
+        '<table id="band-legend"><tr><th>homology band (best identity to a characterised '
+        f"enzyme)</th>{cells}</tr></table>"
+    )
+
 
 # Sorts the candidates table by a clicked header; numeric columns compare as numbers
 # (empty cells last). No other script on the page.
@@ -261,6 +295,13 @@ def candidate_rows(predictions: pd.DataFrame) -> list[dict]:
         near = as_list(row.nearest_training)
         near_id = as_list(row.nearest_identity)
         best = float(row.best_identity) if row.best_identity == row.best_identity else None
+        expected = getattr(row, "expected_top_precision", float("nan"))
+        expected = None if expected is None or expected != expected else float(expected)
+        band = getattr(row, "identity_band", "") or ""
+        near_name = getattr(row, "nearest_training_name", "") or ""
+        near_ensembles = as_list(getattr(row, "nearest_training_ensembles", []))
+        nearest_first = near_ensembles[0] if near_ensembles else ""
+        support = as_list(getattr(row, "support", []))
         rows.append(
             {
                 **location,
@@ -281,9 +322,19 @@ def candidate_rows(predictions: pd.DataFrame) -> list[dict]:
                     ";".join(near),
                     ", ".join(f"{e} ({p:.2f})" for e, p in zip(near, near_id, strict=False)),
                 ),
+                "support": (";".join(support), "; ".join(support)),
+                "nearest_ensembles": (
+                    f"{near_name} {nearest_first}".strip(),
+                    f"{near_name}: {nearest_first}" if near_name else nearest_first,
+                ),
                 "best_identity": (
                     "" if best is None else f"{best:.6g}",
                     "" if best is None else f"{best:.2f}",
+                ),
+                "identity_band": (band, band),
+                "expected_top_precision": (
+                    "" if expected is None else f"{expected:.6g}",
+                    "" if expected is None else f"{expected:.2f}",
                 ),
                 "tps_domains": (
                     ";".join(as_list(row.tps_domains)),
@@ -308,7 +359,8 @@ def candidates_table(predictions: pd.DataFrame) -> str:
             f'<td class="{kind}" data-value="{esc(row[key][0])}">{esc(row[key][1])}</td>'
             for key, _, kind in columns
         )
-        body.append(f"<tr>{cells}</tr>")
+        band = band_class(row["identity_band"][0])
+        body.append(f'<tr class="{band}">{cells}</tr>' if band else f"<tr>{cells}</tr>")
     note = (
         f'<p class="note">The first {MAX_TABLE_ROWS} of {len(predictions)} predicted candidates, '
         "in input order (genome input: by contig and position); every row is in "
@@ -317,7 +369,9 @@ def candidates_table(predictions: pd.DataFrame) -> str:
         else ""
     )
     return (
-        f'{note}<p class="note">Click a column header to sort.</p><div class="scroll">'
+        f'{note}<p class="note">Click a column header to sort. Rows are coloured by homology '
+        "band; the expected top-call precision is the band's out-of-fold estimate.</p>"
+        f'{band_legend()}<div class="scroll">'
         f'<table id="candidates"><thead><tr>{header}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )

@@ -212,3 +212,41 @@ def grouped_bars(table: pd.DataFrame, value_columns: list[str], title: str) -> s
     axis.legend(fontsize=7, frameon=False, loc="lower right")
     figure.tight_layout()
     return png_data_uri(figure)
+
+
+def precision_by_band(bands: list[str], rows_by_predictor: dict[str, list[dict]]) -> str | None:
+    """Top-call precision per homology band with its 95% interval, one series per predictor
+    (rows of reliability.band_table; a band without estimate is left out)."""
+    if not any(r["top_precision"] is not None for rows in rows_by_predictor.values() for r in rows):
+        return None
+    figure, axis = plt.subplots(figsize=(5.6, 3.4))
+    styles = predictor_styles(rows_by_predictor)
+    positions = np.arange(len(bands))
+    width = 0.8 / max(1, len(rows_by_predictor))
+    for k, (predictor, rows) in enumerate(rows_by_predictor.items()):
+        shown = [(i, r) for i, r in enumerate(rows) if r["top_precision"] is not None]
+        x = (
+            np.array([positions[i] for i, _ in shown])
+            + (k - (len(rows_by_predictor) - 1) / 2) * width
+        )
+        value = np.array([r["top_precision"] for _, r in shown])
+        low = np.array([r["top_precision_low"] for _, r in shown])
+        high = np.array([r["top_precision_high"] for _, r in shown])
+        style = styles[predictor]
+        axis.errorbar(
+            x,
+            value,
+            yerr=[value - low, high - value],
+            fmt="o",
+            markersize=4,
+            capsize=3,
+            color=style["color"],
+            label=predictor,
+        )
+    axis.set_xticks(positions, bands, fontsize=8)
+    axis.set_xlabel("best identity to a training enzyme")
+    axis.set_ylabel("top-call precision")
+    axis.set_ylim(0, 1.02)
+    axis.legend(fontsize=8, frameon=False, loc="lower right")
+    figure.tight_layout()
+    return png_data_uri(figure)

@@ -9,6 +9,7 @@ import pandas as pd
 from terpene_ensembles.io_utils import sha256_text
 from terpene_ensembles.learning.metrics import mean_average_precision, precision_at_1
 from terpene_ensembles.report import plots
+from terpene_ensembles.report.homology_bands import section_homology_bands
 from terpene_ensembles.report.html import (
     COUNT_LABELS,
     HEADLINE_METRICS,
@@ -310,6 +311,8 @@ Macro-F1 and mAP average over ensembles with test positives.</p>
 {drawn["pr"]}
 <h3>Calibration</h3>
 {drawn["reliability"]}
+<h3>Reliability by homology band</h3>
+{section_homology_bands(metrics, figures)}
 <h3>Label co-occurrence</h3>
 {drawn["cooccurrence"]}
 <h3>Breakdown by kingdom and by type</h3>
