@@ -8,8 +8,9 @@ and the number of enzymes behind them.
 
 Two procedures supply the per-enzyme outcomes (:func:`enzyme_outcomes`):
 
-- ``grouped_folds``: out-of-fold predictions of the development enzymes over the grouped
-  inner folds, and the test folds of the grouped outer CV. Whole MMseqs2 clusters are held
+- ``grouped_folds``: the development enzymes' predictions in the test folds of the grouped
+  outer CV (each enzyme once; without CV, the final model's out-of-fold predictions over
+  the grouped inner folds). Whole MMseqs2 clusters are held
   out, which is what a new family looks like, but it leaves the high-identity bands nearly
   empty (a close homolog is always in the same cluster).
 - ``random_folds``: the development enzymes scored over random (non-grouped) folds, so
@@ -44,8 +45,8 @@ BAND_LABELS = tuple(label for label, _, _ in IDENTITY_BANDS)
 GROUPED = "grouped_folds"
 RANDOM = "random_folds"
 PROCEDURES = {
-    GROUPED: "out-of-fold predictions over folds of whole MMseqs2 clusters (inner folds of "
-    "the development enzymes and the outer CV test folds): new families",
+    GROUPED: "predictions of the development enzymes in the test folds of the grouped outer "
+    "CV (folds of whole MMseqs2 clusters): new families",
     RANDOM: "out-of-fold predictions of the development enzymes over random folds, so close "
     "homologs are in training: queries with a characterised near-twin",
 }
@@ -357,15 +358,20 @@ def reliability_section(
             columns=[*OUTCOME_COLUMNS, "fold"],
         )
         cv_rows[name] = cv
+        # Each development enzyme counts once among the grouped outcomes: its outer CV test
+        # row, which no choice of its fold's model saw (members, combiner, thresholds); the
+        # final model's inner OOF rows only without CV, as their thresholds were fitted on
+        # them.
+        dev_cv = cv[cv["id"].isin(dev_ids)][list(OUTCOME_COLUMNS)]
+        grouped = (
+            dev_cv
+            if len(dev_cv)
+            else outcomes(
+                calibrated[calibrated["split"] == OOF_SPLIT], identity[OOF_SPLIT], GROUPED
+            )
+        )
         estimates[name] = pd.concat(
-            [
-                outcomes(
-                    calibrated[calibrated["split"] == OOF_SPLIT], identity[OOF_SPLIT], GROUPED
-                ),
-                cv[cv["id"].isin(dev_ids)][list(OUTCOME_COLUMNS)],
-                outcomes(random_rows, random_identity, RANDOM),
-            ],
-            ignore_index=True,
+            [grouped, outcomes(random_rows, random_identity, RANDOM)], ignore_index=True
         )
         test_rows[name] = outcomes(calibrated[calibrated["split"] == TEST], identity[TEST], TEST)
     section = reliability_tables(estimates, model)
@@ -374,11 +380,10 @@ def reliability_section(
     cv = cv_rows[model]
     section["model"] = model
     section["homology_baseline"] = homology_baseline
+    n_cv = int(cv["id"].isin(dev_ids).sum())
     section["n_outcomes"] = {
-        "grouped_inner_folds": int(
-            (estimates[model]["procedure"] == GROUPED).sum() - len(cv[cv["id"].isin(dev_ids)])
-        ),
-        "grouped_cv_folds": int(cv["id"].isin(dev_ids).sum()),
+        "grouped_inner_folds": 0 if n_cv else int((estimates[model]["procedure"] == GROUPED).sum()),
+        "grouped_cv_folds": n_cv,
         "random_folds": int((estimates[model]["procedure"] == RANDOM).sum()),
     }
     section["honesty"] = {
