@@ -73,11 +73,20 @@ def homology_vectors(ids: list[str], lengths: dict, hits: pd.DataFrame, dim: int
     return vectors * np.sqrt(np.clip(values[top], 0, None))
 
 
+def labelled_vectors(ids: list[str], labels: pd.DataFrame, dim: int, noise: float) -> np.ndarray:
+    classes = [c for c in labels.columns if c != "id"]
+    truth = labels.set_index("id")[classes].reindex(ids).fillna(0).to_numpy(dtype=float)
+    rng = np.random.default_rng(0)
+    projection = rng.standard_normal((len(classes), dim))
+    return truth @ projection + noise * rng.standard_normal((len(ids), dim))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", choices=["random", "kmer", "homology"], required=True)
+    parser.add_argument("--kind", choices=["random", "kmer", "homology", "labelled"], required=True)
     parser.add_argument("--results", default="results", type=Path)
     parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--noise", type=float, default=3.0, help="labelled: noise s.d.")
     parser.add_argument("--output", required=True, type=Path)
     args = parser.parse_args()
     enzymes = pd.read_parquet(args.results / "parse/enzymes.parquet")
@@ -86,6 +95,9 @@ def main():
         vectors = random_vectors(enzymes["sequence_sha256"].tolist(), args.dim)
     elif args.kind == "kmer":
         vectors = kmer_vectors(enzymes["sequence"].tolist(), args.dim)
+    elif args.kind == "labelled":
+        labels = pd.read_parquet(args.results / "parse/labels.parquet")
+        vectors = labelled_vectors(enzymes["id"].tolist(), labels, args.dim, args.noise)
     else:
         hits = pd.read_parquet(args.results / "split/pairwise_identity.parquet")
         lengths = dict(zip(enzymes["id"], enzymes["length"], strict=True))
