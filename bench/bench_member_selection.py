@@ -45,6 +45,7 @@ from terpene_ensembles.learning.metrics import (  # noqa: E402
     multilabel_metrics,
     precision_at_1,
 )
+from terpene_ensembles.learning.reference_predictors import score_random  # noqa: E402
 from terpene_ensembles.learning.training_data import (  # noqa: E402
     load_training_data,
     read_assignment,
@@ -134,6 +135,13 @@ def main():
         default=[True],
         help="yes: the criterion per inner fold, averaged (as CV reports); no: pooled OOF rows",
     )
+    parser.add_argument(
+        "--signal-check",
+        type=lambda v: v == "yes",
+        default=True,
+        help="yes (as train does): only candidates above random scores on every inner fold "
+        "enter selection; no: every candidate (the runs before the check existed)",
+    )
     parser.add_argument("--criteria", nargs="+", default=list(CRITERIA), choices=list(CRITERIA))
     parser.add_argument(
         "--embeddings",
@@ -182,6 +190,14 @@ def main():
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(cached, oof=oof[name], test=test_scores[name])
         dev_identity = learner.out_of_fold_best_identity(dev, inner, hits)
+        random_scores = score_random(dev.ids, len(dev.ensemble_ids), settings.seed)
+        signal = {
+            name: learner.signal_over_random(oof[name], random_scores, dev.labels, inner)
+            for name in candidates
+        }
+        all_candidates = candidates
+        if args.signal_check:
+            candidates = learner.candidates_with_signal(signal)
         test_identity = reference_best_identity(test.ids, hits, dev.ids)
         choices = {
             f"{name}@{gain}{'/fold' if per_fold else ''}": learner.forward_selection(
@@ -197,7 +213,7 @@ def main():
                 oof, candidates, dev_identity, dev.labels, inner, gain, mean_average_precision
             )[0]
         choices["fixed"] = FIXED
-        choices["all_candidates"] = candidates
+        choices["all_candidates"] = all_candidates
         for name, members in choices.items():
             combiner = stacking.fit_combiner(oof, members, dev_identity, dev.labels)
             scores = combiner.apply(test_scores, test_identity)
@@ -225,7 +241,11 @@ def main():
                     ),
                 }
             )
-        print(json.dumps({"fold": int(fold), "choices": choices}), file=sys.stderr, flush=True)
+        print(
+            json.dumps({"fold": int(fold), "choices": choices, "signal": signal}),
+            file=sys.stderr,
+            flush=True,
+        )
     for entry in out.values():
         for metric in ("test_map", "test_precision_at_1", "test_macro_f1", "test_calls_per_true"):
             entry[f"mean_{metric}"] = round(float(np.mean([f[metric] for f in entry["folds"]])), 6)

@@ -56,6 +56,32 @@ def test_random_embeddings_are_not_selected():
     assert "plm" in fitted.left_out
 
 
+def test_random_embeddings_fail_the_signal_check_and_informative_ones_pass(informative):
+    _, noise = cross_fit(False, **AUTO)
+    _, signal = informative
+    assert noise.candidates["plm"]["min_fold_map_over_random"] < learner.SIGNAL_MIN_GAIN
+    assert signal.candidates["plm"]["min_fold_map_over_random"] >= learner.SIGNAL_MIN_GAIN
+
+
+def test_signal_check_keeps_members_above_random_scores_on_every_fold():
+    rng = np.random.default_rng(0)
+    labels = (rng.random((90, 4)) < 0.3).astype(int)
+    folds = np.arange(90) % 3
+    random_scores = rng.random(labels.shape)
+    informative = labels + 0.5 * rng.random(labels.shape)
+    # chance level exactly: the random scores themselves, and a rescaled copy (same ranks)
+    candidates = {"informative": informative, "chance": random_scores, "scaled": 3 * random_scores}
+    signal = {
+        name: learner.signal_over_random(scores, random_scores, labels, folds)
+        for name, scores in candidates.items()
+    }
+    assert signal["informative"] > 0.3
+    assert signal["chance"] == signal["scaled"] == 0.0
+    assert learner.candidates_with_signal(signal) == ["informative"]
+    # with no candidate above chance, selection still gets every candidate to start from
+    assert learner.candidates_with_signal({"noise": -0.01, "other": 0.0}) == ["noise", "other"]
+
+
 def test_candidates_table_records_each_candidate_and_the_selection_order(informative):
     data, fitted = informative
     table = fitted.candidates

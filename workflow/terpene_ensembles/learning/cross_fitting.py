@@ -10,7 +10,9 @@ outer cross-validation fold:
    L2 strength of a linear member) is the grid value with the best OOF mAP.
 3. The members are refitted on all development enzymes with their chosen values.
 4. With ``train.members: auto`` the members the combiner uses are chosen among the
-   candidates by greedy forward selection on OOF scores (:func:`forward_selection`).
+   candidates that rank above random scores on every inner fold
+   (:func:`candidates_with_signal`) by greedy forward selection on OOF scores
+   (:func:`forward_selection`).
 5. The stacked combiner (:mod:`stacking`) is fitted on the OOF member scores; its own OOF
    probabilities (combiner cross-fitted over the same inner folds) are what calibration and
    thresholds are chosen on downstream.
@@ -56,6 +58,12 @@ def predictor_names() -> tuple[str, ...]:
 
 
 AUTO = "auto"
+# Before selection, a candidate alone must rank better than random scores by at least this
+# out-of-fold mAP on every inner fold. On the demo folds, Gaussian-noise embeddings came within
+# 0.01 of random scores on every inner fold (and their combiner gain, noise of the size of
+# SELECTION_MIN_GAIN, let them in once); every real member, the random-weight ESM2 included,
+# was at least 0.06 above (docs/experiments.md, "Member selection: a signal check").
+SIGNAL_MIN_GAIN = 0.02
 # A selection step must raise the OOF criterion by at least this much: below it the gain is
 # within the noise of a few hundred development enzymes and the member only adds variance.
 SELECTION_MIN_GAIN = 0.005
@@ -168,18 +176,46 @@ def forward_selection(
     return selected, steps
 
 
+def signal_over_random(
+    scores: np.ndarray, random_scores: np.ndarray, labels: np.ndarray, folds: np.ndarray
+) -> float:
+    """The smallest, over the inner folds, of (OOF mAP of ``scores`` - that of random
+    scores): how far a member alone stays above chance on its worst fold."""
+    return float(
+        min(
+            mean_average_precision(labels[held], scores[held])
+            - mean_average_precision(labels[held], random_scores[held])
+            for held in (folds == fold for fold in np.unique(folds))
+        )
+    )
+
+
+def candidates_with_signal(
+    signal: dict[str, float], min_gain: float = SIGNAL_MIN_GAIN
+) -> list[str]:
+    """The candidates whose :func:`signal_over_random` is at least ``min_gain`` (all of them
+    when none is, so that selection still has a first member)."""
+    passing = [name for name, value in signal.items() if value >= min_gain]
+    for name in signal:
+        if name not in passing:
+            log.info("candidate %s left out of selection: no signal over random scores", name)
+    return passing or list(signal)
+
+
 def candidates_table(
     oof: dict[str, np.ndarray],
     candidates: list[str],
     labels: np.ndarray,
     selected: list[str],
     steps: list[dict],
+    signal: dict[str, float] | None = None,
 ) -> dict[str, dict]:
     step_of = {step["added"]: i + 1 for i, step in enumerate(steps)}
     return {
         name: {
             "oof_map": round(mean_average_precision(labels, oof[name]), 6),
             "oof_precision_at_1": round(precision_at_1(labels, oof[name]), 6),
+            **({"min_fold_map_over_random": round(signal[name], 6)} if signal is not None else {}),
             "step": step_of.get(name),
             "selected": name in selected,
         }
@@ -258,10 +294,16 @@ def fit_predictors(
         )
     best_identity = out_of_fold_best_identity(dev, folds, hits)
     if selects_members(settings):
-        members, steps = forward_selection(oof, candidates, best_identity, dev.labels, folds)
+        random_scores = score_random(dev.ids, len(dev.ensemble_ids), settings.seed)
+        signal = {
+            name: signal_over_random(oof[name], random_scores, dev.labels, folds)
+            for name in candidates
+        }
+        eligible = candidates_with_signal(signal)
+        members, steps = forward_selection(oof, eligible, best_identity, dev.labels, folds)
     else:
-        members, steps = candidates, []
-    candidates_record = candidates_table(oof, candidates, dev.labels, members, steps)
+        members, steps, signal = candidates, [], None
+    candidates_record = candidates_table(oof, candidates, dev.labels, members, steps, signal)
     kept = sorted(set(members) | set(registry.baseline_names()))
     left_out = {name: (chosen[name], oof.pop(name)) for name in needed if name not in kept}
     selection = {name: selection[name] for name in kept}
