@@ -135,7 +135,8 @@ def test_train_with_features_of_other_enzymes(tmp_path):
         "--folds", tmp_path / "folds.tsv", "--identity", tmp_path / "identity.parquet",
         "--enzymes", tmp_path / "enzymes.parquet", "--model", tmp_path / "model.pt",
         "--predictions", tmp_path / "p.parquet", "--substrate", tmp_path / "s.parquet",
-        "--summary", tmp_path / "summary.json",
+        "--summary", tmp_path / "summary.json", "--best-identity", tmp_path / "best.tsv",
+        "--random-folds", tmp_path / "random_folds.parquet",
     )  # fmt: skip
     assert_one_line_error(result, "features: 2 labelled enzymes missing", "rerun")
 
