@@ -66,26 +66,16 @@ def negative_brier(labels, scores):
 
 
 def backward_elimination(
-    oof: dict[str, np.ndarray],
-    candidates: list[str],
-    best_identity: np.ndarray,
-    labels: np.ndarray,
-    folds: np.ndarray,
-    min_gain: float = learner.SELECTION_MIN_GAIN,
-    criterion=mean_average_precision,
-    per_fold: bool = True,
-) -> tuple[list[str], list[dict]]:
+    oof, candidates, best_identity, labels, folds, min_gain, criterion=mean_average_precision
+):
     """Start from every candidate; repeatedly drop the member whose removal costs the
-    cross-fitted combination least, while that cost is below ``min_gain``."""
-    held_out = [folds == fold for fold in np.unique(folds)]
+    cross-fitted combination least (criterion per inner fold), while that cost is below
+    ``min_gain``."""
 
-    def score(members: list[str]) -> float:
-        combined = stacking.cross_fitted_combination(oof, members, best_identity, labels, folds)
-        if not per_fold:
-            return criterion(labels, combined)
-        return float(np.mean([criterion(labels[held], combined[held]) for held in held_out]))
+    def score(members):
+        return learner.combination_score(oof, members, best_identity, labels, folds, criterion)
 
-    kept, steps = list(candidates), []
+    kept = list(candidates)
     current = score(kept)
     while len(kept) > 1:
         trials = {name: score([m for m in kept if m != name]) for name in kept}
@@ -94,8 +84,7 @@ def backward_elimination(
             break
         kept.remove(name)
         current = trials[name]
-        steps.append({"removed": name, "criterion": round(current, 6)})
-    return kept, steps
+    return kept, []
 
 
 def mean_map_precision_at_1(labels, scores):

@@ -131,6 +131,25 @@ def selection_criterion(labels: np.ndarray, scores: np.ndarray) -> float:
     return mean_average_precision(labels, scores)
 
 
+def combination_score(
+    oof: dict[str, np.ndarray],
+    members: list[str],
+    best_identity: np.ndarray,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    criterion=selection_criterion,
+    per_fold: bool = True,
+) -> float:
+    """``criterion`` of the combiner over ``members`` cross-fitted over the inner ``folds``:
+    on each inner fold's enzymes and averaged (``per_fold``), or on all OOF rows pooled."""
+    combined = stacking.cross_fitted_combination(oof, members, best_identity, labels, folds)
+    if not per_fold:
+        return criterion(labels, combined)
+    return float(
+        np.mean([criterion(labels[folds == f], combined[folds == f]) for f in np.unique(folds)])
+    )
+
+
 def forward_selection(
     oof: dict[str, np.ndarray],
     candidates: list[str],
@@ -155,13 +174,9 @@ def forward_selection(
     """
     selected, steps, best = [], [], float("-inf")
     remaining = list(candidates)
-    held_out = [folds == fold for fold in np.unique(folds)]
 
     def score(members: list[str]) -> float:
-        combined = stacking.cross_fitted_combination(oof, members, best_identity, labels, folds)
-        if not per_fold:
-            return criterion(labels, combined)
-        return float(np.mean([criterion(labels[held], combined[held]) for held in held_out]))
+        return combination_score(oof, members, best_identity, labels, folds, criterion, per_fold)
 
     while remaining:
         trials = {name: score([*selected, name]) for name in remaining}
