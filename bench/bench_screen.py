@@ -57,19 +57,30 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def prepare(workdir: Path, cores: int, shards: int, prefilter: str, config: str) -> None:
-    """A workflow copy with a trained model that uses the PLM."""
+def prepare(
+    workdir: Path, cores: int, shards: int, prefilter: str, config: str, members: list[str] | None
+) -> None:
+    """A workflow copy with a model trained on ``config``: its own members (the model users
+    get), or ``members`` (e.g. with the PLM member, embedded with the random t6 on the CPU)."""
     from conftest import build_random_esm, copy_workflow
 
     if not (workdir / "Snakefile").exists():
         copy_workflow(workdir)
     text = (workdir / config).read_text()
-    members = "  members: [knn_identity, positions, plm]\n"
-    text = (
-        text.replace("train:\n", "train:\n" + members)
-        if "\ntrain:\n" in text
-        else text + "train:\n" + members
-    )
+    if members:
+        line = f"  members: [{', '.join(members)}]\n"
+        text = (
+            text.replace("train:\n", "train:\n" + line)
+            if "\ntrain:\n" in text
+            else text + "train:\n" + line
+        )
+    trained_with = workdir / "bench_training_config.yaml"  # what the model there was trained on
+    if (workdir / "results" / "model" / "bundle.pt").exists():
+        if not trained_with.exists() or trained_with.read_text() != text:
+            raise SystemExit(
+                f"{workdir} holds a model trained with another configuration; use another --workdir"
+            )
+    trained_with.write_text(text)
     text += f"predict:\n  shards: {shards}\n  prefilter: {prefilter}\n"
     (workdir / "bench_config.yaml").write_text(text)
     checkpoint = workdir / "resources" / "esm" / "random_esm2_t6_8M_UR50D.pt"
@@ -94,11 +105,17 @@ def gathering_reached(sequences: list[str], threads: int) -> float:
     return sum(v.candidate for v in verdicts) / len(verdicts)
 
 
-def training_sequences(workdir: Path) -> set[str]:
-    """The sequences of the bench model's training enzymes."""
+def model_summary(workdir: Path) -> tuple[set[str], dict]:
+    """The sequences of the bench model's training enzymes, and what the model combines
+    (its members, whether predict embeds candidates with the PLM)."""
     from terpene_ensembles.learning.bundle import ModelBundle
 
-    return set(ModelBundle.load(workdir / "results" / "model").reference_sequences)
+    bundle = ModelBundle.load(workdir / "results" / "model")
+    return set(bundle.reference_sequences), {
+        "model_members": bundle.model.combined_members,
+        "model_baselines": bundle.model.baseline_members,
+        "model_uses_embeddings": bundle.uses("embeddings"),
+    }
 
 
 def run_one(workdir: Path, proteins: int, cores: int, seed: int, training: set[str]) -> dict:
@@ -173,17 +190,31 @@ def main(argv=None) -> int:
     parser.add_argument("--prefilter", default="tps_domain_or_homolog")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", default=CONFIG, help="training config (workflow-relative)")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_screen"))
+    parser.add_argument(
+        "--members", nargs="+", default=None,
+        help="train.members of the bench model (default: the training config's own, the "
+        "model users get; e.g. knn_identity positions plm for the PLM model)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="default /tmp/bench_screen/<members or 'default'>",
+    )
     parser.add_argument("--output", type=Path, default=None, help="JSON results file")
     args = parser.parse_args(argv)
-    prepare(args.workdir, args.cores, args.shards, args.prefilter, args.config)
-    training = training_sequences(args.workdir)
+    if args.workdir is None:
+        tag = "_".join(args.members) if args.members else "default"
+        args.workdir = Path("/tmp/bench_screen") / tag
+    prepare(args.workdir, args.cores, args.shards, args.prefilter, args.config, args.members)
+    training, model = model_summary(args.workdir)
     from terpene_ensembles.predict.synthetic import export_sequences
 
     results = {
         "prefilter": args.prefilter,
         "training_config": args.config,
         "model_training_enzymes": len(training),
+        **model,
         "tps_reaching_a_gathering_cutoff": round(
             gathering_reached(export_sequences(MARTS), args.cores), 4
         ),
