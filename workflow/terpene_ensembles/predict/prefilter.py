@@ -172,7 +172,8 @@ class TpsPrefilter:
             for batch in chunked(records, batch_size):
                 profiled = self._profile(batch)
                 if pending is not None:
-                    seen, kept = yield from self._hand_on(pending, not_tps, seen, kept)
+                    done, pending = pending, None
+                    seen, kept = yield from self._hand_on(done, not_tps, seen, kept)
                 pending = (batch, profiled, self._submit_arm(batch, profiled))
             if pending is not None:
                 done, pending = pending, None
