@@ -66,6 +66,11 @@ def prepare(
 
     if not (workdir / "Snakefile").exists():
         copy_workflow(workdir)
+    else:  # this tree's predict code (the model there stays: only predict rules may run)
+        shutil.copytree(
+            REPO / "workflow", workdir / "workflow", dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )  # fmt: skip
     text = (workdir / config).read_text()
     if members:
         line = f"  members: [{', '.join(members)}]\n"
@@ -118,19 +123,48 @@ def model_summary(workdir: Path) -> tuple[set[str], dict]:
     }
 
 
-def run_one(workdir: Path, proteins: int, cores: int, seed: int, training: set[str]) -> dict:
+def planted_names(outdir: Path, planted) -> dict[str, str]:
+    """Called gene id -> the planted protein's name, matched by the stop codon (a caller may
+    choose another start) on the same contig and strand."""
+    import pandas as pd
+
+    by_stop = {(g.contig, g.strand, g.end if g.strand == "+" else g.start): g.name
+               for g in planted}  # fmt: skip
+    genes = pd.read_csv(outdir / "genes.tsv", sep="\t", usecols=["id", "contig", "start",
+                        "end", "strand"])  # fmt: skip
+    stops = genes["end"].where(genes["strand"] == "+", genes["start"])
+    names = {}
+    for identifier, contig, strand, stop in zip(
+        genes["id"], genes["contig"], genes["strand"], stops, strict=True
+    ):
+        name = by_stop.get((contig, strand, int(stop)))
+        if name is not None:
+            names[identifier] = name
+    return names
+
+
+def run_one(
+    workdir: Path, proteins: int, cores: int, seed: int, training: set[str], nucleotide: bool
+) -> dict:
     import pandas as pd
 
     from terpene_ensembles.predict.synthetic import (
         export_sequences,
+        proteome_genome,
         proteome_records,
         write_proteome,
     )
 
     tps = export_sequences(MARTS)
     records = proteome_records(tps, proteins, decoys_per_tps=100, seed=seed)
-    fasta = write_proteome(workdir / f"proteome_{proteins}.faa.gz", records)
-    name = f"bench_{proteins}"
+    planted = None
+    if nucleotide:  # the same proteins as genes of one synthetic genome (3 contigs)
+        contigs, planted = proteome_genome(records, contigs=3, seed=seed)
+        fasta = write_proteome(workdir / f"genome_{proteins}.fna.gz", contigs)
+        name = f"bench_genome_{proteins}"
+    else:
+        fasta = write_proteome(workdir / f"proteome_{proteins}.faa.gz", records)
+        name = f"bench_{proteins}"
     shutil.rmtree(workdir / "results" / "predict" / name, ignore_errors=True)
     started = time.perf_counter()
     result = snakemake(
@@ -145,9 +179,22 @@ def run_one(workdir: Path, proteins: int, cores: int, seed: int, training: set[s
     summary = json.loads((outdir / "summary.json").read_text())
     predicted = pd.read_parquet(outdir / "predictions.parquet", columns=["id"])["id"]
     not_tps = pd.read_csv(outdir / "not_tps.tsv", sep="\t", usecols=["id"])["id"]
+    genome = {}
+    if planted is not None:  # called genes named as the proteins they code for
+        names = planted_names(outdir, planted)
+        genome = {
+            "input": "nucleotide",
+            "genome_megabases": round(sum(len(s) for _, s in contigs) / 1e6, 2),
+            "planted_genes": len(planted),
+            "planted_genes_called": len(set(names.values())),
+            "genes_called": summary["records_in"],
+        }
+        predicted = predicted.map(names).fillna("unplanted")
+        not_tps = not_tps.map(names).fillna("unplanted")
     benchmarks = workdir / "results" / "benchmarks" / "predict"
     job_tables = [benchmarks / f"{name}.tsv", *sorted((benchmarks / name).glob("*.tsv"))]
-    job_max_rss = max(float(pd.read_csv(t, sep="\t")["max_rss"].iloc[0]) for t in job_tables)
+    jobs = {t.stem: pd.read_csv(t, sep="\t").iloc[0] for t in job_tables}
+    job_max_rss = max(float(job["max_rss"]) for job in jobs.values())
     n_tps = sum(identifier.startswith("tps_") for identifier, _ in records)
     n_decoys = len(records) - n_tps
     held_out = {i for i, seq in records if i.startswith("tps_") and seq not in training}
@@ -157,6 +204,7 @@ def run_one(workdir: Path, proteins: int, cores: int, seed: int, training: set[s
         "tps": n_tps,
         "decoys": n_decoys,
         "cores": cores,
+        **genome,
         "shards": len(summary["shards"]),
         "wall_seconds": round(wall, 1),
         "proteins_per_second": round(proteins / wall, 1),
@@ -174,6 +222,12 @@ def run_one(workdir: Path, proteins: int, cores: int, seed: int, training: set[s
         "peak_rss_mib_mmseqs": summary["peak_rss_mib_mmseqs"],
         # Snakemake's benchmark: the largest job's process tree (MMseqs2 children included)
         "max_rss_mb_largest_job_tree": job_max_rss,
+        # per job (Snakemake's benchmark): wall and CPU seconds; the rest of the wall time
+        # is Snakemake's own (start-up, DAG, scheduling)
+        "job_seconds": {k: round(float(j["s"]), 1) for k, j in jobs.items()},
+        "job_cpu_seconds": {k: round(float(j["cpu_time"]), 1) for k, j in jobs.items()},
+        "snakemake_overhead_seconds": round(wall - sum(float(j["s"]) for j in jobs.values()), 1),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "records_in": summary["records_in"],
         "predicted": summary["predicted"],
         "not_tps": summary["not_tps"],
@@ -189,6 +243,11 @@ def main(argv=None) -> int:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--prefilter", default="tps_domain_or_homolog")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--input", choices=("protein", "nucleotide"), default="protein",
+        help="nucleotide: the proteome's proteins as genes of a synthetic genome "
+        "(predict.synthetic.proteome_genome), screened from nucleotide FASTA (genes called)",
+    )  # fmt: skip
     parser.add_argument("--config", default=CONFIG, help="training config (workflow-relative)")
     parser.add_argument(
         "--members", nargs="+", default=None,
@@ -221,7 +280,12 @@ def main(argv=None) -> int:
         "runs": [],
     }
     for proteins in args.proteins:
-        results["runs"].append(run_one(args.workdir, proteins, args.cores, args.seed, training))
+        results["runs"].append(
+            run_one(
+                args.workdir, proteins, args.cores, args.seed, training,
+                args.input == "nucleotide",
+            )
+        )  # fmt: skip
         print(json.dumps(results["runs"][-1]), flush=True)
     text = json.dumps(results, indent=2)
     print(text)

