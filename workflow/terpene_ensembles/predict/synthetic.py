@@ -223,20 +223,21 @@ def proteome_genome(
     synthetic genome, in the given order dealt over ``contigs`` contigs, on random strands,
     laid out as :func:`synthetic_genome` lays them (stops in frame upstream, a
     Shine-Dalgarno motif). A protein that does not start with M is planted with an M in
-    front (its start codon). Codons are drawn for all residues at once (a proteome of
-    100,000 proteins is about 60 million residues)."""
+    front (its start codon); an ambiguous residue (X) gets any sense codon (the planted
+    gene's ``protein`` keeps the X). Codons are drawn for all residues at once (a proteome
+    of 100,000 proteins is about 60 million residues)."""
     rng = np.random.default_rng(seed)
     codons = codon_choices()
     planted_proteins = [p if p.startswith("M") else "M" + p for _, p in proteins]
     residues = np.frombuffer("".join(planted_proteins).encode(), dtype="S1")
-    unknown = set(np.unique(residues).astype(str)) - set(codons)
-    if unknown:
-        raise ValueError(f"no codon for residues {sorted(unknown)}")
     drawn = np.empty(len(residues), dtype="U3")
     for residue, (choices, weights) in codons.items():
         at = np.flatnonzero(residues == residue.encode())
         if len(at):
             drawn[at] = np.asarray(choices)[rng.choice(len(choices), size=len(at), p=weights)]
+    ambiguous = np.flatnonzero(drawn == "")  # X and the like: any sense codon
+    sense = sorted(c for choices, _ in codons.values() for c in choices)
+    drawn[ambiguous] = np.asarray(sense)[rng.choice(len(sense), size=len(ambiguous))]
     stops = rng.integers(3, size=len(proteins))
     parts_by_contig: list[list[str]] = [[] for _ in range(contigs)]
     lengths = [0] * contigs
