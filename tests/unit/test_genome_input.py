@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -132,6 +133,10 @@ def test_a_proteome_planted_as_a_genome_is_called_back(tmp_path):
         assert gene.protein in (protein, "M" + protein)
     records, _, _ = read(write_proteome(tmp_path / "p.fna.gz", contigs), mode="meta")
     assert_planted_found(records, planted, same_protein=False)
+    ((_, sequence),), (gene,) = proteome_genome([("tps_x", "KXAL")], seed=2)  # X: any codon
+    cds = Seq(sequence[gene.start - 1 : gene.end])
+    translated = str((cds if gene.strand == "+" else cds.reverse_complement()).translate())
+    assert gene.protein == "MKXAL" and re.fullmatch(r"MK[A-Z]AL\*", translated)
 
 
 def test_genbank_and_embl_cds_keep_their_names_and_coordinates(planted_genome, tmp_path):
