@@ -6,12 +6,20 @@ at random with its residues shuffled (same length distribution and composition, 
 domain). 10,000 proteins hold 99 TPS, 100,000 hold 990; records in seeded random order.
 
 The model: the workflow's own, trained with ``--config`` (default ``config/offline.yaml``,
-the ``make run`` model: all demo enzymes but the test split) with the PLM member switched
-on (``train.members: [knn_identity, positions, plm]``), so that predict embeds every
-candidate with the RANDOM-weight esm2_t6_8M (CPU). Built once in ``--workdir`` (a copy of
-the workflow) unless it is there already. Most proteome TPS are then training enzymes of
-the model, which the prefilter's homology arm finds trivially; recall is therefore also
-reported for the TPS that are not (the test split's clusters: new to the model).
+the ``make run`` model: all demo enzymes but the test split) with that configuration's own
+``train.members`` (the model users get; ``--members`` overrides them, e.g.
+``knn_identity positions plm`` for a model that embeds every candidate with the
+RANDOM-weight esm2_t6_8M on the CPU). Built once per member set in ``--workdir`` (a copy of
+the workflow, default ``/tmp/bench_screen/<members or default>``; its ``workflow/`` code is
+refreshed from this tree on every call) unless it is there already. Most proteome TPS are
+then training enzymes of the model, which the prefilter's homology arm finds trivially;
+recall is therefore also reported for the TPS that are not (the test split's clusters: new
+to the model).
+
+With ``--input nucleotide`` the same proteins are planted as genes of one synthetic genome
+(``synthetic.proteome_genome``: three contigs, random strands, GC about 0.65) and screened
+from nucleotide FASTA: predict calls the genes; called genes are matched back to the
+planted proteins by their stop codon for the recall figures.
 
 Per proteome size it runs, in that workflow copy,
 
@@ -24,7 +32,9 @@ benchmark files), the fraction of the TPS among the
 candidates (prefilter recall; also for the TPS held out of the model's training), the
 fraction of decoys in not_tps.tsv, and the fraction of
 the TPS that reach a TPS Pfam gathering cutoff at all (the most the prefilter can recover
-with the shipped profiles).
+with the shipped profiles); per job its wall and CPU seconds (Snakemake's benchmark files;
+CPU seconds there miss short-lived children such as MMseqs2), the wall time outside the
+jobs (Snakemake's own) and the load average at the end.
 
     .venv/bin/python bench/bench_screen.py --proteins 10000 100000 --cores 2
 """
