@@ -19,8 +19,8 @@ clusters (grouped CV folds, ``bench/bench_homolog_recall.py``), this arm finds 6
 
 Bit scores do not depend on which other sequences are searched (only E-values do), so the
 decision for a protein does not depend on the batch it is searched in. Proteins are read,
-searched and handed on in batches of ``batch_size``: memory depends on the batch size, not
-on the proteome.
+searched and handed on in batches of ``batch_size`` (at most two at a time: the arm searches
+one while the next is profiled): memory depends on the batch size, not on the proteome.
 """
 
 from __future__ import annotations
