@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -26,6 +27,8 @@ from terpene_ensembles.errors import ConfigError
 from terpene_ensembles.predict.genome_output import escape, gff3_lines
 from terpene_ensembles.predict.synthetic import (
     export_sequences,
+    proteome_genome,
+    proteome_records,
     random_bases,
     synthetic_genome,
     write_genome_genbank,
@@ -109,6 +112,31 @@ def test_planted_genes_are_called_at_their_coordinates(planted_genome, tmp_path,
     tps = next(r for r in records if overlap(r, planted[0]) >= 0.9)
     g = planted[0]
     assert tps.id == f"{g.contig}_{tps.locus.start}_{tps.locus.end}_{g.strand}"
+
+
+def test_a_proteome_planted_as_a_genome_is_called_back(tmp_path):
+    """proteome_genome (bench_screen.py --input nucleotide): every protein of a synthetic
+    proteome is a gene at its coordinates, coding for the protein (an M put in front where
+    it has none), and the caller finds each one."""
+    from Bio.Seq import Seq
+
+    tps = export_sequences(DEMO_MARTS)[:3]
+    proteome = proteome_records(tps, 30, 9, seed=3)
+    contigs, planted = proteome_genome(proteome, contigs=2, seed=1)
+    assert [g.name for g in planted] == [name for name, _ in proteome]
+    assert [g.is_tps for g in planted] == [name.startswith("tps_") for name, _ in proteome]
+    sequences = dict(contigs)
+    for gene, (_, protein) in zip(planted, proteome, strict=True):
+        cds = Seq(sequences[gene.contig][gene.start - 1 : gene.end])
+        cds = cds if gene.strand == "+" else cds.reverse_complement()
+        assert str(cds.translate()) == gene.protein + "*"
+        assert gene.protein in (protein, "M" + protein)
+    records, _, _ = read(write_proteome(tmp_path / "p.fna.gz", contigs), mode="meta")
+    assert_planted_found(records, planted, same_protein=False)
+    ((_, sequence),), (gene,) = proteome_genome([("tps_x", "KXAL")], seed=2)  # X: any codon
+    cds = Seq(sequence[gene.start - 1 : gene.end])
+    translated = str((cds if gene.strand == "+" else cds.reverse_complement()).translate())
+    assert gene.protein == "MKXAL" and re.fullmatch(r"MK[A-Z]AL\*", translated)
 
 
 def test_genbank_and_embl_cds_keep_their_names_and_coordinates(planted_genome, tmp_path):

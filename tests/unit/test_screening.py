@@ -180,6 +180,75 @@ def test_prefilter_runs_reuse_the_model_folders_homolog_database(demo_tps, tmp_p
     assert kept == [["v0", "v1"], ["v0", "v1"]]
 
 
+class RecordingHomologs:
+    """A stand-in for the arm's database: the ``homologous`` sequences are hits; every
+    profile pass, search start, answer and cancellation is logged in ``events``."""
+
+    def __init__(self, homologous: set[str], events: list):
+        self.homologous_sequences, self.events = homologous, events
+
+    def submit(self, sequences):
+        self.events.append("submit")
+        hits = {i for i, s in enumerate(sequences) if s in self.homologous_sequences}
+        events = self.events
+
+        class Search:
+            def result(self):
+                events.append("result")
+                return hits
+
+            def cancel(self):
+                events.append("cancel")
+
+        return Search()
+
+
+def recording_prefilter(homologous: set[str]) -> tuple[TpsPrefilter, list]:
+    events: list = []
+    prefilter = TpsPrefilter(DEMO_PFAM, 1, RecordingHomologs(homologous, events))
+    profile = prefilter._profile
+
+    def logged_profile(records):
+        events.append("profile")
+        return profile(records)
+
+    prefilter._profile = logged_profile
+    return prefilter, events
+
+
+def test_homolog_arm_searches_a_batch_while_the_next_is_profiled(demo_tps):
+    """screen() starts the arm's search of batch k, profiles batch k+1, then takes batch
+    k's answer: candidates and not_tps rows equal classify()'s on the whole input."""
+    pairs = [(a, s) for a, s in proteome_records(demo_tps[:3], 9, 2, seed=6)]
+    decoys = [s for a, s in pairs if a.startswith("decoy")]
+    records = records_of(pairs)
+    prefilter, events = recording_prefilter({decoys[1], decoys[4]})
+    whole = prefilter.classify(records)
+    expected = [v.record for v in whole if v.candidate]
+    assert len(expected) == 5  # the 3 TPS by their profiles, 2 decoys by the arm
+    events.clear()
+    not_tps: list = []
+    assert list(prefilter.screen(records, not_tps, batch_size=3)) == expected
+    assert [v.not_tps_row() for v in not_tps] == [v.not_tps_row() for v in whole if not v.candidate]
+    assert events == ["profile", "submit", "profile", "result", "submit", "profile",
+                      "result", "submit", "result"]  # fmt: skip
+
+
+def test_input_error_mid_screen_cancels_the_running_homolog_search(demo_tps):
+    """A bad record in batch 2 stops the screen while batch 1's search runs: it is cancelled
+    (no MMseqs2 child left behind), and the error reaches the caller."""
+    records = records_of(proteome_records(demo_tps[:3], 9, 2, seed=6))
+
+    def failing_input():
+        yield from records[:4]
+        raise InputFormatError("record 5: not a protein")
+
+    prefilter, events = recording_prefilter(set())
+    with pytest.raises(InputFormatError, match="record 5"):
+        list(prefilter.screen(failing_input(), [], batch_size=3))
+    assert events == ["profile", "submit", "cancel"]
+
+
 def test_unknown_prefilter_is_a_user_error():
     with pytest.raises(UserInputError, match="unknown prefilter") as error:
         check_mode("hmm")

@@ -35,6 +35,13 @@ def _genome_input(name: str, scale: float = 1) -> str:
     return f"{value / scale:g}"
 
 
+def _homolog_search(name: str) -> str:
+    """A setting of the prefilter's homology arm (homolog_database.HOMOLOG_SEARCH)."""
+    from terpene_ensembles.predict.homolog_database import HOMOLOG_SEARCH
+
+    return f"{getattr(HOMOLOG_SEARCH, name):g}"
+
+
 AUTO_SINGLE_RANGE = r"single for (\d+) kb to \d+ Mb", r"single for \d+ kb to (\d+) Mb"
 
 # README's member-selection table: the runs recorded in the bench result it names.
@@ -75,6 +82,8 @@ CHECKED = [
         lambda: _genome_input("NUCLEOTIDE_SHARE", 0.01),
     ),
     ("docs/screening.md", r"under (\d+) bp", lambda: _genome_input("MIN_GENE_LENGTH")),
+    ("docs/screening.md", r"sensitivity (\d+\.\d+), k-mer", lambda: _homolog_search("sensitivity")),
+    ("docs/screening.md", r"k-mer size (\d+), against", lambda: _homolog_search("kmer_size")),
 ] + [
     (document, phrase, lambda scale=scale, name=name: _genome_input(name, scale))
     for document in ("docs/screening.md", "config/README.md")

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from terpene_ensembles.split.homology import _run, find_mmseqs, resolve_mmseqs
+from terpene_ensembles.split.homology import MMseqsError, _run, find_mmseqs, resolve_mmseqs
 
 LOG = logging.getLogger("terpene_ensembles.predict.homolog_database")
 
@@ -45,10 +46,11 @@ class HomologSearch:
     ``kmer_size`` 5 keeps the prefilter's k-mer table small (cache-resident lookups, about
     half the CPU of 6); ``max_seqs`` only bounds how many training enzymes are aligned per
     protein: one hit decides; ``min_ungapped_score`` drops the chance diagonals of unrelated
-    proteins before they are aligned.
+    proteins before they are aligned; sensitivity 3.5 finds the same 62 of 66 CV-fold
+    enzymes as 4 with about 30% less CPU (3 finds 58).
     """
 
-    sensitivity: float = 4.0
+    sensitivity: float = 3.5
     kmer_size: int = 5
     max_seqs: int = 20
     min_ungapped_score: int = 25
@@ -148,21 +150,63 @@ class TrainingHomologDatabase:
 
     def homologous(self, sequences: Sequence[str]) -> set[int]:
         """Positions of the ``sequences`` with a hit to some training enzyme."""
+        return self.submit(sequences).result()
+
+    def submit(self, sequences: Sequence[str]) -> PendingSearch:
+        """Start the search of ``sequences`` in the background (the prefilter profiles the
+        next batch meanwhile); ``.result()`` waits for :meth:`homologous`'s answer."""
+        return PendingSearch(self, sequences)
+
+
+class PendingSearch:
+    """One ``mmseqs easy-search`` of a batch against the training database, running as a
+    child process until :meth:`result` (or :meth:`cancel`) is called."""
+
+    def __init__(self, database: TrainingHomologDatabase, sequences: Sequence[str]):
+        self.process = None
+        self.scratch = None
         if not sequences:
+            return
+        self.scratch = tempfile.TemporaryDirectory(prefix="prefilter_mmseqs_")
+        folder = Path(self.scratch.name)
+        queries = folder / "queries.fasta"
+        with open(queries, "w") as handle:
+            for index, sequence in enumerate(sequences):
+                handle.write(f">q{index}\n{sequence}\n")
+        self.hits = folder / "hits.tsv"
+        self.command = [
+            database.mmseqs, "easy-search", str(queries), str(database.database),
+            str(self.hits), str(folder / "tmp"), *database.search_settings.search_options(),
+            "--format-output", "query", "--threads", str(database.threads), "-v", "1",
+        ]  # fmt: skip
+        try:
+            self.process = subprocess.Popen(
+                self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        except OSError as error:
+            self.scratch.cleanup()
+            raise MMseqsError(f"could not start {self.command[0]}: {error}") from error
+
+    def result(self) -> set[int]:
+        if self.process is None:
             return set()
-        with tempfile.TemporaryDirectory(prefix="prefilter_mmseqs_") as scratch:
-            scratch = Path(scratch)
-            queries = scratch / "queries.fasta"
-            with open(queries, "w") as handle:
-                for index, sequence in enumerate(sequences):
-                    handle.write(f">q{index}\n{sequence}\n")
-            hits = scratch / "hits.tsv"
-            _run(
-                [
-                    self.mmseqs, "easy-search", str(queries), str(self.database), str(hits),
-                    str(scratch / "tmp"), *self.search_settings.search_options(),
-                    "--format-output", "query", "--threads", str(self.threads), "-v", "1",
-                ]
-            )  # fmt: skip
-            with open(hits) as handle:
+        try:
+            stdout, stderr = self.process.communicate()
+            if self.process.returncode != 0:
+                tail = (stderr or stdout)[-2000:]
+                raise MMseqsError(
+                    f"{' '.join(self.command[:2])} failed with exit code "
+                    f"{self.process.returncode}:\n{tail}"
+                )
+            with open(self.hits) as handle:
                 return {int(line[1:]) for line in handle.read().split()}
+        finally:
+            self.scratch.cleanup()
+
+    def cancel(self) -> None:
+        """Stop the search and remove its files (the screen was abandoned)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.scratch is not None:
+            self.scratch.cleanup()

@@ -19,8 +19,8 @@ clusters (grouped CV folds, ``bench/bench_homolog_recall.py``), this arm finds 6
 
 Bit scores do not depend on which other sequences are searched (only E-values do), so the
 decision for a protein does not depend on the batch it is searched in. Proteins are read,
-searched and handed on in batches of ``batch_size``: memory depends on the batch size, not
-on the proteome.
+searched and handed on in batches of ``batch_size`` (at most two at a time: the arm searches
+one while the next is profiled): memory depends on the batch size, not on the proteome.
 """
 
 from __future__ import annotations
@@ -99,10 +99,19 @@ class TpsPrefilter:
 
     def classify(self, records: Sequence[SequenceRecord]) -> list[Verdict]:
         """One verdict per record, in input order."""
+        profiled = self._profile(records)
+        return self._verdicts(records, profiled, self._submit_arm(records, profiled))
+
+    def _profile(self, records: Sequence[SequenceRecord]) -> ProfilePass:
+        """The profile pass: per record, whether some profile reaches its cutoff, and the
+        best-scoring profile with its bit score."""
         import pyhmmer
 
+        best_bits = [float("nan")] * len(records)
+        best_profile = [""] * len(records)
+        candidate = [False] * len(records)
         if not records:
-            return []
+            return ProfilePass(candidate, best_profile, best_bits)
         names = [f"s{index}" for index in range(len(records))]
         block = pyhmmer.easel.DigitalSequenceBlock(
             self.alphabet,
@@ -113,9 +122,6 @@ class TpsPrefilter:
                 for name, record in zip(names, records, strict=True)
             ],
         )
-        best_bits = [float("nan")] * len(records)
-        best_profile = [""] * len(records)
-        candidate = [False] * len(records)
         searches = pyhmmer.hmmer.hmmsearch(
             self.hmms, block, cpus=self.threads, T=REPORT_BITS, domT=REPORT_BITS
         )
@@ -127,12 +133,24 @@ class TpsPrefilter:
                     best_bits[row], best_profile[row] = score, profile.key
                 if score >= cutoff:
                     candidate[row] = True
-        if self.homologs is not None:
-            rest = [i for i in range(len(records)) if not candidate[i]]
-            for position in self.homologs.homologous([records[i].sequence for i in rest]):
+        return ProfilePass(candidate, best_profile, best_bits)
+
+    def _submit_arm(self, records: Sequence[SequenceRecord], profiled: ProfilePass):
+        """The homology arm's search of the records no profile accepts, started in the
+        background (None without the arm)."""
+        if self.homologs is None:
+            return None
+        rest = [i for i in range(len(records)) if not profiled.candidate[i]]
+        return rest, self.homologs.submit([records[i].sequence for i in rest])
+
+    def _verdicts(self, records, profiled: ProfilePass, arm) -> list[Verdict]:
+        candidate = list(profiled.candidate)
+        if arm is not None:
+            rest, search = arm
+            for position in search.result():
                 candidate[rest[position]] = True
         return [
-            Verdict(record, candidate[i], best_profile[i], best_bits[i])
+            Verdict(record, candidate[i], profiled.best_profile[i], profiled.best_bits[i])
             for i, record in enumerate(records)
         ]
 
@@ -142,17 +160,48 @@ class TpsPrefilter:
         not_tps: NotTpsWriter | list,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[SequenceRecord]:
-        """Yield the candidates in input order; append the others to ``not_tps``."""
+        """Yield the candidates in input order; append the others to ``not_tps``.
+
+        The homology arm's search of a batch runs in the background while the next batch
+        is read and profiled (the two share the CPUs: MMseqs2's single-threaded steps and
+        the profile pass's uneven threads leave cores idle otherwise). Verdicts are those
+        of :meth:`classify`, batch by batch."""
         seen = kept = 0
-        for batch in chunked(records, batch_size):
-            for verdict in self.classify(batch):
-                if verdict.candidate:
-                    kept += 1
-                    yield verdict.record
-                else:
-                    not_tps.append(verdict)
-            seen += len(batch)
-            LOG.info("prefilter: %d proteins searched, %d TPS candidates", seen, kept)
+        pending = None  # (batch, profile pass, arm search) awaiting the arm's answer
+        try:
+            for batch in chunked(records, batch_size):
+                profiled = self._profile(batch)
+                if pending is not None:
+                    done, pending = pending, None
+                    seen, kept = yield from self._hand_on(done, not_tps, seen, kept)
+                pending = (batch, profiled, self._submit_arm(batch, profiled))
+            if pending is not None:
+                done, pending = pending, None
+                seen, kept = yield from self._hand_on(done, not_tps, seen, kept)
+        finally:
+            if pending is not None and pending[2] is not None:
+                pending[2][1].cancel()
+
+    def _hand_on(self, pending, not_tps, seen: int, kept: int):
+        batch, profiled, arm = pending
+        for verdict in self._verdicts(batch, profiled, arm):
+            if verdict.candidate:
+                kept += 1
+                yield verdict.record
+            else:
+                not_tps.append(verdict)
+        seen += len(batch)
+        LOG.info("prefilter: %d proteins searched, %d TPS candidates", seen, kept)
+        return seen, kept
+
+
+@dataclass(frozen=True)
+class ProfilePass:
+    """The profile pass's result for a batch, per record."""
+
+    candidate: list[bool]
+    best_profile: list[str]  # key of the best-scoring profile ("" when nothing was reported)
+    best_bits: list[float]  # its sequence bit score (NaN when nothing was reported)
 
 
 class NotTpsWriter(AtomicTsvWriter):

@@ -214,3 +214,57 @@ def write_genome_genbank(
     with opener(path, "wt") as handle:
         SeqIO.write(records, handle, "genbank")
     return path
+
+
+def proteome_genome(
+    proteins: list[tuple[str, str]], contigs: int = 1, seed: int = 0
+) -> tuple[list[tuple[str, str]], list[PlantedGene]]:
+    """The ``proteins`` ((name, sequence), e.g. a synthetic proteome) as genes of a
+    synthetic genome, in the given order dealt over ``contigs`` contigs, on random strands,
+    laid out as :func:`synthetic_genome` lays them (stops in frame upstream, a
+    Shine-Dalgarno motif). A protein that does not start with M is planted with an M in
+    front (its start codon); an ambiguous residue (X) gets any sense codon (the planted
+    gene's ``protein`` keeps the X). Codons are drawn for all residues at once (a proteome
+    of 100,000 proteins is about 60 million residues)."""
+    rng = np.random.default_rng(seed)
+    codons = codon_choices()
+    planted_proteins = [p if p.startswith("M") else "M" + p for _, p in proteins]
+    residues = np.frombuffer("".join(planted_proteins).encode(), dtype="S1")
+    drawn = np.empty(len(residues), dtype="U3")
+    for residue, (choices, weights) in codons.items():
+        at = np.flatnonzero(residues == residue.encode())
+        if len(at):
+            drawn[at] = np.asarray(choices)[rng.choice(len(choices), size=len(at), p=weights)]
+    ambiguous = np.flatnonzero(drawn == "")  # X and the like: any sense codon
+    sense = sorted(c for choices, _ in codons.values() for c in choices)
+    drawn[ambiguous] = np.asarray(sense)[rng.choice(len(sense), size=len(ambiguous))]
+    stops = rng.integers(3, size=len(proteins))
+    parts_by_contig: list[list[str]] = [[] for _ in range(contigs)]
+    lengths = [0] * contigs
+    planted = []
+    offset = 0
+    for index, ((name, _), protein) in enumerate(zip(proteins, planted_proteins, strict=True)):
+        k = index % contigs
+        cds = "".join(drawn[offset : offset + len(protein)]) + STOP_CODONS[int(stops[index])]
+        offset += len(protein)
+        strand = "+-"[int(rng.integers(2))]
+        intergenic = random_bases(int(rng.integers(80, 250)), rng)
+        unit = STOPS_IN_FRAME + SHINE_DALGARNO + SPACER + cds
+        if strand == "-":
+            unit = reverse_complement(unit)
+            cds_start = lengths[k] + len(intergenic) + 1
+        else:
+            cds_start = lengths[k] + len(intergenic) + len(unit) - len(cds) + 1
+        parts_by_contig[k] += [intergenic, unit]
+        lengths[k] += len(intergenic) + len(unit)
+        planted.append(
+            PlantedGene(
+                name, f"contig_{k + 1}", cds_start, cds_start + len(cds) - 1, strand, protein,
+                name.startswith("tps_"),
+            )
+        )  # fmt: skip
+    sequences = [
+        (f"contig_{k + 1}", "".join(parts) + random_bases(int(rng.integers(80, 250)), rng))
+        for k, parts in enumerate(parts_by_contig)
+    ]
+    return sequences, planted
