@@ -28,7 +28,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from terpene_ensembles.split.homology import MMseqsError, _run, find_mmseqs, resolve_mmseqs
+from terpene_ensembles.split.homology import (
+    MMseqsError,
+    _run,
+    find_mmseqs,
+    resolve_mmseqs,
+    write_fasta,
+)
 
 LOG = logging.getLogger("terpene_ensembles.predict.homolog_database")
 
@@ -111,9 +117,7 @@ class TrainingHomologDatabase:
         scratch = Path(tempfile.mkdtemp(prefix=".building_", dir=self.cache))
         try:
             fasta = scratch / "training.fasta"
-            with open(fasta, "w") as handle:
-                for index, sequence in enumerate(training["sequence"]):
-                    handle.write(f">t{index}\n{sequence}\n")
+            write_fasta(((f"t{i}", seq) for i, seq in enumerate(training["sequence"])), fasta)
             _run([self.mmseqs, "createdb", str(fasta), str(scratch / DATABASE_NAME), "-v", "1"])
             if BUILD_INDEX:
                 _run(
@@ -170,9 +174,7 @@ class PendingSearch:
         self.scratch = tempfile.TemporaryDirectory(prefix="prefilter_mmseqs_")
         folder = Path(self.scratch.name)
         queries = folder / "queries.fasta"
-        with open(queries, "w") as handle:
-            for index, sequence in enumerate(sequences):
-                handle.write(f">q{index}\n{sequence}\n")
+        write_fasta(((f"q{i}", seq) for i, seq in enumerate(sequences)), queries)
         self.hits = folder / "hits.tsv"
         self.command = [
             database.mmseqs, "easy-search", str(queries), str(database.database),

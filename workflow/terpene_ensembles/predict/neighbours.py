@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -16,13 +16,8 @@ from terpene_ensembles.split.homology import (
     PAIRWISE_COLUMNS,
     create_database,
     easy_search,
+    write_fasta,
 )
-
-
-def write_fasta(records: Iterable[tuple[str, str]], path: str | os.PathLike) -> None:
-    with open(path, "w") as handle:
-        for identifier, sequence in records:
-            handle.write(f">{identifier}\n{sequence}\n")
 
 
 class TrainingNeighbourSearch:

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,11 +171,16 @@ def _validate(ids: list[str], sequences: list[str]) -> None:
         raise ValueError(f"empty sequences for ids: {empty[:5]}")
 
 
+def write_fasta(records: Iterable[tuple[str, str]], path: str | os.PathLike) -> None:
+    """(id, sequence) records as FASTA, one line each, for MMseqs2."""
+    with open(path, "w") as handle:
+        for identifier, sequence in records:
+            handle.write(f">{identifier}\n{sequence}\n")
+
+
 def _write_fasta(sequences: list[str], path: Path) -> list[str]:
     names = [f"s{index:06d}" for index in range(len(sequences))]
-    with open(path, "w") as handle:
-        for name, sequence in zip(names, sequences, strict=True):
-            handle.write(f">{name}\n{sequence}\n")
+    write_fasta(zip(names, sequences, strict=True), path)
     return names
 
 
