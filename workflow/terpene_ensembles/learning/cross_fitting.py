@@ -308,8 +308,9 @@ def fit_predictors(
             name, dev, folds, hits, settings, device
         )
     best_identity = out_of_fold_best_identity(dev, folds, hits)
+    # The random reference predictor's scores: the chance level of the signal check too.
+    random_scores = score_random(dev.ids, len(dev.ensemble_ids), settings.seed)
     if selects_members(settings):
-        random_scores = score_random(dev.ids, len(dev.ensemble_ids), settings.seed)
         signal = {
             name: signal_over_random(oof[name], random_scores, dev.labels, folds)
             for name in candidates
@@ -326,7 +327,7 @@ def fit_predictors(
     combiner = stacking.fit_combiner(oof, members, best_identity, dev.labels)
     oof[MODEL] = stacking.cross_fitted_combination(oof, members, best_identity, dev.labels, folds)
     oof[LABEL_PRIOR] = score_label_prior(prior, len(dev.ids))
-    oof[RANDOM] = score_random(dev.ids, len(dev.ensemble_ids), settings.seed)
+    oof[RANDOM] = random_scores
     model = FittedModel(
         ensemble_ids=list(dev.ensemble_ids),
         feature_columns=list(dev.feature_columns),
