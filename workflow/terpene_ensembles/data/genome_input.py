@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
 
 from Bio import SeqIO
 
@@ -29,6 +28,7 @@ from terpene_ensembles.data.sequence_input import (
     Locus,
     Rejection,
     SequenceRecord,
+    chunked,
     clean_sequence,
     open_records,
 )
@@ -177,12 +177,6 @@ def new_stats() -> dict:
     }
 
 
-def batched(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 def iter_called_genes(
     path: str | os.PathLike,
     rejections: list,
@@ -207,7 +201,7 @@ def iter_called_genes(
         return contig, sequence, rejection, genes
 
     with ThreadPoolExecutor(max(1, settings.threads)) as pool:
-        for batch in batched(read_contigs(path, stats), CONTIG_BATCH):
+        for batch in chunked(read_contigs(path, stats), CONTIG_BATCH):
             for contig, sequence, rejection, genes in pool.map(find, batch):
                 if rejection is not None:
                     counter[0] += 1
