@@ -156,6 +156,17 @@ def test_bundle_carries_the_reliability_table_and_training_annotations(tmp_path)
     context = BundleScorer(bundle, featurizer=None).context
     assert context.reliability == table and context.members == model.combined_members
 
+    # A format-4 bundle (band rows without expected_top_precision) gets it derived on load.
+    bare = [{k: v for k, v in row.items() if k != "expected_top_precision"} for row in table]
+    old_reliability = {"predictors": {"model": bare}}
+    (tmp_path / "v4").mkdir()
+    save_payload(
+        load_payload(tmp_path / "annotated" / BUNDLE_FILE)
+        | {"format_version": 4, "reliability": old_reliability},
+        tmp_path / "v4" / BUNDLE_FILE,
+    )
+    assert ModelBundle.load(tmp_path / "v4").model_reliability() == table
+
     # A format-3 bundle (no table, no annotations) still loads; its evidence stays empty.
     payload = load_payload(tmp_path / "annotated" / BUNDLE_FILE)
     old = {k: v for k, v in payload.items() if k not in ("reliability", "reference_annotations")}

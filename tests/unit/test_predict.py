@@ -138,9 +138,9 @@ def test_summarise_chunk_writes_the_evidence_columns(tmp_path):
     probabilities = np.array([[0.8, 0.6, 0.1], [0.05, 0.1, 0.2]])
     context = PredictionContext(
         members=["m1", "m2"],
-        reliability=[
-            {"band": ">=90%", "top_precision": 0.9},
-            {"band": "<30%", "top_precision": 0.25},
+        reliability=[  # what a prediction is told: the monotone expected precision
+            {"band": ">=90%", "top_precision": 0.95, "expected_top_precision": 0.9},
+            {"band": "<30%", "top_precision": 0.25, "expected_top_precision": 0.25},
         ],
         reference_names={"train1": "germacrene A synthase"},
         reference_ensembles={"train1": ["germacrane"], "train2": ["bisabolane", "other_C20"]},

@@ -18,6 +18,7 @@ from terpene_ensembles.learning.reliability import (
     honesty,
     identity_band,
     leave_fold_out_expected,
+    monotone_in_identity,
     reliability_tables,
     wilson_interval,
 )
@@ -123,6 +124,31 @@ def test_expected_top_precision_and_honesty():
     assert honesty(held, [0.9] * len(held))["passed"] is False
     few = honesty(held.head(5), [0.0] * 5)
     assert few["n_bands_checked"] == 0 and few["passed"]
+
+
+def test_expected_precision_is_monotone_in_identity_pooling_only_bands_out_of_order():
+    def row(precision, n):
+        return {"top_precision": precision, "n": n}
+
+    # 40-50% (0.4 of 30) above 50-70% (0.2 of 10): pooled to their weighted mean 0.35; the
+    # bands in order keep their own values; a band without estimate stays None.
+    rows = [row(0.1, 50), row(0.3, 40), row(0.4, 30), row(0.2, 10), row(None, 0), row(0.9, 20)]
+    assert monotone_in_identity(rows) == [0.1, 0.3, 0.35, 0.35, None, 0.9]
+    in_order = [row(0.1, 5), row(0.5, 5), row(0.6, 1)]
+    assert monotone_in_identity(in_order) == [0.1, 0.5, 0.6]
+    assert monotone_in_identity([row(None, 0)] * 3) == [None] * 3
+    # The band table carries it and expected_top_precision reads it.
+    table = band_table(
+        pd.concat(
+            [
+                outcomes(GROUPED, 0.35, 12, MIN_BAND_ENZYMES),  # 0.6
+                outcomes(GROUPED, 0.45, 8, MIN_BAND_ENZYMES, start=100),  # 0.4
+            ]
+        )
+    )
+    assert [r["top_precision"] for r in table[1:3]] == [0.6, 0.4]
+    assert [r["expected_top_precision"] for r in table[1:3]] == [0.5, 0.5]
+    assert expected_top_precision(table, 0.45) == 0.5
 
 
 def test_leave_fold_out_expected_leaves_each_fold_out_of_its_estimate():

@@ -108,6 +108,7 @@ def reliability_of(calibrated, truth, ids, classes, thresholds) -> dict:
         ]
         outcomes[predictor] = pd.concat(frames, ignore_index=True)
     section = reliability_module.reliability_tables(outcomes, "model")
+    section["model"], section["homology_baseline"] = "model", "knn_identity"
     held = outcomes["model"]
     table = section["predictors"]["model"]
     expected = [reliability_module.expected_top_precision(table, v) for v in held.best_identity]

@@ -275,6 +275,11 @@ def test_report_opens_offline_without_errors(chromium, rendered_report, tmp_path
     for name in ("model", metrics["training"]["homology_baseline"]):
         for i, _ in enumerate(metrics["reliability"]["bands"]):
             assert f"reliability.predictors.{name}.{i}.top_precision" in band_paths
+    # The enzymes and the expected precision are the model's, whatever the key order.
+    for i, _ in enumerate(metrics["reliability"]["bands"]):
+        assert f"reliability.predictors.model.{i}.n" in band_paths
+        assert f"reliability.predictors.model.{i}.expected_top_precision" in band_paths
+    assert not any(path.endswith(".n") and ".knn_identity." in path for path in band_paths)
     images = state["images"]
     assert len(images) >= 8
     assert all(i["scheme"] == "data" for i in images)

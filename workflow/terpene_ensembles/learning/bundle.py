@@ -41,8 +41,9 @@ from terpene_ensembles.learning.payload import load_payload, save_payload, tenso
 
 # 3: the model's fields under `model`, the reference sequences at the top level, the Pfam
 # HMMs in pfam/ with their checksums. 4: the reliability table and the training enzymes'
-# names and ensembles (the evidence columns of predictions).
-FORMAT_VERSION = 4
+# names and ensembles (the evidence columns of predictions). 5: each band row of the
+# reliability table carries the expected_top_precision predictions are given.
+FORMAT_VERSION = 5
 BUNDLE_FILE = "bundle.pt"
 MANIFEST_FILE = "manifest.json"
 PFAM_DIR = "pfam"
@@ -63,18 +64,30 @@ def migrate(payload: dict) -> dict:
     version = payload.get("format_version")
     if version == FORMAT_VERSION:
         return payload
+    if version == 4:
+        # Format 4's band rows had no expected_top_precision: derived from their own
+        # top_precision and n, as the reliability stage now does.
+        from terpene_ensembles.learning.reliability import with_expected
+
+        reliability = payload["reliability"]
+        if reliability is not None:
+            reliability = {
+                **reliability,
+                "predictors": {
+                    name: with_expected(rows) for name, rows in reliability["predictors"].items()
+                },
+            }
+        return {**payload, "format_version": FORMAT_VERSION, "reliability": reliability}
     if version == 3:
         # Format 3 had no reliability table nor training annotations: predictions from it
         # leave the expected precision and the neighbours' names and ensembles empty.
-        return {
-            **payload,
-            "format_version": FORMAT_VERSION,
-            "reliability": None,
-            "reference_annotations": None,
-        }
+        return migrate(
+            {**payload, "format_version": 4, "reliability": None, "reference_annotations": None}
+        )
     if version != 2:
         raise BundleError(
-            f"bundle format {version} is not supported (this code reads {FORMAT_VERSION}, 3 and 2)"
+            f"bundle format {version} is not supported (this code reads {FORMAT_VERSION}, 4, 3 "
+            "and 2)"
         )
     members, reference_ids, sequences = {}, None, None
     for name, state in payload["members"].items():

@@ -28,7 +28,7 @@ def interval_cell(metrics: dict, base: str) -> str:
 
 def band_table(metrics: dict, predictors: list[str]) -> str:
     node = metrics["reliability"]
-    header = ["band", "procedure", "enzymes"]
+    header = ["band", "procedure", "enzymes", f"{predictors[0]} expected top-call precision"]
     for name in predictors:
         header += [
             f"{name} top-call precision",
@@ -42,6 +42,9 @@ def band_table(metrics: dict, predictors: list[str]) -> str:
     for i, row in enumerate(model_rows):
         cells = f"<th>{esc(row['band'])}</th><td>{esc(row['procedure'])}</td>"
         cells += metric_cell(metrics, f"reliability.predictors.{predictors[0]}.{i}.n")
+        cells += metric_cell(
+            metrics, f"reliability.predictors.{predictors[0]}.{i}.expected_top_precision"
+        )
         for name in predictors:
             base = f"reliability.predictors.{name}.{i}"
             cells += interval_cell(metrics, base)
@@ -91,13 +94,16 @@ def section_homology_bands(metrics: dict, figures: dict[str, bytes]) -> str:
     node = metrics.get("reliability")
     if not isinstance(node, dict):
         return '<p class="note">metrics.json has no reliability table by homology band.</p>'
-    predictors = list(node["predictors"])
+    # The model first: metrics.json's keys are sorted, so the baseline may come first there.
+    model = node["model"]
+    predictors = [model, *(name for name in node["predictors"] if name != model)]
     bands = [b["band"] for b in node["bands"]]
     drawn = figure(
-        plots.precision_by_band(bands, node["predictors"]),
+        plots.precision_by_band(bands, {name: node["predictors"][name] for name in predictors}),
         "top-call precision by homology band",
         "Top-call precision (95% Wilson interval) by best identity to a training enzyme; "
-        "the table below gives the numbers and the procedure behind each band.",
+        "dashed, the model's expected top-call precision (the same made non-decreasing in "
+        "identity); the table below gives the numbers and the procedure behind each band.",
         "homology-bands",
         figures,
     )
@@ -107,7 +113,9 @@ def section_homology_bands(metrics: dict, figures: dict[str, bytes]) -> str:
     )
     meaning = "".join(
         f"<li><b>{esc(row['band'])}</b>: "
-        + metric_cell(metrics, f"reliability.predictors.{predictors[0]}.{i}.top_precision", "span")
+        + metric_cell(
+            metrics, f"reliability.predictors.{predictors[0]}.{i}.expected_top_precision", "span"
+        )
         + f" of top calls right ({esc(MEANING.get(row['procedure'], ''))}).</li>"
         for i, row in enumerate(node["predictors"][predictors[0]])
     )
@@ -119,10 +127,13 @@ prediction carries its band (<code>identity_band</code>) and the band's top-call
 (<code>expected_top_precision</code>). A band is estimated from the grouped folds when they
 hold at least {esc(node["min_enzymes"])} enzymes in it, else from random folds:</p>
 <ul>{procedures}</ul>
+<p>The expected precision is the measured one made non-decreasing in identity: where a band
+measured lower than the band below it (a few families can do that), the two are pooled into
+their enzyme-weighted mean, so a closer homolog never promises less.</p>
 {drawn}
 {band_table(metrics, predictors)}
 <p><b>What a call means.</b> At each best identity to a training enzyme, how often the
-model's most likely ensemble was right:</p>
+model's most likely ensemble is expected to be right:</p>
 <ul>{meaning}</ul>
 <p>Honesty on enzymes the table never saw: the test split (table from development enzymes
 only) and each CV fold (table estimated without that fold); a band is checked when it holds

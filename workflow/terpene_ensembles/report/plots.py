@@ -216,7 +216,8 @@ def grouped_bars(table: pd.DataFrame, value_columns: list[str], title: str) -> s
 
 def precision_by_band(bands: list[str], rows_by_predictor: dict[str, list[dict]]) -> str | None:
     """Top-call precision per homology band with its 95% interval, one series per predictor
-    (rows of reliability.band_table; a band without estimate is left out)."""
+    (rows of reliability.band_table; a band without estimate is left out); the first
+    predictor's ``expected_top_precision`` (what its predictions are told) as a dashed line."""
     if not any(r["top_precision"] is not None for rows in rows_by_predictor.values() for r in rows):
         return None
     figure, axis = plt.subplots(figsize=(5.6, 3.4))
@@ -243,6 +244,15 @@ def precision_by_band(bands: list[str], rows_by_predictor: dict[str, list[dict]]
             color=style["color"],
             label=predictor,
         )
+        if k == 0:
+            axis.plot(
+                x,
+                [r["expected_top_precision"] for _, r in shown],
+                linestyle="--",
+                linewidth=1,
+                color=style["color"],
+                label=f"{predictor}: expected (monotone)",
+            )
     axis.set_xticks(positions, bands, fontsize=8)
     axis.set_xlabel("best identity to a training enzyme")
     axis.set_ylabel("top-call precision")
