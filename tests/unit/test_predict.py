@@ -177,6 +177,60 @@ def test_summarise_chunk_writes_the_evidence_columns(tmp_path):
     assert table["expected_top_precision"].tolist() == [0.9, 0.25]
 
 
+def test_reliability_honesty_checks_what_the_predictions_carry():
+    from terpene_ensembles.predict.evidence import PredictionContext
+    from terpene_ensembles.predict.run import (
+        NO_RELIABILITY_TABLE,
+        MetricsCollector,
+        reliability_honesty,
+    )
+
+    table = [{"band": ">=90%", "top_precision": 0.9}, {"band": "<30%", "top_precision": 0.25}]
+    collector = MetricsCollector(ENSEMBLES, [])
+    chunks = [  # (id, sequence), probabilities, neighbours: two chunks as screen gives them
+        ([("a", SEQ_A), ("b", SEQ_B)], [[0.8, 0.6, 0.1], [0.05, 0.1, 0.2]], {"a": (["t"], [0.95])}),
+        ([("c", SEQ_A), ("d", SEQ_B)], [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]], {"c": (["t"], [0.2])}),
+    ]
+    for records, probabilities, neighbours in chunks:
+        chunk = chunk_frame(records)
+        probabilities = np.array(probabilities)
+        scores = ChunkScores(probabilities, probabilities >= 0.5, {}, {"model": probabilities})
+        predictions = summarise_chunk(
+            chunk, probabilities, ENSEMBLES, scores.calls, neighbours, {}, 0.3,
+            PredictionContext(reliability=table),
+        )  # fmt: skip
+        collector(chunk, scores, predictions)
+    # a: top call right (>=90%); b (no hit) wrong, c right (<30%); d has no label.
+    truth = pd.DataFrame(
+        [[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 0]], index=list("abcd"), columns=ENSEMBLES
+    )
+    result = reliability_honesty(collector, truth, ["b", "c", "d"], table)
+    everything, unseen = result["all"], result["not_in_training"]
+    assert (everything["n_enzymes"], everything["n_labelled"]) == (4, 3)
+    assert (unseen["n_enzymes"], unseen["n_labelled"]) == (3, 2)
+    observed = {
+        name: {
+            row["band"]: (
+                row["n"],
+                row["observed_top_precision"],
+                row["mean_expected_top_precision"],
+            )
+            for row in section["bands"]
+            if row["n"]
+        }
+        for name, section in result.items()
+    }
+    assert observed == {
+        "all": {"<30%": (2, 0.5, 0.25), ">=90%": (1, 1.0, 0.9)},
+        "not_in_training": {"<30%": (2, 0.5, 0.25)},
+    }
+    assert reliability_honesty(collector, truth, [], None) == {
+        "all": None,
+        "not_in_training": None,
+        "reason": NO_RELIABILITY_TABLE,
+    }
+
+
 def test_writer_leaves_no_output_when_a_chunk_fails(tmp_path):
     with pytest.raises(RuntimeError), PredictionWriter(tmp_path, ENSEMBLES):
         raise RuntimeError("scoring failed")
