@@ -441,6 +441,70 @@ def test_marts_export_predictions_agree_with_the_training_run(small_training_run
     assert len(rejected) == summary["rejected"]
 
 
+EVIDENCE_COLUMNS = [
+    "support",
+    "identity_band",
+    "expected_top_precision",
+    "nearest_training_name",
+    "nearest_training_ensembles",
+]
+
+
+def test_test_split_as_a_marts_export_reproduces_the_training_honesty_check(
+    small_training_run, tmp_path
+):
+    """The training run's test enzymes, given to predict as a MARTS-DB export: its
+    reliability_honesty is the training run's own honesty check on the test split, and the
+    evidence columns are those of the same sequences given as a protein FASTA."""
+    run = small_training_run
+    enzymes = run["enzymes"]
+    test = enzymes[enzymes["id"].map(run["split"]) == "test"]
+    # Every row the parse stage merged into a test enzyme (its own id normalisation and
+    # one enzyme per sequence): source_rows are 1-based rows of the export.
+    rows = sorted(row - 1 for source_rows in test["source_rows"] for row in source_rows)
+    export = tmp_path / "test_split.csv"
+    table = pd.read_csv(run["export"], dtype=str, keep_default_na=False)
+    table.iloc[rows].to_csv(export, index=False)
+    settings = ScreeningSettings(chunk_size=64, threads=2)
+    run_prediction(run["model_dir"], export, tmp_path / "marts", settings, pfam_dir=PFAM_DIR)
+    marts = pd.read_csv(tmp_path / "marts" / "predictions.tsv", sep="\t", keep_default_na=False)
+    assert sorted(marts["id"]) == sorted(test["id"])
+
+    honesty = json.loads((tmp_path / "marts" / "metrics.json").read_text())["reliability_honesty"]
+    trained = load_compatible_bundle(run["model_dir"], None).reliability["honesty"]["test"]
+
+    def per_band(section):
+        return [
+            (
+                row["band"],
+                row["n"],
+                row["observed_top_precision"],
+                row["mean_expected_top_precision"],
+            )
+            for row in section["bands"]
+        ]
+
+    assert per_band(honesty["all"]) == per_band(trained)
+    assert honesty["all"]["n_enzymes"] == len(test)
+    assert honesty["all"]["n_labelled"] == sum(row["n"] for row in trained["bands"]) > 0
+    assert honesty["not_in_training"] == honesty["all"]  # no test sequence is in training
+
+    # The same sequences as protein FASTA, one run per kingdom (a feature FASTA records
+    # take from the settings, MARTS records from the export).
+    fasta_runs = []
+    for kingdom, group in test.groupby("kingdom"):
+        fasta = tmp_path / f"{len(fasta_runs)}.fasta"
+        fasta.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in group.itertuples()))
+        outdir = tmp_path / f"fasta_{len(fasta_runs)}"
+        kingdom_settings = ScreeningSettings(chunk_size=64, threads=2, kingdom=kingdom)
+        run_prediction(run["model_dir"], fasta, outdir, kingdom_settings, pfam_dir=PFAM_DIR)
+        fasta_runs.append(pd.read_csv(outdir / "predictions.tsv", sep="\t", keep_default_na=False))
+    from_fasta = pd.concat(fasta_runs).set_index("id").loc[marts["id"]]
+    pd.testing.assert_frame_equal(
+        from_fasta[EVIDENCE_COLUMNS].reset_index(drop=True), marts[EVIDENCE_COLUMNS]
+    )
+
+
 def test_a_copied_model_folder_predicts_alone_whatever_mmseqs_is_on_path(
     small_training_run, tmp_path, monkeypatch
 ):
