@@ -177,6 +177,60 @@ def test_summarise_chunk_writes_the_evidence_columns(tmp_path):
     assert table["expected_top_precision"].tolist() == [0.9, 0.25]
 
 
+def test_reliability_honesty_checks_what_the_predictions_carry():
+    from terpene_ensembles.predict.evidence import PredictionContext
+    from terpene_ensembles.predict.run import (
+        NO_RELIABILITY_TABLE,
+        MetricsCollector,
+        reliability_honesty,
+    )
+
+    table = [{"band": ">=90%", "top_precision": 0.9}, {"band": "<30%", "top_precision": 0.25}]
+    collector = MetricsCollector(ENSEMBLES, [])
+    chunks = [  # (id, sequence), probabilities, neighbours: two chunks as screen gives them
+        ([("a", SEQ_A), ("b", SEQ_B)], [[0.8, 0.6, 0.1], [0.05, 0.1, 0.2]], {"a": (["t"], [0.95])}),
+        ([("c", SEQ_A), ("d", SEQ_B)], [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]], {"c": (["t"], [0.2])}),
+    ]
+    for records, probabilities, neighbours in chunks:
+        chunk = chunk_frame(records)
+        probabilities = np.array(probabilities)
+        scores = ChunkScores(probabilities, probabilities >= 0.5, {}, {"model": probabilities})
+        predictions = summarise_chunk(
+            chunk, probabilities, ENSEMBLES, scores.calls, neighbours, {}, 0.3,
+            PredictionContext(reliability=table),
+        )  # fmt: skip
+        collector(chunk, scores, predictions)
+    # a: top call right (>=90%); b (no hit) wrong, c right (<30%); d has no label.
+    truth = pd.DataFrame(
+        [[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 0]], index=list("abcd"), columns=ENSEMBLES
+    )
+    result = reliability_honesty(collector, truth, ["b", "c", "d"], table)
+    everything, unseen = result["all"], result["not_in_training"]
+    assert (everything["n_enzymes"], everything["n_labelled"]) == (4, 3)
+    assert (unseen["n_enzymes"], unseen["n_labelled"]) == (3, 2)
+    observed = {
+        name: {
+            row["band"]: (
+                row["n"],
+                row["observed_top_precision"],
+                row["mean_expected_top_precision"],
+            )
+            for row in section["bands"]
+            if row["n"]
+        }
+        for name, section in result.items()
+    }
+    assert observed == {
+        "all": {"<30%": (2, 0.5, 0.25), ">=90%": (1, 1.0, 0.9)},
+        "not_in_training": {"<30%": (2, 0.5, 0.25)},
+    }
+    assert reliability_honesty(collector, truth, [], None) == {
+        "all": None,
+        "not_in_training": None,
+        "reason": NO_RELIABILITY_TABLE,
+    }
+
+
 def test_writer_leaves_no_output_when_a_chunk_fails(tmp_path):
     with pytest.raises(RuntimeError), PredictionWriter(tmp_path, ENSEMBLES):
         raise RuntimeError("scoring failed")
@@ -385,6 +439,70 @@ def test_marts_export_predictions_agree_with_the_training_run(small_training_run
     assert metrics["not_in_training"]["n_enzymes"] < len(run["enzymes"])
     rejected = pd.read_csv(tmp_path / "rejected.tsv", sep="\t")
     assert len(rejected) == summary["rejected"]
+
+
+EVIDENCE_COLUMNS = [
+    "support",
+    "identity_band",
+    "expected_top_precision",
+    "nearest_training_name",
+    "nearest_training_ensembles",
+]
+
+
+def test_test_split_as_a_marts_export_reproduces_the_training_honesty_check(
+    small_training_run, tmp_path
+):
+    """The training run's test enzymes, given to predict as a MARTS-DB export: its
+    reliability_honesty is the training run's own honesty check on the test split, and the
+    evidence columns are those of the same sequences given as a protein FASTA."""
+    run = small_training_run
+    enzymes = run["enzymes"]
+    test = enzymes[enzymes["id"].map(run["split"]) == "test"]
+    # Every row the parse stage merged into a test enzyme (its own id normalisation and
+    # one enzyme per sequence): source_rows are 1-based rows of the export.
+    rows = sorted(row - 1 for source_rows in test["source_rows"] for row in source_rows)
+    export = tmp_path / "test_split.csv"
+    table = pd.read_csv(run["export"], dtype=str, keep_default_na=False)
+    table.iloc[rows].to_csv(export, index=False)
+    settings = ScreeningSettings(chunk_size=64, threads=2)
+    run_prediction(run["model_dir"], export, tmp_path / "marts", settings, pfam_dir=PFAM_DIR)
+    marts = pd.read_csv(tmp_path / "marts" / "predictions.tsv", sep="\t", keep_default_na=False)
+    assert sorted(marts["id"]) == sorted(test["id"])
+
+    honesty = json.loads((tmp_path / "marts" / "metrics.json").read_text())["reliability_honesty"]
+    trained = load_compatible_bundle(run["model_dir"], None).reliability["honesty"]["test"]
+
+    def per_band(section):
+        return [
+            (
+                row["band"],
+                row["n"],
+                row["observed_top_precision"],
+                row["mean_expected_top_precision"],
+            )
+            for row in section["bands"]
+        ]
+
+    assert per_band(honesty["all"]) == per_band(trained)
+    assert honesty["all"]["n_enzymes"] == len(test)
+    assert honesty["all"]["n_labelled"] == sum(row["n"] for row in trained["bands"]) > 0
+    assert honesty["not_in_training"] == honesty["all"]  # no test sequence is in training
+
+    # The same sequences as protein FASTA, one run per kingdom (a feature FASTA records
+    # take from the settings, MARTS records from the export).
+    fasta_runs = []
+    for kingdom, group in test.groupby("kingdom"):
+        fasta = tmp_path / f"{len(fasta_runs)}.fasta"
+        fasta.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in group.itertuples()))
+        outdir = tmp_path / f"fasta_{len(fasta_runs)}"
+        kingdom_settings = ScreeningSettings(chunk_size=64, threads=2, kingdom=kingdom)
+        run_prediction(run["model_dir"], fasta, outdir, kingdom_settings, pfam_dir=PFAM_DIR)
+        fasta_runs.append(pd.read_csv(outdir / "predictions.tsv", sep="\t", keep_default_na=False))
+    from_fasta = pd.concat(fasta_runs).set_index("id").loc[marts["id"]]
+    pd.testing.assert_frame_equal(
+        from_fasta[EVIDENCE_COLUMNS].reset_index(drop=True), marts[EVIDENCE_COLUMNS]
+    )
 
 
 def test_a_copied_model_folder_predicts_alone_whatever_mmseqs_is_on_path(

@@ -19,6 +19,7 @@ from terpene_ensembles.learning.reliability import (
     identity_band,
     leave_fold_out_expected,
     monotone_in_identity,
+    prediction_honesty,
     reliability_tables,
     wilson_interval,
 )
@@ -149,6 +150,32 @@ def test_expected_precision_is_monotone_in_identity_pooling_only_bands_out_of_or
     assert [r["top_precision"] for r in table[1:3]] == [0.6, 0.4]
     assert [r["expected_top_precision"] for r in table[1:3]] == [0.5, 0.5]
     assert expected_top_precision(table, 0.45) == 0.5
+
+
+def test_prediction_honesty_reads_each_enzymes_own_expected_and_drops_unlabelled():
+    y = np.array([[1, 0], [0, 1], [0, 0], [1, 0]])  # c has no true ensemble
+    p = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
+    calls = p >= 0.5
+    # d has no training hit at all (NaN): the lowest band, as in the predictions.
+    identity = [0.95, 0.2, 0.25, float("nan")]
+    result = prediction_honesty(["a", "b", "c", "d"], identity, [0.9, 0.6, 0.5, 0.4], y, p, calls)
+    assert result["n_enzymes"] == 4 and result["n_labelled"] == 3
+    bands = {row["band"]: row for row in result["bands"]}
+    # b and d: both top calls wrong; their own expected values 0.6 and 0.4 (not c's 0.5).
+    assert bands["<30%"]["n"] == 2
+    assert bands["<30%"]["observed_top_precision"] == 0.0
+    assert bands["<30%"]["mean_expected_top_precision"] == 0.5
+    assert bands["<30%"]["difference"] == -0.5
+    assert bands[">=90%"]["n"] == 1
+    assert bands[">=90%"]["observed_top_precision"] == 1.0
+    assert bands[">=90%"]["mean_expected_top_precision"] == 0.9
+    assert bands[">=90%"]["difference"] == 0.1
+    assert sum(row["n"] for row in result["bands"]) == result["n_labelled"]
+    assert result["n_bands_checked"] == 0 and result["passed"]  # no band has 20 enzymes
+    empty = prediction_honesty([], [], [], np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)))
+    assert empty["n_enzymes"] == empty["n_labelled"] == 0
+    with pytest.raises(ValueError, match="unique"):
+        prediction_honesty(["a", "a"], identity[:2], [0.9, 0.6], y[:2], p[:2], calls[:2])
 
 
 def test_leave_fold_out_expected_leaves_each_fold_out_of_its_estimate():

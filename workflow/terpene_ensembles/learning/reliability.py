@@ -438,3 +438,31 @@ def reliability_section(
         else None,
     }
     return section
+
+
+PREDICTED = "predicted"  # outcomes of a prediction run over labelled enzymes
+
+
+def prediction_honesty(
+    ids: Iterable[str],
+    best_identity: np.ndarray,
+    expected: np.ndarray,
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    calls: np.ndarray,
+) -> dict:
+    """:func:`honesty` of predictions of labelled enzymes (a MARTS-DB export given to
+    predict): each enzyme's top call against the ``expected`` top-call precision its
+    prediction carries, aligned with ``ids``. Enzymes without a true ensemble are left out
+    (:func:`enzyme_outcomes`); ``n_enzymes`` counts the predictions, ``n_labelled`` those
+    the check used."""
+    ids = [str(i) for i in ids]
+    expected_of = dict(zip(ids, np.asarray(expected, dtype=np.float64), strict=True))
+    if len(expected_of) != len(ids):
+        raise ValueError("prediction_honesty: enzyme ids must be unique")
+    outcomes = enzyme_outcomes(ids, best_identity, y_true, probabilities, calls, PREDICTED)
+    return {
+        "n_enzymes": len(ids),
+        "n_labelled": len(outcomes),
+        **honesty(outcomes, np.array([expected_of[i] for i in outcomes["id"]])),
+    }

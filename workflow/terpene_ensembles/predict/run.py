@@ -50,6 +50,11 @@ from terpene_ensembles.predict.shards import NO_CANDIDATE_MESSAGE
 from terpene_ensembles.split.homology import mmseqs_record
 
 log = logging.getLogger(__name__)
+# metrics.json's reliability_honesty of a model bundle without a reliability table.
+NO_RELIABILITY_TABLE = (
+    "the model bundle has no reliability table (trained before reliability by homology "
+    "band): its predictions carry no expected_top_precision to check"
+)
 
 
 def marts_records(enzymes: pd.DataFrame) -> Iterator[SequenceRecord]:
@@ -79,18 +84,45 @@ def label_marts_export(input_path, bundle, workdir: Path):
 
 
 class MetricsCollector:
-    """Keeps every predictor's calibrated probabilities of a labelled input, chunk by chunk."""
+    """Keeps every predictor's calibrated probabilities of a labelled input, chunk by chunk,
+    and what the predictions carry: the model's probabilities and calls, best identity and
+    expected top-call precision."""
 
     def __init__(self, ensemble_ids: list[str], baseline_members):
         self.ensemble_ids = ensemble_ids
         self.baseline_members = tuple(baseline_members)
         self.frames: list[pd.DataFrame] = []
+        self.evidence: list[pd.DataFrame] = []
+        self.probabilities: list[np.ndarray] = []
+        self.calls: list[np.ndarray] = []
 
     def __call__(self, chunk: pd.DataFrame, scores: ChunkScores, predictions: pd.DataFrame):
         from terpene_ensembles.learning.cross_fitting import predictions_frame
 
         self.frames.append(
             predictions_frame(chunk["id"], "predict", scores.predictors, self.ensemble_ids)
+        )
+        self.evidence.append(predictions[["id", "best_identity", "expected_top_precision"]])
+        self.probabilities.append(np.asarray(scores.probabilities, dtype=np.float64))
+        self.calls.append(np.asarray(scores.calls, dtype=bool))
+
+    def honesty(self, truth: pd.DataFrame, ids=None) -> dict:
+        """reliability.prediction_honesty of the predictions over ``ids`` (default: every
+        predicted enzyme); ``truth``: labels indexed by id."""
+        from terpene_ensembles.learning.reliability import prediction_honesty
+
+        evidence = pd.concat(self.evidence, ignore_index=True)
+        keep = np.ones(len(evidence), dtype=bool)
+        if ids is not None:
+            keep = evidence["id"].isin(set(ids)).to_numpy()
+        evidence = evidence[keep]
+        return prediction_honesty(
+            evidence["id"],
+            evidence["best_identity"].to_numpy(np.float64),
+            evidence["expected_top_precision"].to_numpy(np.float64),
+            truth.loc[evidence["id"], self.ensemble_ids].to_numpy(),
+            np.concatenate(self.probabilities)[keep],
+            np.concatenate(self.calls)[keep],
         )
 
     def metrics(self, truth: pd.DataFrame, calibration: dict, ids=None) -> dict:
@@ -244,6 +276,9 @@ def marts_metrics(collector: MetricsCollector, parsed, scorer: BundleScorer) -> 
     ``model``/``baselines`` cover every enzyme of the export (the labels.parquet convention
     of the training report: inactive and unlabelled enzymes are all-zero rows);
     ``not_in_training`` repeats them for enzymes whose sequence the model never saw.
+    ``reliability_honesty`` checks the expected top-call precision the predictions carry
+    against the observed one, per identity band (reliability.prediction_honesty), for
+    ``all`` enzymes and those ``not_in_training``.
     """
     truth = parsed.labels.set_index("id")
     reference = set(scorer.training["sequence"])
@@ -259,5 +294,19 @@ def marts_metrics(collector: MetricsCollector, parsed, scorer: BundleScorer) -> 
         "not_in_training": (
             collector.metrics(truth, scorer.calibration, unseen) if unseen else {"n_enzymes": 0}
         ),
+        "reliability_honesty": reliability_honesty(
+            collector, truth, unseen, scorer.bundle.model_reliability()
+        ),
     }
     return metrics
+
+
+def reliability_honesty(
+    collector: MetricsCollector, truth: pd.DataFrame, unseen: list[str], table: list[dict] | None
+) -> dict:
+    """metrics.json's ``reliability_honesty``: the honesty check of ``all`` predicted
+    enzymes and of those ``not_in_training`` (ids ``unseen``); without the model's
+    reliability ``table`` (an old bundle) both are None, with the reason."""
+    if not table:
+        return {"all": None, "not_in_training": None, "reason": NO_RELIABILITY_TABLE}
+    return {"all": collector.honesty(truth), "not_in_training": collector.honesty(truth, unseen)}
