@@ -257,8 +257,103 @@ def substrate_lines(metrics: dict) -> list[str]:
     ]
 
 
+BAND_KEYS = ("band", "procedure", "n", "top_precision", "expected_top_precision")
+HONESTY_KEYS = (
+    "band",
+    "n",
+    "observed_top_precision",
+    "mean_expected_top_precision",
+    "difference",
+    "within_tolerance",
+)
+
+
+def reliability_lines(metrics: dict) -> list[str]:
+    node = metrics.get("reliability")
+    if not node:
+        return []
+    model, baseline = node["model"], node.get("homology_baseline")
+    names = [model, *([baseline] if baseline else [])]
+    rows = [
+        [
+            row["band"],
+            row["procedure"],
+            number(row["n"]),
+            *(number(node["predictors"][name][i]["top_precision"]) for name in names),
+            number(row["expected_top_precision"]),
+        ]
+        for i, row in enumerate(node["predictors"][model])
+    ]
+    honesty_rows = [
+        [where, row["band"], *(number(row[key]) for key in HONESTY_KEYS[1:])]
+        for where, check in node["honesty"].items()
+        if check
+        for row in check["bands"]
+    ]
+    tolerance = node["honesty"]["test"]["tolerance"]
+    return [
+        "## Reliability by homology band",
+        "",
+        "Top-call precision by best identity to a training enzyme, from the development "
+        "enzymes (grouped CV test folds; random folds where the grouped ones hold too few "
+        "enzymes); `expected` is what each prediction carries (`expected_top_precision`: "
+        "the model's column made non-decreasing in identity):",
+        "",
+        *table(
+            [
+                "band",
+                "procedure",
+                "enzymes",
+                *(f"{name} top-call precision" for name in names),
+                "expected",
+            ],
+            rows,
+        ),
+        "",
+        f"Honesty on enzymes the table never saw (checked where a band holds at least "
+        f"{number(node['min_enzymes'])} enzymes; tolerance {number(tolerance)}):",
+        "",
+        *table(
+            [
+                "held-out set",
+                "band",
+                "enzymes",
+                "observed",
+                "mean expected",
+                "difference",
+                "within tolerance",
+            ],
+            honesty_rows,
+        ),
+        "",
+    ]
+
+
 def _pick(entry: dict, keys) -> dict:
     return {key: entry.get(key) for key in keys}
+
+
+def reliability_digest(node: dict | None) -> dict | None:
+    if not node:
+        return None
+    names = [node["model"], *([node["homology_baseline"]] if node.get("homology_baseline") else [])]
+    return {
+        "model": node["model"],
+        "homology_baseline": node.get("homology_baseline"),
+        "min_enzymes": node["min_enzymes"],
+        "predictors": {
+            name: [_pick(row, BAND_KEYS) for row in node["predictors"][name]] for name in names
+        },
+        "honesty": {
+            where: {
+                "tolerance": check["tolerance"],
+                "bands": [_pick(row, HONESTY_KEYS) for row in check["bands"]],
+            }
+            if check
+            else None
+            for where, check in node["honesty"].items()
+        },
+    }
 
 
 def digest(metrics: dict, cv: dict) -> dict:
@@ -317,6 +412,7 @@ def digest(metrics: dict, cv: dict) -> dict:
             }
             if substrate.get("model")
             else {},
+            "reliability": reliability_digest(metrics.get("reliability")),
             "cv": {
                 "n_folds": cv["n_folds"],
                 **{
@@ -346,6 +442,7 @@ def render(recorded: dict) -> str:
             *cv_lines(cv),
             *ablation_lines(cv),
             *acceptance_lines(recorded, cv),
+            *reliability_lines(recorded),
             *substrate_lines(recorded),
         ]
     except KeyError as error:
