@@ -104,3 +104,23 @@ def test_fasta_is_fasta_for_predict_and_no_export_for_parse(tmp_path, compress):
         path.write_text(text)
     assert detect_input_format(path) == FASTA
     assert not parse_accepts(path)
+
+
+@pytest.mark.parametrize(
+    ("sequence", "expected"),
+    [
+        ("ACGTACGTAC", True),
+        ("acgtnnnnuu", True),
+        ("ACGT-ACGT*ACGT 12", True),  # non-letters do not count
+        ("ACGTACGTAE", True),  # exactly NUCLEOTIDE_SHARE (9 of 10)
+        ("ACGTACGTEE", False),
+        ("MKVLAAGIVACGT", False),
+        ("", False),
+        ("-*12", False),
+        ("ACGTACGTACGTßß", False),  # 'ß'.upper() is 'SS': 12 of 16 letters
+    ],
+)
+def test_looks_nucleotide_counts_the_share_of_nucleotide_letters(sequence, expected):
+    from terpene_ensembles.data.input_format import looks_nucleotide
+
+    assert looks_nucleotide(sequence) is expected

@@ -112,10 +112,16 @@ def format_of_line(line: str) -> str | None:
 
 def looks_nucleotide(sequence: str) -> bool:
     """True when at least NUCLEOTIDE_SHARE of the letters are A/C/G/T/U/N (any case)."""
-    letters = [c for c in sequence.upper() if c.isalpha()]
+    upper = sequence.upper()
+    # Counted with str methods (C loops): every protein record of a proteome passes here.
+    if upper.isalpha():
+        letters = len(upper)
+    else:
+        letters = sum(c.isalpha() for c in upper)
     if not letters:
         return False
-    return sum(c in NUCLEOTIDE_LETTERS for c in letters) >= NUCLEOTIDE_SHARE * len(letters)
+    nucleotides = sum(upper.count(letter) for letter in NUCLEOTIDE_LETTERS)
+    return nucleotides >= NUCLEOTIDE_SHARE * letters
 
 
 def fasta_kind(path: str | os.PathLike) -> str:
