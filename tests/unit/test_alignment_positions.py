@@ -61,3 +61,21 @@ def test_encoder_keeps_covered_states_and_round_trips():
     np.testing.assert_array_equal(again.transform(frame).toarray(), matrix)
     with pytest.raises(ValueError, match="lacks columns"):
         encoder.transform(frame.drop(columns="aln_P2"))
+
+
+def test_one_profile_search_feeds_positions_and_domain_features_as_two_would():
+    from terpene_ensembles.features.domains import domain_feature_table, search_profiles
+
+    table = pd.read_csv(DEMO_MARTS, dtype=str, keep_default_na=False)
+    sequences = table["Aminoacid_sequence"].str.replace("*", "").drop_duplicates().head(8)
+    sequences = sequences.tolist()
+    ids = [f"e{i}" for i in range(len(sequences))]
+    searched = search_profiles(sequences, DEMO_PFAM, threads=2)
+    pd.testing.assert_frame_equal(
+        position_table(ids, sequences, DEMO_PFAM, searched=searched),
+        position_table(ids, sequences, DEMO_PFAM),
+    )
+    shared, _ = domain_feature_table(ids, sequences, DEMO_PFAM, searched=searched)
+    alone, _ = domain_feature_table(ids, sequences, DEMO_PFAM)
+    pd.testing.assert_frame_equal(shared, alone)
+    assert shared.filter(like="_bits").to_numpy().max() > 0  # real hits were compared

@@ -8,6 +8,7 @@ import _bootstrap  # noqa: F401
 import pandas as pd
 
 from terpene_ensembles.features.alignment_positions import position_table
+from terpene_ensembles.features.domains import search_profiles
 from terpene_ensembles.features.sequence_features import feature_table
 from terpene_ensembles.io_utils import setup_logging, write_parquet, write_tsv
 
@@ -25,12 +26,13 @@ def main() -> None:
     started = time.perf_counter()
 
     enzymes = pd.read_parquet(args.enzymes)  # feature_table names missing columns
-    features, documentation = feature_table(enzymes, args.pfam_dir, args.threads)
+    ids, sequences = enzymes["id"].tolist(), enzymes["sequence"].tolist()
+    # One hmmsearch: the domain features and the positions read the same hits.
+    searched = search_profiles(sequences, args.pfam_dir, args.threads)
+    features, documentation = feature_table(enzymes, args.pfam_dir, searched=searched)
     write_parquet(features, args.output, metadata={"pfam_dir": args.pfam_dir})
     write_tsv(documentation, args.columns)
-    positions = position_table(
-        enzymes["id"].tolist(), enzymes["sequence"].tolist(), args.pfam_dir, args.threads
-    )
+    positions = position_table(ids, sequences, args.pfam_dir, searched=searched)
     write_parquet(positions, args.positions, metadata={"pfam_dir": args.pfam_dir})
     log.info(
         "%d enzymes x %d features, %d aligned profiles in %.1f s",

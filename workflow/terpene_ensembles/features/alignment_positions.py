@@ -49,13 +49,20 @@ def match_state_residues(alignment, length: int) -> str:
 
 
 def position_table(
-    ids: list[str], sequences: list[str], pfam_dir: str | Path, threads: int = 1
+    ids: list[str],
+    sequences: list[str],
+    pfam_dir: str | Path,
+    threads: int = 1,
+    searched: tuple | None = None,
 ) -> pd.DataFrame:
-    """id + one string column ``aln_<profile key>`` (length = profile's match states)."""
+    """id + one string column ``aln_<profile key>`` (length = profile's match states).
+
+    ``searched``: ``domains.search_profiles`` of these sequences already run (the domain
+    features read the same hits), else it runs here."""
     # Imported here: the learners need only the encoder below, not pyhmmer.
     from terpene_ensembles.features.domains import DOMAIN_BITS_THRESHOLD, search_profiles
 
-    profiles, hits_by_profile = search_profiles(sequences, pfam_dir, threads)
+    profiles, hits_by_profile = searched or search_profiles(sequences, pfam_dir, threads)
     columns = {}
     for profile, hits in zip(profiles, hits_by_profile, strict=True):
         empty = GAP * profile.length

@@ -119,10 +119,17 @@ def search_profiles(sequences: list[str], pfam_dir: str | Path, threads: int = 1
 
 
 def domain_feature_table(
-    ids: list[str], sequences: list[str], pfam_dir: str | Path, threads: int = 1
+    ids: list[str],
+    sequences: list[str],
+    pfam_dir: str | Path,
+    threads: int = 1,
+    searched: tuple | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (features: id + float columns, columns: column, group, description)."""
-    profiles, hits_by_profile = search_profiles(sequences, pfam_dir, threads)
+    """Return (features: id + float columns, columns: column, group, description).
+
+    ``searched``: :func:`search_profiles` of these sequences already run (the positions
+    table reads the same hits), else it runs here."""
+    profiles, hits_by_profile = searched or search_profiles(sequences, pfam_dir, threads)
     lengths = np.array([len(s) for s in sequences], dtype=float)
     n = len(sequences)
     values: dict[str, np.ndarray] = {}

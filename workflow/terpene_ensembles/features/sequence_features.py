@@ -219,11 +219,12 @@ def sequence_feature_table(enzymes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
 
 
 def feature_table(
-    enzymes: pd.DataFrame, pfam_dir: str | Path, threads: int = 1
+    enzymes: pd.DataFrame, pfam_dir: str | Path, threads: int = 1, searched: tuple | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All features: sequence/motif/kingdom columns joined with the Pfam domain columns.
 
-    Only :data:`INPUT_COLUMNS` of ``enzymes`` are read.
+    Only :data:`INPUT_COLUMNS` of ``enzymes`` are read; ``searched``: the profile search of
+    their sequences if already run (``domains.search_profiles``).
     """
     from terpene_ensembles.features.domains import domain_feature_table
 
@@ -233,7 +234,11 @@ def feature_table(
     enzymes = enzymes[INPUT_COLUMNS]
     sequence_part, sequence_doc = sequence_feature_table(enzymes)
     domain_part, domain_doc = domain_feature_table(
-        enzymes["id"].tolist(), enzymes["sequence"].tolist(), pfam_dir, threads=threads
+        enzymes["id"].tolist(),
+        enzymes["sequence"].tolist(),
+        pfam_dir,
+        threads=threads,
+        searched=searched,
     )
     features = pd.concat([sequence_part, domain_part.drop(columns="id")], axis=1)
     documentation = pd.concat([sequence_doc, domain_doc], ignore_index=True)

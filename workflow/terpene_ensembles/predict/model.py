@@ -134,7 +134,7 @@ def default_featurizer(
     without one, any reported hit).
     """
     from terpene_ensembles.features.alignment_positions import position_table
-    from terpene_ensembles.features.domains import load_profiles
+    from terpene_ensembles.features.domains import load_profiles, search_profiles
     from terpene_ensembles.features.sequence_features import feature_table
 
     if pfam_dir is None or not Path(pfam_dir).is_dir():
@@ -152,9 +152,12 @@ def default_featurizer(
         )
 
     def featurize(chunk: pd.DataFrame):
-        features, _ = feature_table(chunk, pfam_dir, threads)
+        ids, sequences = chunk["id"].tolist(), chunk["sequence"].tolist()
+        # One hmmsearch: the domain features and the positions read the same hits.
+        searched = search_profiles(sequences, pfam_dir, threads)
+        features, _ = feature_table(chunk, pfam_dir, searched=searched)
         positions = (
-            position_table(chunk["id"].tolist(), chunk["sequence"].tolist(), pfam_dir, threads)
+            position_table(ids, sequences, pfam_dir, searched=searched)
             if bundle.uses("positions")
             else None
         )
