@@ -185,7 +185,10 @@ def test_reliability_honesty_checks_what_the_predictions_carry():
         reliability_honesty,
     )
 
-    table = [{"band": ">=90%", "top_precision": 0.9}, {"band": "<30%", "top_precision": 0.25}]
+    table = [
+        {"band": ">=90%", "top_precision": 0.95, "expected_top_precision": 0.9},
+        {"band": "<30%", "top_precision": 0.25, "expected_top_precision": 0.25},
+    ]
     collector = MetricsCollector(ENSEMBLES, [])
     chunks = [  # (id, sequence), probabilities, neighbours: two chunks as screen gives them
         ([("a", SEQ_A), ("b", SEQ_B)], [[0.8, 0.6, 0.1], [0.05, 0.1, 0.2]], {"a": (["t"], [0.95])}),

@@ -67,6 +67,32 @@ def test_prefilter_calls_exactly_the_tps_domains_predict_reports(demo_tps):
             assert verdict.best_profile and verdict.best_bits > 20
 
 
+def test_candidates_carry_the_profile_features_predict_would_compute(demo_tps):
+    """The profile pass's hits give each candidate exactly the Pfam domain features and
+    alignment positions of a search of that candidate alone (predict then skips it)."""
+    from terpene_ensembles.features.alignment_positions import position_table
+    from terpene_ensembles.features.domains import domain_feature_table
+
+    pairs = proteome_records(demo_tps[:60], 180, decoys_per_tps=2, seed=5)
+    records = records_of(pairs)
+    candidates = [
+        record
+        for batch in (records[:70], records[70:])  # two blocks of different make-up
+        for verdict in TpsPrefilter(DEMO_PFAM, threads=2).classify(batch)
+        if verdict.candidate
+        for record in [verdict.record]
+    ]
+    assert len(candidates) > 40 and all(r.profile_features for r in candidates)
+    ids, sequences = [r.id for r in candidates], [r.sequence for r in candidates]
+    domains, _ = domain_feature_table(ids, sequences, DEMO_PFAM, threads=2)
+    positions = position_table(ids, sequences, DEMO_PFAM, threads=2)
+    fresh = pd.concat([domains, positions.drop(columns="id")], axis=1)
+    carried = pd.DataFrame([r.profile_features for r in candidates])
+    carried.insert(0, "id", ids)
+    pd.testing.assert_frame_equal(carried, fresh)
+    assert (carried.filter(like="_bits") > 0).any(axis=1).all()
+
+
 def test_prefilter_streams_in_batches_and_keeps_input_order(demo_tps, tmp_path):
     pairs = proteome_records(demo_tps[:10], 30, decoys_per_tps=2, seed=1)
     records = records_of(pairs)
@@ -266,6 +292,13 @@ def test_candidate_shards_round_robin_and_merge_back_in_order(tmp_path):
     assert writer.sizes == [4, 4, 3]
     back = [list(read_candidates(p)) for p in paths]
     assert back[0] == records[0::3] and back[1] == records[1::3] and back[2] == records[2::3]
+    assert all(r.profile_features is None for shard in back for r in shard)
+    # A record's profile features (floats and position strings) come back exactly.
+    profile = {"pfam_PF03936_bits": 123.456789012345, "pfam_PF03936_start": -1.0, "aln_X": "M-K"}
+    carrying = [SequenceRecord(1, "c", "", "MKV", profile_features=profile)]
+    with CandidateShardWriter([tmp_path / "carry.parquet"]) as writer:
+        writer.write(carrying[0])
+    assert [r.profile_features for r in read_candidates(tmp_path / "carry.parquet")] == [profile]
     # predictions of the shards (any columns with a record) merge back into input order
     shard_files = []
     for k, shard in enumerate(back):
@@ -480,6 +513,29 @@ def test_two_and_three_shards_predict_exactly_what_one_job_predicts(trained, dem
         predicted["nearest_training_ensembles"].map(len) == predicted["nearest_training"].map(len)
     ).all()
     assert predicted["nearest_training_ensembles"].map(lambda e: any(e)).any()
+
+
+def test_predictions_are_the_same_whether_candidates_carry_profile_features(
+    trained, demo_tps, tmp_path
+):
+    from dataclasses import replace
+
+    from terpene_ensembles.predict.loop import ScreeningSettings, screen
+    from terpene_ensembles.predict.model import load_scorer
+
+    pairs = proteome_records(demo_tps[:40], 80, decoys_per_tps=1, seed=7)
+    carrying = [v.record for v in TpsPrefilter(DEMO_PFAM, threads=2).classify(records_of(pairs))]
+    carrying = [r for r in carrying if r.profile_features]
+    assert len(carrying) > 20
+    bare = [replace(r, profile_features=None) for r in carrying]
+    scorer, _ = load_scorer(trained["model_dir"], None, DEMO_PFAM, 2)
+    settings = ScreeningSettings(chunk_size=16, threads=2)
+    screen(carrying, scorer, tmp_path / "carried", settings)
+    screen(bare, scorer, tmp_path / "searched", settings)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "carried" / "predictions.parquet"),
+        pd.read_parquet(tmp_path / "searched" / "predictions.parquet"),
+    )
 
 
 def test_a_fasta_without_tps_candidates_ends_with_a_message_and_empty_predictions(

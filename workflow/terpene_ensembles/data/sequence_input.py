@@ -13,7 +13,7 @@ import os
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TextIO
@@ -79,6 +79,10 @@ class SequenceRecord:
     sequence: str  # uppercase, validated, terminal stop removed
     kingdom: str = ""  # MARTS-DB kingdom when known (a model feature), else ""
     locus: Locus | None = None  # genome input only
+    # The Pfam domain feature columns and alignment-position strings of the sequence, when
+    # the TPS prefilter's profile pass has computed them (it runs the very hmmsearch the
+    # features need; predict then does not run it again). Not part of the record's identity.
+    profile_features: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def sequence_sha256(self) -> str:

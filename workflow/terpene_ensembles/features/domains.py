@@ -118,6 +118,25 @@ def search_profiles(sequences: list[str], pfam_dir: str | Path, threads: int = 1
     return profiles, [[(row_of[hit.name], hit) for hit in hits] for hits in searches]
 
 
+def search_of_rows(searched: tuple, rows: list[int]) -> tuple:
+    """:func:`search_profiles` of the sequences at ``rows`` of a searched block (renumbered
+    0.. in that order), from that block's search at a threshold of at most
+    :data:`SEQUENCE_BITS_THRESHOLD` bits: hits under it are dropped, as
+    :func:`search_profiles` itself reports none. A sequence's bit scores, domains and
+    alignments do not depend on the other sequences searched, so this is the search of
+    those sequences alone (the prefilter's profile pass serves the features this way)."""
+    profiles, hits_by_profile = searched
+    position = {row: index for index, row in enumerate(rows)}
+    return profiles, [
+        [
+            (position[row], hit)
+            for row, hit in hits
+            if row in position and hit.score >= SEQUENCE_BITS_THRESHOLD
+        ]
+        for hits in hits_by_profile
+    ]
+
+
 def domain_feature_table(
     ids: list[str],
     sequences: list[str],

@@ -240,6 +240,13 @@ def feature_table(
         threads=threads,
         searched=searched,
     )
-    features = pd.concat([sequence_part, domain_part.drop(columns="id")], axis=1)
     documentation = pd.concat([sequence_doc, domain_doc], ignore_index=True)
-    return features, documentation
+    return with_domain_columns(sequence_part, domain_part), documentation
+
+
+def with_domain_columns(sequence_part: pd.DataFrame, domain_part: pd.DataFrame) -> pd.DataFrame:
+    """The sequence/motif/kingdom columns joined with the Pfam domain columns (both with
+    ``id``, same rows in the same order)."""
+    if not sequence_part["id"].astype(str).equals(domain_part["id"].astype(str)):
+        raise ValueError("sequence and domain feature rows differ")
+    return pd.concat([sequence_part, domain_part.drop(columns="id")], axis=1)

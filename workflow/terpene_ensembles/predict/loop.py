@@ -73,6 +73,7 @@ def records_frame(records: Sequence[SequenceRecord]) -> pd.DataFrame:
             "sequence_sha256": [r.sequence_sha256 for r in records],
             "length": [len(r.sequence) for r in records],
             "kingdom": [r.kingdom for r in records],
+            "profile_features": [r.profile_features for r in records],
         }
     )
 

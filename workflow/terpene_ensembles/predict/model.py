@@ -118,6 +118,17 @@ def precomputed_for(bundle: ModelBundle, path: str | os.PathLike | None):
     return table
 
 
+def carried_profile_features(chunk: pd.DataFrame) -> pd.DataFrame | None:
+    """id + the Pfam domain feature and alignment-position columns that every record of
+    ``chunk`` carries from the prefilter (SequenceRecord.profile_features); None unless
+    all of them do."""
+    if "profile_features" not in chunk or chunk["profile_features"].isna().any():
+        return None
+    carried = pd.DataFrame(chunk["profile_features"].tolist())
+    carried.insert(0, "id", chunk["id"].astype(str).to_numpy())
+    return carried
+
+
 Featurizer = Callable[
     [pd.DataFrame], tuple[pd.DataFrame, dict[str, list[str]], pd.DataFrame | None]
 ]
@@ -133,9 +144,17 @@ def default_featurizer(
     A TPS domain hit is a Pfam profile reaching its gathering cutoff (or, for a profile
     without one, any reported hit).
     """
-    from terpene_ensembles.features.alignment_positions import position_table
-    from terpene_ensembles.features.domains import load_profiles, search_profiles
-    from terpene_ensembles.features.sequence_features import feature_table
+    from terpene_ensembles.features.alignment_positions import position_columns, position_table
+    from terpene_ensembles.features.domains import (
+        domain_feature_table,
+        load_profiles,
+        search_profiles,
+    )
+    from terpene_ensembles.features.sequence_features import (
+        INPUT_COLUMNS,
+        sequence_feature_table,
+        with_domain_columns,
+    )
 
     if pfam_dir is None or not Path(pfam_dir).is_dir():
         raise ModelCompatibilityError(
@@ -153,14 +172,21 @@ def default_featurizer(
 
     def featurize(chunk: pd.DataFrame):
         ids, sequences = chunk["id"].tolist(), chunk["sequence"].tolist()
-        # One hmmsearch: the domain features and the positions read the same hits.
-        searched = search_profiles(sequences, pfam_dir, threads)
-        features, _ = feature_table(chunk, pfam_dir, searched=searched)
-        positions = (
-            position_table(ids, sequences, pfam_dir, searched=searched)
-            if bundle.uses("positions")
-            else None
-        )
+        carried = carried_profile_features(chunk)
+        if carried is None:
+            # One hmmsearch: the domain features and the positions read the same hits.
+            searched = search_profiles(sequences, pfam_dir, threads)
+            domain_part, _ = domain_feature_table(ids, sequences, pfam_dir, searched=searched)
+            aligned = (
+                position_table(ids, sequences, pfam_dir, searched=searched)
+                if bundle.uses("positions")
+                else None
+            )
+        else:  # the prefilter's profile pass ran that very search already
+            domain_part = carried[["id", *(c for c in carried if c.startswith("pfam_"))]]
+            aligned = carried[["id", *position_columns(carried)]]
+        features = with_domain_columns(sequence_feature_table(chunk[INPUT_COLUMNS])[0], domain_part)
+        positions = aligned if bundle.uses("positions") else None
         hit = {}
         for profile in profiles:
             if profile.gathering is not None:
@@ -231,7 +257,10 @@ class BundleScorer:
         return self.bundle.thresholds.to_dict()
 
     def score(self, chunk: pd.DataFrame, hits: pd.DataFrame) -> ChunkScores:
-        features, tps_domains, positions = self.featurizer(chunk[["id", "sequence", "kingdom"]])
+        columns = ["id", "sequence", "kingdom", "profile_features"]
+        features, tps_domains, positions = self.featurizer(
+            chunk[[c for c in columns if c in chunk]]
+        )
         embeddings = None
         if self.embedder is not None or self.precomputed is not None:
             from terpene_ensembles.predict.precomputed_queries import embed_queries

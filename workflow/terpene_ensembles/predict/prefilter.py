@@ -29,14 +29,20 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from terpene_ensembles.data.sequence_input import SequenceRecord, chunked
 from terpene_ensembles.errors import ConfigError
-from terpene_ensembles.features.domains import SEQUENCE_BITS_THRESHOLD, load_profiles
+from terpene_ensembles.features.alignment_positions import position_table
+from terpene_ensembles.features.domains import (
+    SEQUENCE_BITS_THRESHOLD,
+    domain_feature_table,
+    load_profiles,
+    search_of_rows,
+)
 from terpene_ensembles.io_utils import AtomicTsvWriter
 
 LOG = logging.getLogger("terpene_ensembles.predict.prefilter")
@@ -88,6 +94,7 @@ class TpsPrefilter:
 
         self.homologs = homologs
 
+        self.pfam_dir = pfam_dir
         self.hmms, self.profiles = load_profiles(pfam_dir)
         self.threads = max(1, int(threads))
         self.alphabet = pyhmmer.easel.Alphabet.amino()
@@ -125,15 +132,38 @@ class TpsPrefilter:
         searches = pyhmmer.hmmer.hmmsearch(
             self.hmms, block, cpus=self.threads, T=REPORT_BITS, domT=REPORT_BITS
         )
+        hits_by_profile = []
         for profile, cutoff, hits in zip(self.profiles, self.cutoffs, searches, strict=True):
+            rows = []
             for hit in hits:
                 row = int(hit.name[1:])  # "s<row>" (str or bytes, by pyhmmer version)
+                rows.append((row, hit))
                 score = float(hit.score)
                 if not score <= best_bits[row]:  # also replaces NaN
                     best_bits[row], best_profile[row] = score, profile.key
                 if score >= cutoff:
                     candidate[row] = True
-        return ProfilePass(candidate, best_profile, best_bits)
+            hits_by_profile.append(rows)
+        return ProfilePass(candidate, best_profile, best_bits, (self.profiles, hits_by_profile))
+
+    def _with_profile_features(
+        self, records: Sequence[SequenceRecord], rows: list[int], profiled: ProfilePass
+    ) -> dict[int, SequenceRecord]:
+        """The records at ``rows`` carrying their Pfam domain features and alignment
+        positions, computed from this pass's hits (domains.search_of_rows): the shards
+        and predict's loop read them instead of searching the profiles again."""
+        if not rows:
+            return {}
+        searched = search_of_rows(profiled.searched, rows)
+        ids = [records[row].id for row in rows]
+        sequences = [records[row].sequence for row in rows]
+        domains, _ = domain_feature_table(ids, sequences, self.pfam_dir, searched=searched)
+        positions = position_table(ids, sequences, self.pfam_dir, searched=searched)
+        carried = pd.concat([domains.drop(columns="id"), positions.drop(columns="id")], axis=1)
+        return {
+            row: replace(records[row], profile_features=values)
+            for row, values in zip(rows, carried.to_dict("records"), strict=True)
+        }
 
     def _submit_arm(self, records: Sequence[SequenceRecord], profiled: ProfilePass):
         """The homology arm's search of the records no profile accepts, started in the
@@ -149,10 +179,16 @@ class TpsPrefilter:
             rest, search = arm
             for position in search.result():
                 candidate[rest[position]] = True
+        carrying = self._with_profile_features(
+            records, [i for i in range(len(records)) if candidate[i]], profiled
+        )
         return [
-            Verdict(record, candidate[i], profiled.best_profile[i], profiled.best_bits[i])
+            Verdict(
+                carrying.get(i, record), candidate[i], profiled.best_profile[i],
+                profiled.best_bits[i],
+            )
             for i, record in enumerate(records)
-        ]
+        ]  # fmt: skip
 
     def screen(
         self,
@@ -202,6 +238,8 @@ class ProfilePass:
     candidate: list[bool]
     best_profile: list[str]  # key of the best-scoring profile ("" when nothing was reported)
     best_bits: list[float]  # its sequence bit score (NaN when nothing was reported)
+    # (profiles, per profile [(row, hit)]): every hit of at least REPORT_BITS
+    searched: tuple = ((), ())
 
 
 class NotTpsWriter(AtomicTsvWriter):

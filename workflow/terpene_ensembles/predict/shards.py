@@ -5,7 +5,8 @@ The Snakemake route (``predict.shards: N``) runs three kinds of job:
 1. :func:`run_prefilter_stage` reads the FASTA (or GenBank/EMBL; genes called in
    nucleotide FASTA) once, validates every record (``rejected.tsv``), runs the TPS
    prefilter (``not_tps.tsv``) and deals the candidates round-robin into N shard files
-   (Parquet: record, id, description, sequence, kingdom); genome input also gets
+   (Parquet: record, id, description, sequence, kingdom, and the Pfam domain features and
+   alignment positions the prefilter's profile pass computed, as JSON); genome input also gets
    ``genes.tsv`` and ``candidates.faa``.
 2. :func:`run_shard` predicts one shard file with the model bundle, exactly as the
    single-job ``predict`` does (the same :func:`terpene_ensembles.predict.screen` loop); the
@@ -22,6 +23,7 @@ not change them: ``shards: 2`` gives the same files as ``shards: 1``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import resource
@@ -61,6 +63,8 @@ CANDIDATE_SCHEMA = pa.schema(
         pa.field("description", pa.string()),
         pa.field("sequence", pa.string()),
         pa.field("kingdom", pa.string()),
+        # JSON object of SequenceRecord.profile_features (null when the record has none)
+        pa.field("profile_features", pa.string()),
     ]
 )
 ROWS_PER_WRITE = 1000
@@ -124,6 +128,10 @@ class CandidateShardWriter:
                         "description": [r.description for r in rows],
                         "sequence": [r.sequence for r in rows],
                         "kingdom": [r.kingdom for r in rows],
+                        "profile_features": [
+                            None if r.profile_features is None else json.dumps(r.profile_features)
+                            for r in rows
+                        ],
                     },
                     schema=CANDIDATE_SCHEMA,
                 )
@@ -144,15 +152,23 @@ def read_candidates(path: str | os.PathLike, batch_size: int = ROWS_PER_WRITE):
         raise InputDataError(f"{path} is not a candidate shard file of the predict prefilter")
     for batch in handle.iter_batches(batch_size=batch_size):
         columns = batch.to_pydict()
-        for record, identifier, description, sequence, kingdom in zip(
+        for record, identifier, description, sequence, kingdom, profile in zip(
             columns["record"],
             columns["id"],
             columns["description"],
             columns["sequence"],
             columns["kingdom"],
+            columns["profile_features"],
             strict=True,
         ):
-            yield SequenceRecord(int(record), identifier, description, sequence, kingdom)
+            yield SequenceRecord(
+                int(record),
+                identifier,
+                description,
+                sequence,
+                kingdom,
+                profile_features=None if profile is None else json.loads(profile),
+            )
 
 
 def run_prefilter_stage(
