@@ -9,7 +9,7 @@ import pandas as pd
 
 from terpene_ensembles.features.alignment_positions import position_table
 from terpene_ensembles.features.domains import search_profiles
-from terpene_ensembles.features.sequence_features import feature_table
+from terpene_ensembles.features.sequence_features import feature_table, input_columns
 from terpene_ensembles.io_utils import setup_logging, write_parquet, write_tsv
 
 
@@ -25,7 +25,7 @@ def main() -> None:
     log = setup_logging()
     started = time.perf_counter()
 
-    enzymes = pd.read_parquet(args.enzymes)  # feature_table names missing columns
+    enzymes = input_columns(pd.read_parquet(args.enzymes))  # names missing columns
     ids, sequences = enzymes["id"].tolist(), enzymes["sequence"].tolist()
     # One hmmsearch: the domain features and the positions read the same hits.
     searched = search_profiles(sequences, args.pfam_dir, args.threads)

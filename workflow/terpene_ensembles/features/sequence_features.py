@@ -218,6 +218,14 @@ def sequence_feature_table(enzymes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
     return features, documentation
 
 
+def input_columns(enzymes: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`INPUT_COLUMNS` of an enzymes table (a clear error when one is missing)."""
+    missing = [c for c in INPUT_COLUMNS if c not in enzymes.columns]
+    if missing:
+        raise InputDataError(f"enzymes table lacks columns {missing}")
+    return enzymes[INPUT_COLUMNS]
+
+
 def feature_table(
     enzymes: pd.DataFrame, pfam_dir: str | Path, threads: int = 1, searched: tuple | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -228,10 +236,7 @@ def feature_table(
     """
     from terpene_ensembles.features.domains import domain_feature_table
 
-    missing = [c for c in INPUT_COLUMNS if c not in enzymes.columns]
-    if missing:
-        raise InputDataError(f"enzymes table lacks columns {missing}")
-    enzymes = enzymes[INPUT_COLUMNS]
+    enzymes = input_columns(enzymes)
     sequence_part, sequence_doc = sequence_feature_table(enzymes)
     domain_part, domain_doc = domain_feature_table(
         enzymes["id"].tolist(),

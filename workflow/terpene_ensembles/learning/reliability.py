@@ -200,17 +200,17 @@ def monotone_in_identity(rows: list[dict]) -> list[float | None]:
     from sklearn.isotonic import IsotonicRegression
 
     estimated = [i for i, row in enumerate(rows) if row["top_precision"] is not None]
-    fitted: list[float | None] = [None] * len(rows)
+    monotone: list[float | None] = [None] * len(rows)
     if not estimated:
-        return fitted
+        return monotone
     values = IsotonicRegression(increasing=True).fit_transform(
         np.array(estimated, dtype=np.float64),
         np.array([rows[i]["top_precision"] for i in estimated], dtype=np.float64),
         sample_weight=np.array([rows[i]["n"] for i in estimated], dtype=np.float64),
     )
     for i, value in zip(estimated, values, strict=True):
-        fitted[i] = _round(value)
-    return fitted
+        monotone[i] = _round(value)
+    return monotone
 
 
 def with_expected(rows: list[dict]) -> list[dict]:
