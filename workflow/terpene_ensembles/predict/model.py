@@ -145,13 +145,10 @@ def default_featurizer(
     without one, any reported hit).
     """
     from terpene_ensembles.features.alignment_positions import position_columns, position_table
-    from terpene_ensembles.features.domains import (
-        domain_feature_table,
-        load_profiles,
-        search_profiles,
-    )
+    from terpene_ensembles.features.domains import load_profiles, search_profiles
     from terpene_ensembles.features.sequence_features import (
-        INPUT_COLUMNS,
+        feature_table,
+        input_columns,
         sequence_feature_table,
         with_domain_columns,
     )
@@ -171,22 +168,24 @@ def default_featurizer(
         )
 
     def featurize(chunk: pd.DataFrame):
-        ids, sequences = chunk["id"].tolist(), chunk["sequence"].tolist()
         carried = carried_profile_features(chunk)
+        uses_positions = bundle.uses("positions")
         if carried is None:
+            ids, sequences = chunk["id"].tolist(), chunk["sequence"].tolist()
             # One hmmsearch: the domain features and the positions read the same hits.
             searched = search_profiles(sequences, pfam_dir, threads)
-            domain_part, _ = domain_feature_table(ids, sequences, pfam_dir, searched=searched)
-            aligned = (
+            features, _ = feature_table(chunk, pfam_dir, searched=searched)
+            positions = (
                 position_table(ids, sequences, pfam_dir, searched=searched)
-                if bundle.uses("positions")
+                if uses_positions
                 else None
             )
         else:  # the prefilter's profile pass ran that very search already
-            domain_part = carried[["id", *(c for c in carried if c.startswith("pfam_"))]]
-            aligned = carried[["id", *position_columns(carried)]]
-        features = with_domain_columns(sequence_feature_table(chunk[INPUT_COLUMNS])[0], domain_part)
-        positions = aligned if bundle.uses("positions") else None
+            features = with_domain_columns(
+                sequence_feature_table(input_columns(chunk))[0],
+                carried[["id", *(c for c in carried if c.startswith("pfam_"))]],
+            )
+            positions = carried[["id", *position_columns(carried)]] if uses_positions else None
         hit = {}
         for profile in profiles:
             if profile.gathering is not None:
